@@ -1,0 +1,158 @@
+"""The neutral record of one attempt, and how an adapter describes an
+operation. Nothing here knows OpenTelemetry or any mail library: adapters
+fill an :class:`EmailAttempt`, the telemetry core reads it."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+from opentelemetry.instrumentation.email._conventions import (
+    OP_SEND,
+    OP_SEND_BATCH,
+    Failure,
+    exception_failure,
+)
+
+
+class EmailAttempt:
+    """Who, what, where and how it went, for one library call.
+
+    Request hooks receive it before the call, response hooks after; addresses
+    in it are raw (the privacy policy is applied when attributes are built),
+    so hooks must not copy them into telemetry.
+    """
+
+    __slots__ = (
+        "attachments",
+        "bcc",
+        "cc",
+        "failed_messages",
+        "failure",
+        "http_status",
+        "message_count",
+        "message_id",
+        "operation",
+        "provider_message_id",
+        "recipient_count",
+        "recipients",
+        "rejected",
+        "sender",
+        "server_address",
+        "server_port",
+        "size",
+        "smtp_code",
+        "subject",
+        "system",
+        "template_id",
+        "to",
+    )
+
+    def __init__(
+        self,
+        system: str,
+        operation: str,
+        server_address: Optional[str] = None,
+        server_port: Optional[int] = None,
+    ) -> None:
+        self.system = system
+        self.operation = operation
+        self.server_address = server_address
+        self.server_port = server_port
+        # Request: raw values, read by the privacy policy only.
+        self.sender: Optional[str] = None
+        self.to: Sequence[str] = ()
+        self.cc: Sequence[str] = ()
+        self.bcc: Sequence[str] = ()
+        # Envelope recipients, when they differ from to + cc + bcc (SMTP).
+        self.recipients: Optional[Sequence[str]] = None
+        self.recipient_count: Optional[int] = None
+        self.message_id: Optional[str] = None
+        self.subject: Optional[str] = None
+        self.size: Optional[int] = None
+        self.attachments: Optional[int] = None
+        self.template_id: Optional[str] = None
+        self.message_count = 1
+        # Outcome.
+        self.provider_message_id: Optional[str] = None
+        self.smtp_code: Optional[int] = None
+        self.http_status: Optional[int] = None
+        # Recipients refused while the message still went out: (address, code).
+        self.rejected: List[Tuple[str, Optional[int]]] = []
+        # Messages of a batch that the provider reported failed, each with why.
+        self.failed_messages: List[Failure] = []
+        # Set when the whole operation failed (raised, or reported failed).
+        self.failure: Optional[Failure] = None
+
+    @property
+    def is_send(self) -> bool:
+        return self.operation == OP_SEND or self.operation == OP_SEND_BATCH
+
+    def envelope(self) -> Sequence[str]:
+        """Every recipient the message was addressed to."""
+        if self.recipients is not None:
+            return self.recipients
+        return [*self.to, *self.cc, *self.bcc]
+
+    def __repr__(self) -> str:  # no addresses: reprs end up in logs
+        return (
+            f"<EmailAttempt {self.operation} {self.system} {self.server_address}:"
+            f"{self.server_port} failure={self.failure!r}>"
+        )
+
+
+Describe = Callable[[Any, Tuple[Any, ...], Dict[str, Any]], EmailAttempt]
+OnResult = Callable[[EmailAttempt, Any], None]
+OnError = Callable[[EmailAttempt, BaseException], Failure]
+OnNested = Callable[[EmailAttempt, Any, Tuple[Any, ...], Dict[str, Any]], None]
+Observe = Callable[[EmailAttempt, Any, Tuple[Any, ...], Dict[str, Any], Any], None]
+
+
+def _ignore_result(attempt: EmailAttempt, result: Any) -> None:
+    return None
+
+
+def _classify(attempt: EmailAttempt, exc: BaseException) -> Failure:
+    return exception_failure(exc)
+
+
+class Operation:
+    """How an adapter reads one library call.
+
+    ``describe(instance, args, kwargs)`` builds the attempt before the call;
+    ``on_result(attempt, result)`` reads the return value (and may set
+    ``attempt.failure`` for libraries that report errors without raising);
+    ``on_error(attempt, exc)`` turns the exception into a :class:`Failure`;
+    ``on_nested(outer, instance, args, kwargs)`` runs instead of a second span
+    when the library calls the same operation from inside it (smtplib's
+    ``send_message`` calling ``sendmail``).
+    """
+
+    __slots__ = ("describe", "name", "on_error", "on_nested", "on_result", "system")
+
+    def __init__(
+        self,
+        system: str,
+        name: str,
+        describe: Describe,
+        on_result: OnResult = _ignore_result,
+        on_error: OnError = _classify,
+        on_nested: Optional[OnNested] = None,
+    ) -> None:
+        self.system = system
+        self.name = name
+        self.describe = describe
+        self.on_result = on_result
+        self.on_error = on_error
+        self.on_nested = on_nested
+
+
+class Observer:
+    """A call that gets no span of its own but tells the operation around it
+    something the library does not return (smtplib's final DATA reply)."""
+
+    __slots__ = ("observe", "system", "within")
+
+    def __init__(self, system: str, within: str, observe: Observe) -> None:
+        self.system = system
+        self.within = within
+        self.observe = observe

@@ -1,0 +1,71 @@
+"""The machinery every library's instrumentor shares: settings, the telemetry
+core, and applying or undoing an adapter's list of patches with ``wrapt``."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, ClassVar, Collection, NamedTuple, Sequence, Union
+
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
+from opentelemetry.instrumentation.utils import unwrap
+from wrapt import wrap_function_wrapper
+
+from opentelemetry.instrumentation.email._attempt import Observer, Operation
+from opentelemetry.instrumentation.email._config import Settings
+from opentelemetry.instrumentation.email._telemetry import EmailTelemetry
+
+
+class Patch(NamedTuple):
+    """One callable to wrap: ``module`` and the dotted ``name`` in it."""
+
+    module: str
+    name: str
+    operation: Union[Operation, Observer]
+    is_async: bool = False
+
+
+def telemetry_from_kwargs(kwargs: dict[str, Any]) -> EmailTelemetry:
+    return EmailTelemetry(
+        Settings.from_environment(kwargs),
+        tracer_provider=kwargs.get("tracer_provider"),
+        meter_provider=kwargs.get("meter_provider"),
+        logger_provider=kwargs.get("logger_provider"),
+        request_hook=kwargs.get("request_hook"),
+        response_hook=kwargs.get("response_hook"),
+    )
+
+
+class LibraryInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """Instruments one library from its adapter's patch list.
+
+    Subclasses set ``patches`` (and ``dependencies`` for the dependency
+    check); the adapter module imports its library at the top, so a missing
+    library makes the entry point's import fail and
+    ``opentelemetry-instrument`` skips it quietly.
+    """
+
+    patches: ClassVar[Sequence[Patch]] = ()
+    dependencies: ClassVar[Collection[str]] = ()
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return self.dependencies
+
+    def _instrument(self, **kwargs: Any) -> None:
+        telemetry = telemetry_from_kwargs(kwargs)
+        for patch in self.patches:
+            operation = patch.operation
+            if isinstance(operation, Observer):
+                wrapper = telemetry.observer_wrapper(operation)
+            elif patch.is_async:
+                wrapper = telemetry.async_wrapper(operation)
+            else:
+                wrapper = telemetry.sync_wrapper(operation)
+            wrap_function_wrapper(patch.module, patch.name, wrapper)
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        for patch in reversed(self.patches):
+            owner: Any = importlib.import_module(patch.module)
+            path = patch.name.split(".")
+            for part in path[:-1]:
+                owner = getattr(owner, part)
+            unwrap(owner, path[-1])

@@ -1,0 +1,96 @@
+"""Reading what telemetry needs from a message, without serialising it again
+and without touching its body: adapters for SMTP and for providers that take
+raw MIME (SES ``SendRawEmail``, Mailgun ``.mime``) share these helpers.
+"""
+
+from __future__ import annotations
+
+import re
+from email.header import decode_header, make_header
+from email.message import Message
+from email.utils import getaddresses
+from typing import Any, List, Optional, Sequence, Union
+
+from opentelemetry.instrumentation.email._attempt import EmailAttempt
+
+# Headers telemetry reads, matched only inside the header block (a few
+# hundred bytes), never over the body.
+_HEADER = re.compile(
+    rb"^(to|cc|bcc|message-id|subject):[ \t]*(.*(?:\r?\n[ \t].*)*)",
+    re.IGNORECASE | re.MULTILINE,
+)
+_FOLD = re.compile(rb"\r?\n(?=[ \t])")
+# Attachment parts as the stdlib generator and common clients write them:
+# two plain substring counts, fast over a multi-megabyte body.
+_ATTACHMENT_MARKERS = (b"Content-Disposition: attachment", b"content-disposition: attachment")
+_HEADER_LIMIT = 65536
+
+
+def _addresses(values: Sequence[Any]) -> List[str]:
+    return [address for _name, address in getaddresses([str(v) for v in values]) if address]
+
+
+def _decode(value: str) -> str:
+    if "=?" not in value:
+        return value
+    try:
+        return str(make_header(decode_header(value)))
+    except Exception:
+        return value
+
+
+def read_message_object(attempt: EmailAttempt, message: Message) -> None:
+    """To, Cc, Bcc, Message-ID, Subject and attachment count of a parsed message."""
+    to = message.get_all("To")
+    if to:
+        attempt.to = _addresses(to)
+    cc = message.get_all("Cc")
+    if cc:
+        attempt.cc = _addresses(cc)
+    bcc = message.get_all("Bcc")
+    if bcc:
+        attempt.bcc = _addresses(bcc)
+    message_id = message.get("Message-ID")
+    if message_id:
+        attempt.message_id = str(message_id).strip()
+    subject = message.get("Subject")
+    if subject is not None:
+        attempt.subject = _decode(str(subject))
+    if message.is_multipart():
+        attempt.attachments = sum(
+            1 for part in message.walk() if part.get_content_disposition() == "attachment"
+        )
+    else:
+        attempt.attachments = 1 if message.get_content_disposition() == "attachment" else 0
+
+
+def read_raw_message(attempt: EmailAttempt, data: Union[str, bytes]) -> None:
+    """The same from a serialised message; the body is only counted for
+    attachment markers."""
+    raw = data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data
+    end = raw.find(b"\r\n\r\n", 0, _HEADER_LIMIT)
+    if end < 0:
+        end = raw.find(b"\n\n", 0, _HEADER_LIMIT)
+    head = raw[: end if end >= 0 else _HEADER_LIMIT]
+    to: List[str] = []
+    cc: List[str] = []
+    bcc: List[str] = []
+    for match in _HEADER.finditer(head):
+        name = match.group(1).lower()
+        value = _FOLD.sub(b"", match.group(2)).decode("utf-8", "replace").strip()
+        if name == b"to":
+            to.extend(_addresses([value]))
+        elif name == b"cc":
+            cc.extend(_addresses([value]))
+        elif name == b"bcc":
+            bcc.extend(_addresses([value]))
+        elif name == b"message-id":
+            attempt.message_id = value
+        else:
+            attempt.subject = _decode(value)
+    attempt.to, attempt.cc, attempt.bcc = to, cc, bcc
+    attempt.attachments = sum(raw.count(marker) for marker in _ATTACHMENT_MARKERS)
+
+
+def first(values: Optional[Sequence[str]]) -> Optional[str]:
+    return values[0] if values else None

@@ -1,0 +1,196 @@
+"""Privacy policy: the only place where an address or a subject becomes an
+attribute value.
+
+Defaults keep what operators need (the domain, to see which mailbox provider
+refuses) and drop what identifies a person (the local part, the subject).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Final, Iterable, Optional, Sequence
+
+from opentelemetry.instrumentation.email._conventions import (
+    MAX_ADDRESSES_PER_ATTRIBUTE,
+    MAX_SUBJECT_LENGTH,
+)
+
+MASKED: Final = "masked"
+DOMAIN: Final = "domain"
+HASHED: Final = "hashed"
+FULL: Final = "full"
+NONE: Final = "none"
+ADDRESS_MODES: Final = (MASKED, DOMAIN, HASHED, FULL, NONE)
+
+# Large mailbox providers whose name is worth a label of its own; any other
+# domain is reported as "other", so metric cardinality stays bounded and a
+# company's own domain (which can identify a customer) never reaches a metric.
+MAILBOX_PROVIDERS: Final = frozenset(
+    {
+        "gmail.com",
+        "googlemail.com",
+        "outlook.com",
+        "hotmail.com",
+        "live.com",
+        "msn.com",
+        "hotmail.co.uk",
+        "hotmail.fr",
+        "hotmail.de",
+        "hotmail.it",
+        "hotmail.es",
+        "outlook.de",
+        "outlook.fr",
+        "live.co.uk",
+        "live.fr",
+        "yahoo.com",
+        "ymail.com",
+        "rocketmail.com",
+        "yahoo.co.uk",
+        "yahoo.fr",
+        "yahoo.de",
+        "yahoo.co.jp",
+        "yahoo.com.br",
+        "yahoo.co.in",
+        "yahoo.es",
+        "yahoo.it",
+        "icloud.com",
+        "me.com",
+        "mac.com",
+        "aol.com",
+        "gmx.de",
+        "gmx.net",
+        "gmx.at",
+        "gmx.ch",
+        "gmx.com",
+        "web.de",
+        "t-online.de",
+        "mail.ru",
+        "bk.ru",
+        "inbox.ru",
+        "list.ru",
+        "yandex.ru",
+        "yandex.com",
+        "ya.ru",
+        "qq.com",
+        "163.com",
+        "126.com",
+        "sina.com",
+        "sohu.com",
+        "foxmail.com",
+        "naver.com",
+        "daum.net",
+        "hanmail.net",
+        "proton.me",
+        "protonmail.com",
+        "pm.me",
+        "zoho.com",
+        "fastmail.com",
+        "tutanota.com",
+        "hey.com",
+        "orange.fr",
+        "wanadoo.fr",
+        "free.fr",
+        "libero.it",
+        "seznam.cz",
+        "wp.pl",
+        "o2.pl",
+        "comcast.net",
+        "verizon.net",
+        "att.net",
+        "sbcglobal.net",
+        "rediffmail.com",
+        "uol.com.br",
+        "bol.com.br",
+    }
+)
+OTHER_DOMAIN: Final = "other"
+
+
+def bare_address(value: str) -> str:
+    """``"Alice <alice@example.org>"`` or ``"<alice@example.org>"`` -> the
+    address itself; anything else stripped of surrounding spaces."""
+    value = value.strip()
+    if value.endswith(">"):
+        start = value.rfind("<")
+        if start >= 0:
+            return value[start + 1 : -1].strip()
+    return value
+
+
+def split_address(address: str) -> tuple[str, str]:
+    """(local part, lower-cased domain); the domain is empty when there is no ``@``."""
+    local, at, domain = bare_address(address).rpartition("@")
+    if not at:
+        return domain, ""
+    return local, domain.lower()
+
+
+def recipient_domain(address: str) -> str:
+    """The metric label for a recipient: a large mailbox provider's domain, else ``other``."""
+    domain = address[address.rfind("@") + 1 :].rstrip(">").strip().lower()
+    return domain if domain in MAILBOX_PROVIDERS else OTHER_DOMAIN
+
+
+class PrivacyPolicy:
+    """Turns addresses and subjects into attribute values, per the settings.
+
+    >>> policy = PrivacyPolicy(MASKED, b"key", capture_subject=False)
+    >>> policy.address("alice@example.org")
+    'a***@example.org'
+    >>> policy.subject("Your order") is None
+    True
+    """
+
+    __slots__ = ("_key", "_mode", "capture_subject", "records_addresses")
+
+    def __init__(self, mode: str, hash_key: bytes, capture_subject: bool) -> None:
+        if mode not in ADDRESS_MODES:
+            raise ValueError(f"unknown address mode {mode!r}")
+        self._mode = mode
+        self._key = hash_key
+        self.capture_subject = capture_subject
+        self.records_addresses = mode != NONE
+
+    @property
+    def mode(self) -> str:
+        return self._mode
+
+    def address(self, value: str) -> Optional[str]:
+        """One address as the configured mode shows it; None in mode ``none``."""
+        mode = self._mode
+        if mode == NONE:
+            return None
+        if mode == FULL:
+            return bare_address(value)
+        local, domain = split_address(value)
+        if not local and not domain:
+            return "<>"  # the null reverse-path of bounces
+        suffix = "@" + domain if domain else ""
+        if mode == MASKED:
+            return (local[:1] + "***" if local else "") + suffix
+        if mode == DOMAIN:
+            return "*" + suffix
+        digest = hmac.new(
+            self._key, (local + suffix).lower().encode("utf-8", "surrogatepass"), hashlib.sha256
+        ).hexdigest()
+        return digest + suffix
+
+    def addresses(self, values: Iterable[str]) -> Optional[Sequence[str]]:
+        """At most 20 addresses as the mode shows them; None when there are none to show."""
+        if self._mode == NONE:
+            return None
+        out: list[str] = []
+        for value in values:
+            if len(out) == MAX_ADDRESSES_PER_ATTRIBUTE:
+                break
+            masked = self.address(value)
+            if masked is not None:
+                out.append(masked)
+        return out or None
+
+    def subject(self, value: Optional[str]) -> Optional[str]:
+        """The subject, cut to 128 characters, only when capture is on."""
+        if not self.capture_subject or value is None:
+            return None
+        return value[:MAX_SUBJECT_LENGTH]

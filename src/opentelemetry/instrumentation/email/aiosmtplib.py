@@ -1,0 +1,272 @@
+"""Adapter for ``aiosmtplib``: ``SMTP.connect``, ``starttls``, ``login``,
+``sendmail``, ``send_message`` and the module-level ``aiosmtplib.send``.
+
+Each span covers the awaited network work, not the creation of the
+coroutine. ``sendmail_sync`` / ``send_message_sync`` run the same coroutines
+in a loop of their own, so they are traced through them (the span's parent
+is the caller's current span: ``asyncio.run`` copies the context).
+
+Usage::
+
+    from opentelemetry.instrumentation.email.aiosmtplib import AiosmtplibInstrumentor
+    AiosmtplibInstrumentor().instrument()
+"""
+
+from __future__ import annotations
+
+from email.message import Message
+from email.utils import getaddresses
+from typing import Any, Dict, List, Optional, Tuple
+
+import aiosmtplib
+from aiosmtplib import errors
+
+from opentelemetry.instrumentation.email import _conventions as c
+from opentelemetry.instrumentation.email._attempt import EmailAttempt, Operation
+from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
+from opentelemetry.instrumentation.email._mime import read_message_object, read_raw_message
+from opentelemetry.instrumentation.email._smtp import queue_id
+
+SYSTEM = c.SYSTEM_SMTP
+_SMTP_PORT, _SMTPS_PORT, _SUBMISSION_PORT = 25, 465, 587
+
+
+def _arg(
+    args: Tuple[Any, ...], kwargs: Dict[str, Any], index: int, name: str, default: Any = None
+) -> Any:
+    if len(args) > index:
+        return args[index]
+    return kwargs.get(name, default)
+
+
+def _default_port(use_tls: Any, start_tls: Any) -> int:
+    if use_tls:
+        return _SMTPS_PORT
+    if start_tls is True:
+        return _SUBMISSION_PORT
+    return _SMTP_PORT
+
+
+def _client_server(instance: Any, kwargs: Dict[str, Any]) -> Tuple[Optional[str], Optional[int]]:
+    socket_path = kwargs.get("socket_path") or getattr(instance, "socket_path", None)
+    host = kwargs.get("hostname") or getattr(instance, "hostname", None)
+    if socket_path and not host:
+        return str(socket_path), None
+    port = kwargs.get("port") or getattr(instance, "port", None)
+    if not port:
+        port = _default_port(
+            kwargs.get("use_tls", getattr(instance, "use_tls", False)),
+            kwargs.get("start_tls", getattr(instance, "_start_tls_on_connect", None)),
+        )
+    return host, port
+
+
+def _attempt(
+    instance: Any, operation: str, kwargs: Optional[Dict[str, Any]] = None
+) -> EmailAttempt:
+    host, port = _client_server(instance, kwargs or {})
+    return EmailAttempt(SYSTEM, operation, host, port)
+
+
+# -- errors -------------------------------------------------------------------------
+
+
+def _failure(attempt: EmailAttempt, exc: BaseException) -> c.Failure:
+    if isinstance(exc, errors.SMTPRecipientsRefused):
+        refused: List[Tuple[str, Optional[int]]] = [(r.recipient, r.code) for r in exc.recipients]
+        attempt.rejected = refused
+        codes = [code for _, code in refused if code]
+        if codes:
+            attempt.smtp_code = codes[0]
+            return c.Failure(str(codes[0]), all(400 <= code < 500 for code in codes))
+    if isinstance(exc, errors.SMTPResponseException) and exc.code > 0:
+        attempt.smtp_code = exc.code
+        return c.smtp_failure(exc.code)
+    if isinstance(exc, errors.SMTPTimeoutError):
+        return c.TIMEOUT
+    if isinstance(exc, errors.SMTPServerDisconnected):
+        return c.network_failure(exc) or c.SERVER_DISCONNECTED
+    if isinstance(exc, errors.SMTPConnectError):
+        # aiosmtplib raises it "from" the socket error; without one it is
+        # still a connection-level, transient failure.
+        return c.network_failure(exc) or c.Failure(c.qualified_name(exc), True)
+    return c.exception_failure(exc)
+
+
+def _response(*expected: int) -> Any:
+    def on_result(attempt: EmailAttempt, result: Any) -> None:
+        code = getattr(result, "code", None)
+        if isinstance(code, int):
+            attempt.smtp_code = code
+            if code not in expected:
+                attempt.failure = c.smtp_failure(code)
+
+    return on_result
+
+
+# -- connect, starttls, login ----------------------------------------------------------
+
+
+def _describe_connect(instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> EmailAttempt:
+    return _attempt(instance, c.OP_CONNECT, kwargs)
+
+
+def _describe_starttls(
+    instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
+) -> EmailAttempt:
+    return _attempt(instance, c.OP_STARTTLS)
+
+
+def _describe_login(instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> EmailAttempt:
+    # The user name is not recorded (often an address); the password never.
+    return _attempt(instance, c.OP_LOGIN)
+
+
+# -- send --------------------------------------------------------------------------------
+
+
+def _envelope(attempt: EmailAttempt, sender: Any, recipients: Any) -> None:
+    if isinstance(sender, str):
+        attempt.sender = sender
+    if isinstance(recipients, str):
+        recipients = [recipients]
+    if recipients is not None:
+        attempt.recipients = [r for r in recipients if isinstance(r, str)]
+
+
+def _read_message(attempt: EmailAttempt, message: Any, sender: Any, recipients: Any) -> None:
+    if isinstance(message, (str, bytes)):
+        attempt.size = len(message)
+        read_raw_message(attempt, message)
+    elif isinstance(message, Message):
+        read_message_object(attempt, message)
+        if sender is None:
+            value = message["Sender"] if "Sender" in message else message["From"]
+            if value is not None:
+                sender = getaddresses([str(value)])[0][1] or None
+        if recipients is None:
+            recipients = [*attempt.to, *attempt.cc, *attempt.bcc]
+    _envelope(attempt, sender, recipients)
+    if not (attempt.to or attempt.cc or attempt.bcc) and attempt.recipients:
+        attempt.to = attempt.recipients
+
+
+def _describe_sendmail(
+    instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
+) -> EmailAttempt:
+    attempt = _attempt(instance, c.OP_SEND)
+    _read_message(
+        attempt,
+        _arg(args, kwargs, 2, "message"),
+        _arg(args, kwargs, 0, "sender"),
+        _arg(args, kwargs, 1, "recipients"),
+    )
+    return attempt
+
+
+def _describe_send_message(
+    instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
+) -> EmailAttempt:
+    attempt = _attempt(instance, c.OP_SEND)
+    _read_message(
+        attempt, _arg(args, kwargs, 0, "message"), kwargs.get("sender"), kwargs.get("recipients")
+    )
+    return attempt
+
+
+def _describe_send(instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> EmailAttempt:
+    """Module-level ``aiosmtplib.send(message, sender=, recipients=, hostname=, port=, ...)``."""
+    host = kwargs.get("hostname", "localhost")
+    if kwargs.get("socket_path") and "hostname" not in kwargs:
+        host = str(kwargs["socket_path"])
+    port = kwargs.get("port") or _default_port(kwargs.get("use_tls"), kwargs.get("start_tls"))
+    attempt = EmailAttempt(SYSTEM, c.OP_SEND, host, port)
+    _read_message(
+        attempt,
+        _arg(args, kwargs, 0, "message"),
+        _arg(args, kwargs, 1, "sender"),
+        _arg(args, kwargs, 2, "recipients"),
+    )
+    return attempt
+
+
+def _nested_sendmail(
+    outer: EmailAttempt, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
+) -> None:
+    """``send_message`` and ``send`` end in ``sendmail`` with the flattened
+    message and the real envelope: take both, with no second span."""
+    _envelope(outer, _arg(args, kwargs, 0, "sender"), _arg(args, kwargs, 1, "recipients"))
+    message = _arg(args, kwargs, 2, "message")
+    if isinstance(message, (str, bytes)):
+        outer.size = len(message)
+
+
+def _sent(attempt: EmailAttempt, result: Any) -> None:
+    # (refused recipients {address: SMTPResponse}, final DATA reply text)
+    if isinstance(result, tuple) and len(result) == 2:
+        refused, reply = result
+        attempt.smtp_code = 250  # sendmail raises on any other DATA reply
+        if isinstance(refused, dict) and refused:
+            attempt.rejected = [
+                (address, getattr(response, "code", None)) for address, response in refused.items()
+            ]
+        attempt.provider_message_id = queue_id(reply)
+
+
+PATCHES = (
+    Patch(
+        "aiosmtplib",
+        "SMTP.connect",
+        Operation(SYSTEM, c.OP_CONNECT, _describe_connect, _response(220), _failure),
+        is_async=True,
+    ),
+    Patch(
+        "aiosmtplib",
+        "SMTP.starttls",
+        Operation(SYSTEM, c.OP_STARTTLS, _describe_starttls, _response(220), _failure),
+        is_async=True,
+    ),
+    Patch(
+        "aiosmtplib",
+        "SMTP.login",
+        Operation(SYSTEM, c.OP_LOGIN, _describe_login, _response(235, 503), _failure),
+        is_async=True,
+    ),
+    Patch(
+        "aiosmtplib",
+        "SMTP.sendmail",
+        Operation(SYSTEM, c.OP_SEND, _describe_sendmail, _sent, _failure, _nested_sendmail),
+        is_async=True,
+    ),
+    Patch(
+        "aiosmtplib",
+        "SMTP.send_message",
+        Operation(SYSTEM, c.OP_SEND, _describe_send_message, _sent, _failure),
+        is_async=True,
+    ),
+    Patch(
+        "aiosmtplib.api",
+        "send",
+        Operation(SYSTEM, c.OP_SEND, _describe_send, _sent, _failure),
+        is_async=True,
+    ),
+    Patch(
+        "aiosmtplib",
+        "send",
+        Operation(SYSTEM, c.OP_SEND, _describe_send, _sent, _failure),
+        is_async=True,
+    ),
+)
+
+
+class AiosmtplibInstrumentor(LibraryInstrumentor):
+    """Instruments ``aiosmtplib`` (3.x to 5.x).
+
+    >>> from opentelemetry.instrumentation.email.aiosmtplib import AiosmtplibInstrumentor
+    >>> AiosmtplibInstrumentor().instrument()  # doctest: +SKIP
+    """
+
+    patches = PATCHES
+    dependencies = ("aiosmtplib >= 3",)
+
+    _library_version = aiosmtplib.__version__

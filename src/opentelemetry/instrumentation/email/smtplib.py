@@ -1,0 +1,244 @@
+"""Adapter for the standard library's ``smtplib`` (``SMTP``, ``SMTP_SSL``, ``LMTP``).
+
+Reads each call's arguments and results into an :class:`EmailAttempt`; knows
+nothing of OpenTelemetry. Spans: ``connect smtp``, ``starttls smtp``,
+``login smtp`` and ``send smtp`` (one per ``sendmail`` or ``send_message``;
+the ``sendmail`` that ``send_message`` makes inside adds to the same span).
+
+Usage::
+
+    from opentelemetry.instrumentation.email.smtplib import SmtplibInstrumentor
+    SmtplibInstrumentor().instrument()
+"""
+
+from __future__ import annotations
+
+import contextlib
+import smtplib
+from email.message import Message
+from email.utils import getaddresses
+from typing import Any, Dict, Optional, Tuple
+
+from opentelemetry.instrumentation.email import _conventions as c
+from opentelemetry.instrumentation.email._attempt import EmailAttempt, Observer, Operation
+from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
+from opentelemetry.instrumentation.email._mime import read_message_object, read_raw_message
+from opentelemetry.instrumentation.email._smtp import queue_id
+
+_SERVER = "_otel_email_server"  # (host, port) the instance last connected to
+SYSTEM = c.SYSTEM_SMTP
+
+
+def _arg(
+    args: Tuple[Any, ...], kwargs: Dict[str, Any], index: int, name: str, default: Any = None
+) -> Any:
+    if len(args) > index:
+        return args[index]
+    return kwargs.get(name, default)
+
+
+def _server(instance: Any) -> Tuple[Optional[str], Optional[int]]:
+    server = getattr(instance, _SERVER, None)
+    if server is not None:
+        return server  # type: ignore[no-any-return]
+    return getattr(instance, "_host", None) or None, None
+
+
+def _attempt(instance: Any, operation: str) -> EmailAttempt:
+    host, port = _server(instance)
+    return EmailAttempt(SYSTEM, operation, host, port)
+
+
+# -- errors ---------------------------------------------------------------------
+
+
+def _failure(attempt: EmailAttempt, exc: BaseException) -> c.Failure:
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        refused = [(address, _code(reply)) for address, reply in exc.recipients.items()]
+        attempt.rejected = refused
+        codes = [code for _, code in refused if code is not None]
+        if codes:
+            attempt.smtp_code = codes[0]
+            return c.Failure(str(codes[0]), all(400 <= code < 500 for code in codes))
+    if isinstance(exc, smtplib.SMTPResponseException) and exc.smtp_code > 0:
+        attempt.smtp_code = exc.smtp_code
+        return c.smtp_failure(exc.smtp_code)
+    if isinstance(exc, smtplib.SMTPServerDisconnected):
+        return c.network_failure(exc) or c.SERVER_DISCONNECTED
+    return c.exception_failure(exc)
+
+
+def _code(reply: Any) -> Optional[int]:
+    try:
+        return int(reply[0])
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def _reply(*expected: int) -> Any:
+    """on_result for calls that return ``(code, message)``: a code other than
+    the expected one is a failure even though smtplib did not raise."""
+
+    def on_result(attempt: EmailAttempt, result: Any) -> None:
+        code = _code(result)
+        if code is not None:
+            attempt.smtp_code = code
+            if code not in expected:
+                attempt.failure = c.smtp_failure(code) if code > 0 else c.SERVER_DISCONNECTED
+
+    return on_result
+
+
+# -- connect, starttls, login --------------------------------------------------------
+
+
+def _describe_connect(instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> EmailAttempt:
+    host = _arg(args, kwargs, 0, "host", "localhost")
+    port = _arg(args, kwargs, 1, "port", 0)
+    # smtplib accepts "host:port" when no port is given.
+    if not port and isinstance(host, str) and host.count(":") == 1:
+        host, _, text = host.partition(":")
+        port = int(text) if text.isdigit() else 0
+    if isinstance(host, str) and host.startswith("/"):
+        port = None  # LMTP over a Unix socket
+    elif not port:
+        port = getattr(instance, "default_port", None)
+    server = (host or None, int(port) if port else None)
+    with contextlib.suppress(Exception):  # an instance without __dict__
+        setattr(instance, _SERVER, server)
+    return EmailAttempt(SYSTEM, c.OP_CONNECT, *server)
+
+
+def _describe_starttls(
+    instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
+) -> EmailAttempt:
+    return _attempt(instance, c.OP_STARTTLS)
+
+
+def _describe_login(instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> EmailAttempt:
+    # The user name is deliberately not recorded: it is often an address,
+    # and the password never is.
+    return _attempt(instance, c.OP_LOGIN)
+
+
+# -- send ----------------------------------------------------------------------------
+
+
+def _describe_sendmail(
+    instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
+) -> EmailAttempt:
+    attempt = _attempt(instance, c.OP_SEND)
+    sender = _arg(args, kwargs, 0, "from_addr")
+    recipients = _arg(args, kwargs, 1, "to_addrs")
+    message = _arg(args, kwargs, 2, "msg")
+    attempt.sender = sender if isinstance(sender, str) else None
+    if isinstance(recipients, str):
+        recipients = [recipients]
+    attempt.recipients = [r for r in recipients or () if isinstance(r, str)]
+    if isinstance(message, (str, bytes)):
+        # smtplib sends a str as ASCII, so characters are bytes here.
+        attempt.size = len(message)
+        read_raw_message(attempt, message)
+    if not (attempt.to or attempt.cc or attempt.bcc):
+        attempt.to = attempt.recipients
+    return attempt
+
+
+def _describe_send_message(
+    instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
+) -> EmailAttempt:
+    attempt = _attempt(instance, c.OP_SEND)
+    message = _arg(args, kwargs, 0, "msg")
+    sender = _arg(args, kwargs, 1, "from_addr")
+    recipients = _arg(args, kwargs, 2, "to_addrs")
+    if isinstance(message, Message):
+        read_message_object(attempt, message)
+        # The envelope as smtplib derives it (Resent-* blocks aside: the
+        # nested sendmail call corrects both below).
+        if sender is None:
+            value = message["Sender"] if "Sender" in message else message["From"]
+            if value is not None:
+                sender = getaddresses([str(value)])[0][1] or None
+    attempt.sender = sender if isinstance(sender, str) else None
+    if recipients is None:
+        attempt.recipients = [*attempt.to, *attempt.bcc, *attempt.cc]
+    else:
+        attempt.recipients = [recipients] if isinstance(recipients, str) else list(recipients)
+    return attempt
+
+
+def _nested_sendmail(
+    outer: EmailAttempt, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
+) -> None:
+    """``send_message`` flattened the message and passes the real envelope:
+    take the size from the bytes smtplib is about to send."""
+    sender = _arg(args, kwargs, 0, "from_addr")
+    recipients = _arg(args, kwargs, 1, "to_addrs")
+    message = _arg(args, kwargs, 2, "msg")
+    if isinstance(sender, str):
+        outer.sender = sender
+    if isinstance(recipients, str):
+        recipients = [recipients]
+    if recipients is not None:
+        outer.recipients = list(recipients)
+    if isinstance(message, (str, bytes)):
+        outer.size = len(message)
+
+
+def _sent(attempt: EmailAttempt, result: Any) -> None:
+    # sendmail returns the recipients the server refused while the message
+    # still went out: {address: (code, reply)}.
+    if isinstance(result, dict) and result:
+        attempt.rejected = [(address, _code(reply)) for address, reply in result.items()]
+
+
+def _data_reply(
+    attempt: EmailAttempt, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any], result: Any
+) -> None:
+    """The final DATA reply, which sendmail does not return: its code and the
+    queue id the server gave the message."""
+    code = _code(result)
+    if code is not None:
+        attempt.smtp_code = code
+        if code == 250:
+            attempt.provider_message_id = queue_id(result[1])
+
+
+SEND = Operation(SYSTEM, c.OP_SEND, _describe_sendmail, _sent, _failure, _nested_sendmail)
+SEND_MESSAGE = Operation(SYSTEM, c.OP_SEND, _describe_send_message, _sent, _failure)
+
+PATCHES = (
+    Patch(
+        "smtplib",
+        "SMTP.connect",
+        Operation(SYSTEM, c.OP_CONNECT, _describe_connect, _reply(220), _failure),
+    ),
+    Patch(
+        "smtplib",
+        "LMTP.connect",
+        Operation(SYSTEM, c.OP_CONNECT, _describe_connect, _reply(220), _failure),
+    ),
+    Patch(
+        "smtplib",
+        "SMTP.starttls",
+        Operation(SYSTEM, c.OP_STARTTLS, _describe_starttls, _reply(220), _failure),
+    ),
+    Patch(
+        "smtplib",
+        "SMTP.login",
+        Operation(SYSTEM, c.OP_LOGIN, _describe_login, _reply(235, 503), _failure),
+    ),
+    Patch("smtplib", "SMTP.sendmail", SEND),
+    Patch("smtplib", "SMTP.send_message", SEND_MESSAGE),
+    Patch("smtplib", "SMTP.data", Observer(SYSTEM, c.OP_SEND, _data_reply)),
+)
+
+
+class SmtplibInstrumentor(LibraryInstrumentor):
+    """Instruments ``smtplib.SMTP``, ``SMTP_SSL`` and ``LMTP``.
+
+    >>> from opentelemetry.instrumentation.email.smtplib import SmtplibInstrumentor
+    >>> SmtplibInstrumentor().instrument(capture_addresses="domain")  # doctest: +SKIP
+    """
+
+    patches = PATCHES
