@@ -222,9 +222,9 @@ class EmailTelemetry:
                 except Exception:
                     _logger.debug("email instrumentation: nested call not read", exc_info=True)
             return None
-        if not self._live and not self._check_live():
-            return None
         try:
+            if not self._live and not self._check_live():
+                return None
             attempt = op.describe(instance, args, kwargs)
             attributes: Dict[str, Any] = {
                 c.EMAIL_SYSTEM: attempt.system,

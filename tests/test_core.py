@@ -1,0 +1,192 @@
+"""The package's promises that do not depend on one scenario: hooks, faults
+inside telemetry, idempotence, uninstrument, entry points, suppression."""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import sys
+from typing import Any, List
+
+import pytest
+from opentelemetry.instrumentation.utils import suppress_instrumentation
+
+from opentelemetry.instrumentation.email import LIBRARIES, EmailAttempt, EmailInstrumentor
+from opentelemetry.instrumentation.email import smtplib as smtplib_adapter
+from opentelemetry.instrumentation.email._telemetry import EmailTelemetry
+from tests.conftest import Telemetry
+from tests.outcome import observe
+from tests.smtp.scenarios import SENDER, order_confirmation
+
+if sys.version_info >= (3, 10):
+    from importlib.metadata import entry_points
+else:  # pragma: no cover
+    from importlib_metadata import entry_points
+
+
+def _send(server: Any, *recipients: str) -> Any:
+    with smtplib.SMTP(server.host, server.port) as client:
+        return client.sendmail(SENDER, list(recipients), order_confirmation().as_bytes())
+
+
+def test_hooks_receive_span_attempt_and_result(instrument: Any, smtp_server: Any) -> None:
+    seen: List[Any] = []
+
+    def request_hook(span: Any, attempt: EmailAttempt) -> None:
+        seen.append(("request", span.name, attempt.operation))
+        span.set_attribute("app.tenant", "acme")
+
+    def response_hook(span: Any, attempt: EmailAttempt, result: Any) -> None:
+        seen.append(("response", span.name, result))
+
+    telemetry = instrument(request_hook=request_hook, response_hook=response_hook)
+    _send(smtp_server, "alice@gmail.com", "refuse-x@example.org")
+    assert ("request", "send smtp", "send") in seen
+    refused = [r for kind, name, r in seen if kind == "response" and name == "send smtp"]
+    assert list(refused[0]) == ["refuse-x@example.org"]
+    assert telemetry.spans("send smtp")[0].attributes["app.tenant"] == "acme"
+
+
+def test_response_hook_gets_the_exception_on_failure(instrument: Any, smtp_server: Any) -> None:
+    results: List[Any] = []
+    instrument(response_hook=lambda span, attempt, result: results.append(result))
+    with pytest.raises(smtplib.SMTPRecipientsRefused) as raised:
+        _send(smtp_server, "refuse-x@example.org")
+    assert raised.value in results
+
+
+def test_failing_hooks_are_logged_and_swallowed(
+    instrument: Any, smtp_server: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    def boom(*args: Any) -> None:
+        raise RuntimeError("hook bug")
+
+    telemetry = instrument(request_hook=boom, response_hook=boom)
+    count = len(smtp_server.handler.received)
+    with caplog.at_level(logging.WARNING, logger="opentelemetry.instrumentation.email"):
+        assert _send(smtp_server, "alice@gmail.com") == {}
+    assert len(smtp_server.handler.received) == count + 1
+    assert len(telemetry.spans("send smtp")) == 1
+    assert "hook" in caplog.text and "hook bug" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "_request_attributes",
+        "_response_attributes",
+        "_record_metrics",
+        "_emit_log",
+        "_span_outcome",
+        "_check_live",
+    ],
+)
+def test_fault_inside_telemetry_never_reaches_the_app(
+    target: str, telemetry: Telemetry, smtp_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def boom(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError(f"telemetry bug in {target}")
+
+    monkeypatch.setattr(EmailTelemetry, target, boom)
+    count = len(smtp_server.handler.received)
+    assert _send(smtp_server, "alice@gmail.com", "refuse-x@example.org") == {
+        "refuse-x@example.org": (
+            550,
+            b"5.1.1 <refuse-x@example.org>: Recipient address rejected: User unknown",
+        )
+    }
+    server = (smtp_server.host, smtp_server.port)
+    with pytest.raises(smtplib.SMTPSenderRefused) as raised, smtplib.SMTP(*server) as client:
+        client.sendmail("blocked@shop.example", ["a@gmail.com"], b"Subject: x\r\n\r\nx")
+    assert raised.value.smtp_code == 550
+    assert len(smtp_server.handler.received) == count + 1
+
+
+@pytest.mark.parametrize("part", ["describe", "on_result", "on_error", "on_nested"])
+def test_fault_in_the_adapter_never_reaches_the_app(
+    part: str, telemetry: Telemetry, smtp_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def boom(*args: Any) -> None:
+        raise ValueError("adapter bug")
+
+    for operation in (smtplib_adapter.SEND, smtplib_adapter.SEND_MESSAGE):
+        monkeypatch.setattr(operation, part, boom)
+    ok = observe(lambda: _send(smtp_server, "alice@gmail.com"))
+    assert ok == ("returned", {})
+    with smtplib.SMTP(smtp_server.host, smtp_server.port) as client:
+        assert client.send_message(order_confirmation()) == {}
+    failed = observe(lambda: _send(smtp_server, "refuse-x@example.org"))
+    assert failed[0] == "raised" and failed[1]["type"] is smtplib.SMTPRecipientsRefused
+    if part == "on_error":
+        # The outcome falls back to the generic classification.
+        span = telemetry.spans("send smtp")[-1]
+        assert span.attributes["error.type"] == "smtplib.SMTPRecipientsRefused"
+
+
+def test_instrument_is_idempotent(telemetry: Telemetry, smtp_server: Any) -> None:
+    EmailInstrumentor().instrument(**telemetry.providers())
+    smtplib_adapter.SmtplibInstrumentor().instrument(**telemetry.providers())
+    _send(smtp_server, "alice@gmail.com")
+    assert len(telemetry.spans("send smtp")) == 1
+
+
+def test_uninstrument_restores_every_patched_callable_exactly() -> None:
+    originals = {
+        (patch.module, patch.name): _lookup(patch.module, patch.name)
+        for patch in smtplib_adapter.PATCHES
+    }
+    EmailInstrumentor().instrument()
+    for key, original in originals.items():
+        assert _lookup(*key) is not original, key
+    EmailInstrumentor().uninstrument()
+    for key, original in originals.items():
+        assert _lookup(*key) is original, key
+
+
+def _lookup(module: str, dotted: str) -> Any:
+    owner: Any = sys.modules[module]
+    *path, name = dotted.split(".")
+    for part in path:
+        owner = getattr(owner, part)
+    return vars(owner)[name]
+
+
+def test_suppressed_instrumentation_sends_without_telemetry(
+    telemetry: Telemetry, smtp_server: Any
+) -> None:
+    with suppress_instrumentation():
+        _send(smtp_server, "alice@gmail.com")
+    assert telemetry.spans() == []
+
+
+def test_disabled_instrumentations_are_skipped_by_email_instrumentor(
+    monkeypatch: pytest.MonkeyPatch, smtp_server: Any
+) -> None:
+    monkeypatch.setenv("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "aiosmtplib, smtplib")
+    telemetry = Telemetry()
+    EmailInstrumentor().instrument(**telemetry.providers())
+    try:
+        _send(smtp_server, "alice@gmail.com")
+        assert telemetry.spans() == []
+        assert not smtplib_adapter.SmtplibInstrumentor().is_instrumented_by_opentelemetry
+    finally:
+        EmailInstrumentor().uninstrument()
+
+
+def test_entry_points_match_the_libraries_email_instrumentor_knows() -> None:
+    ours = {
+        ep.name: ep.value
+        for ep in entry_points(group="opentelemetry_instrumentor")
+        if ep.value.startswith("opentelemetry.instrumentation.email.")
+    }
+    assert ours == LIBRARIES
+
+
+def test_without_an_sdk_the_wrappers_only_call_through(smtp_server: Any) -> None:
+    # No provider passed and none set globally in this test process: the API's
+    # proxies are all there is, so nothing is computed per send.
+    EmailInstrumentor().instrument()
+    try:
+        assert _send(smtp_server, "alice@gmail.com") == {}
+    finally:
+        EmailInstrumentor().uninstrument()
