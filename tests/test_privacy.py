@@ -1,0 +1,210 @@
+"""Privacy by default: each address mode pinned exactly, settings validated
+once, and a property test that nothing raw ever leaves the process."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import smtplib
+from email.message import EmailMessage
+from typing import Any, List
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from opentelemetry.instrumentation.email import EmailInstrumentor
+from opentelemetry.instrumentation.email._config import Settings
+from opentelemetry.instrumentation.email._privacy import PrivacyPolicy, recipient_domain
+from tests.conftest import Telemetry
+
+KEY = b"test-key"
+
+
+@pytest.mark.parametrize(
+    ("mode", "address", "expected"),
+    [
+        ("masked", "alice@example.org", "a***@example.org"),
+        ("masked", "Alice Smith <Alice.Smith@Example.ORG>", "A***@example.org"),
+        ("masked", "<bob+orders@mail.example.co.uk>", "b***@mail.example.co.uk"),
+        ("masked", "jürgen@bücher.example", "j***@bücher.example"),
+        ("masked", "root", "r***"),
+        ("masked", "<>", "<>"),
+        ("domain", "alice@example.org", "*@example.org"),
+        ("domain", "Bob <bob@Gmail.com>", "*@gmail.com"),
+        ("full", "Alice <alice@example.org>", "alice@example.org"),
+        ("none", "alice@example.org", None),
+        (
+            "hashed",
+            "Alice@Example.org",
+            hmac.new(KEY, b"alice@example.org", hashlib.sha256).hexdigest() + "@example.org",
+        ),
+    ],
+)
+def test_address_modes_are_pinned(mode: str, address: str, expected: Any) -> None:
+    assert PrivacyPolicy(mode, KEY, capture_subject=False).address(address) == expected
+
+
+def test_hashed_is_stable_for_a_key_and_differs_between_keys() -> None:
+    a = PrivacyPolicy("hashed", b"k1", False).address("x@example.org")
+    assert a == PrivacyPolicy("hashed", b"k1", False).address("X@example.org")
+    assert a != PrivacyPolicy("hashed", b"k2", False).address("x@example.org")
+
+
+def test_address_lists_are_capped_at_20() -> None:
+    policy = PrivacyPolicy("masked", KEY, False)
+    assert len(policy.addresses(f"u{i}@example.org" for i in range(50)) or ()) == 20
+
+
+def test_subject_is_off_by_default_and_cut_to_128_when_on() -> None:
+    assert PrivacyPolicy("masked", KEY, False).subject("Reset your password") is None
+    assert PrivacyPolicy("masked", KEY, True).subject("s" * 300) == "s" * 128
+
+
+@pytest.mark.parametrize(
+    ("address", "label"),
+    [
+        ("a@gmail.com", "gmail.com"),
+        ("Bob <b@GMX.de>", "gmx.de"),
+        ("c@yahoo.co.jp", "yahoo.co.jp"),
+        ("d@corp.example", "other"),
+        ("e@gmail.com.evil.example", "other"),
+        ("nodomain", "other"),
+    ],
+)
+def test_recipient_domain_label_is_a_known_mailbox_provider_or_other(
+    address: str, label: str
+) -> None:
+    assert recipient_domain(address) == label
+
+
+def test_settings_from_environment_and_keyword_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+    env = {
+        "OTEL_INSTRUMENTATION_EMAIL_CAPTURE_ADDRESSES": "DOMAIN",
+        "OTEL_INSTRUMENTATION_EMAIL_CAPTURE_SUBJECT": "true",
+        "OTEL_INSTRUMENTATION_EMAIL_EMIT_LOGS": "false",
+        "OTEL_INSTRUMENTATION_EMAIL_HASH_KEY": "k",
+    }
+    s = Settings.from_environment({}, env)
+    assert (s.privacy.mode, s.privacy.capture_subject, s.emit_logs) == ("domain", True, False)
+    s = Settings.from_environment({"capture_addresses": "hashed", "capture_subject": False}, env)
+    assert (s.privacy.mode, s.privacy.capture_subject) == ("hashed", False)
+    assert s.privacy.address("a@b.c") == (
+        hmac.new(b"k", b"a@b.c", hashlib.sha256).hexdigest() + "@b.c"
+    )
+    defaults = Settings.from_environment({}, {})
+    assert (defaults.privacy.mode, defaults.privacy.capture_subject, defaults.emit_logs) == (
+        "masked",
+        False,
+        True,
+    )
+
+
+def test_a_bad_value_gets_one_warning_naming_variable_values_and_default(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    env = {
+        "OTEL_INSTRUMENTATION_EMAIL_CAPTURE_ADDRESSES": "partial",
+        "OTEL_INSTRUMENTATION_EMAIL_CAPTURE_SUBJECT": "yes please",
+    }
+    with caplog.at_level(logging.WARNING):
+        s = Settings.from_environment({}, env)
+    assert (s.privacy.mode, s.privacy.capture_subject) == ("masked", False)
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 2
+    assert "OTEL_INSTRUMENTATION_EMAIL_CAPTURE_ADDRESSES='partial'" in messages[0]
+    assert "masked, domain, hashed, full, none" in messages[0] and "'masked'" in messages[0]
+    assert "OTEL_INSTRUMENTATION_EMAIL_CAPTURE_SUBJECT='yes please'" in messages[1]
+    assert "true, false" in messages[1] and "'false'" in messages[1]
+
+
+# -- property: nothing raw leaves the process --------------------------------------------
+
+_local = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789", min_size=6, max_size=20)
+_unicode_local = st.text(alphabet="abcdefghijkäöüéßøñ", min_size=6, max_size=12)
+_domain = st.sampled_from(
+    ["gmail.com", "example.org", "corp.example", "bücher.example", "yahoo.fr"]
+)
+# Prefixed so a fragment cannot be a word the telemetry itself uses
+# ("recipients"); "Qx" appears in no name, and ids are hex.
+_words = st.text(alphabet="abcdefghijklmnopqrstuvwxyzÄÖÜ ", min_size=10, max_size=60).map(
+    lambda s: "Qx" + s
+)
+
+
+def _exported(telemetry: Telemetry) -> List[str]:
+    """Everything the SDK received, as text: span names, attributes, events,
+    statuses, log bodies and attributes, metric attributes."""
+    out: List[str] = []
+    for span in telemetry.spans():
+        out.append(span.to_json())
+    for log in telemetry.logs():
+        out.append(json.dumps({"body": str(log.body), "attrs": dict(log.attributes)}, default=str))
+    data = telemetry.metric_reader.get_metrics_data()
+    for rm in data.resource_metrics if data else ():
+        for scope in rm.scope_metrics:
+            for metric in scope.metrics:
+                for point in metric.data.data_points:
+                    text = json.dumps(dict(point.attributes or {}), default=str)
+                    assert "@" not in text, f"an address in a metric attribute: {text}"
+                    out.append(text)
+    return out
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    sender=_local,
+    to=st.one_of(_local, _unicode_local),
+    cc=_local,
+    refused=_local,
+    domain=_domain,
+    subject=_words,
+    body=_words,
+)
+def test_default_settings_never_export_a_raw_address_subject_or_body(
+    smtp_server: Any,
+    sender: str,
+    to: str,
+    cc: str,
+    refused: str,
+    domain: str,
+    subject: str,
+    body: str,
+) -> None:
+    telemetry = Telemetry()
+    EmailInstrumentor().instrument(**telemetry.providers())
+    addresses = {
+        "from": f"s{sender}@shop.example",
+        "to": f"t{to}@{domain}",
+        "cc": f"c{cc}@{domain}",
+        "refused": f"refuse{refused}@{domain}",
+    }
+    try:
+        message = EmailMessage()
+        message["From"] = f"Shop <{addresses['from']}>"
+        message["To"] = f"Customer <{addresses['to']}>"
+        message["Cc"] = addresses["cc"]
+        message["Bcc"] = addresses["refused"]
+        message["Subject"] = subject
+        message.set_content(body)
+        with smtplib.SMTP(smtp_server.host, smtp_server.port) as client:
+            client.send_message(message)
+            with pytest.raises(smtplib.SMTPRecipientsRefused):
+                client.sendmail(addresses["from"], [addresses["refused"]], message.as_bytes())
+    finally:
+        EmailInstrumentor().uninstrument()
+    exported = "\n".join(_exported(telemetry))
+    # JSON escapes non-ASCII; compare against both spellings.
+    haystacks = (exported, exported.encode().decode("unicode_escape", "ignore"))
+    local_parts = [a.split("@")[0] for a in addresses.values()]
+    needles = [*addresses.values(), *local_parts, subject.strip(), body.strip()[:12]]
+    for needle in needles:
+        for haystack in haystacks:
+            assert needle not in haystack, f"{needle!r} was exported"
+    assert "send smtp" in exported  # the check above ran on real telemetry
