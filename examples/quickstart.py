@@ -1,0 +1,314 @@
+"""Quickstart: watch transactional mail become traces, metrics and logs.
+
+Runs with nothing else installed or running: an embedded SMTP server (aiosmtpd)
+plays the mail provider on localhost, and a small shop sends an order
+confirmation, a password reset, a newsletter with one unknown recipient, a
+shipping notice that is greylisted once and retried, and an alert to a mail
+server that is down. The telemetry is printed readably to the console; set
+``OTEL_EXPORTER_OTLP_ENDPOINT`` (e.g. ``http://localhost:4318``) to export it
+over OTLP instead, to the stack in ``collector-config/``.
+
+    pip install -e '.[examples]'
+    python examples/quickstart.py
+    python examples/quickstart.py --repeat-for 60 --prometheus-port 9464   # metrics for Prometheus
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import smtplib
+import socket
+import sys
+import time
+import warnings
+from email.message import EmailMessage
+from typing import Any, Callable, Dict, List, Sequence
+
+import aiosmtplib
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import (
+    BatchLogRecordProcessor,
+    LogRecordExporter,
+    LogRecordExportResult,
+    SimpleLogRecordProcessor,
+)
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+
+from opentelemetry import _logs, metrics, trace
+from opentelemetry.instrumentation.email import EmailInstrumentor
+
+SHOP = "orders@shop.example"
+# aiosmtpd warns about its own internals when AUTH is used.
+warnings.filterwarnings("ignore", message="Session.login_data is deprecated")
+
+SMTP_USER, SMTP_PASSWORD = "shop-mailer", "demo-password"
+
+
+# -- the "mail provider": a real SMTP server on localhost --------------------------------
+
+
+class DemoMailServer:
+    """Queues mail like Postfix; unknown-* recipients do not exist, and a
+    recipient on greylist.example is told to retry (451) the first time."""
+
+    def __init__(self) -> None:
+        self.queued = 0
+        self.seen: set = set()
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: List[str]
+    ) -> str:
+        if address.startswith("unknown-"):
+            return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
+        if address.endswith("@greylist.example") and address not in self.seen:
+            self.seen.add(address)
+            return "451 4.7.1 Greylisted, please retry in a minute"
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 Ok"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.queued += 1
+        return f"250 2.0.0 Ok: queued as 4B{self.queued:08X}"
+
+
+def _authenticate(
+    server: Any, session: Any, envelope: Any, mechanism: str, data: Any
+) -> AuthResult:
+    ok = isinstance(data, LoginPassword) and (data.login, data.password) == (
+        SMTP_USER.encode(),
+        SMTP_PASSWORD.encode(),
+    )
+    return AuthResult(success=ok, handled=ok)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# -- telemetry: readable console output, or OTLP -------------------------------------------
+
+
+class ReadableSpans(SpanExporter):
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        for span in spans:
+            attrs = dict(span.attributes or {})
+            ms = ((span.end_time or 0) - (span.start_time or 0)) / 1e6
+            status = "ERROR" if span.status.status_code.name == "ERROR" else "ok"
+            shown = {
+                k.replace("email.", ""): v
+                for k, v in attrs.items()
+                if k
+                not in ("email.system", "email.operation.name", "server.address", "server.port")
+            }
+            print(f"    span  {span.name:<16} {status:<5} {ms:6.1f} ms  {_fmt(shown)}")
+            for event in span.events:
+                print(f"          event {event.name} {_fmt(dict(event.attributes or {}))}")
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        pass
+
+
+class ReadableLogs(LogRecordExporter):
+    def export(self, batch: Sequence[Any]) -> LogRecordExportResult:
+        for data in batch:
+            record = data.log_record
+            print(f"    log   {record.severity_text:<5} {record.event_name}: {record.body}")
+        return LogRecordExportResult.SUCCESS
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+    def shutdown(self) -> None:
+        pass
+
+
+def _fmt(values: Dict[str, Any]) -> str:
+    def one(v: Any) -> str:
+        return ",".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)
+
+    return " ".join(f"{k}={one(v)}" for k, v in values.items())
+
+
+def setup_telemetry(prometheus_port: int) -> Callable[[], None]:
+    """Configure the SDK as an application would, and return its shutdown."""
+    resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", "shop-mailer")})
+    tracer_provider = TracerProvider(resource=resource)
+    logger_provider = LoggerProvider(resource=resource)
+    readers: List[MetricReader] = []
+    summary = InMemoryMetricReader()
+    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+        tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+        logger_provider.add_log_record_processor(BatchLogRecordProcessor(OTLPLogExporter()))
+        readers.append(
+            PeriodicExportingMetricReader(OTLPMetricExporter(), export_interval_millis=5000)
+        )
+        print(f"exporting over OTLP to {os.environ['OTEL_EXPORTER_OTLP_ENDPOINT']}")
+    else:
+        tracer_provider.add_span_processor(SimpleSpanProcessor(ReadableSpans()))
+        logger_provider.add_log_record_processor(SimpleLogRecordProcessor(ReadableLogs()))
+        readers.append(summary)
+    if prometheus_port:
+        from opentelemetry.exporter.prometheus import PrometheusMetricReader
+        from prometheus_client import start_http_server
+
+        start_http_server(prometheus_port, addr="127.0.0.1")
+        readers.append(PrometheusMetricReader())
+        print(f"Prometheus metrics on http://127.0.0.1:{prometheus_port}/metrics")
+    meter_provider = MeterProvider(resource=resource, metric_readers=readers)
+    trace.set_tracer_provider(tracer_provider)
+    metrics.set_meter_provider(meter_provider)
+    _logs.set_logger_provider(logger_provider)
+
+    def shutdown() -> None:
+        logger_provider.force_flush()
+        if summary in readers:
+            print_metrics(summary)
+        tracer_provider.shutdown()
+        logger_provider.shutdown()
+        meter_provider.shutdown()
+
+    return shutdown
+
+
+def print_metrics(reader: InMemoryMetricReader) -> None:
+    data = reader.get_metrics_data()
+    print("\nmetrics")
+    for rm in data.resource_metrics if data else ():
+        for scope in rm.scope_metrics:
+            for metric in scope.metrics:
+                for point in metric.data.data_points:
+                    attrs = {
+                        k: v for k, v in (point.attributes or {}).items() if k != "email.system"
+                    }
+                    value = getattr(point, "value", None)
+                    if value is None:
+                        value = f"count={point.count} sum={point.sum:.4g}"
+                    print(f"    {metric.name:<34} {value!s:<24} {_fmt(attrs)}")
+
+
+# -- the application: nothing below knows about OpenTelemetry -------------------------------
+
+
+def message(to: str, subject: str, body: str, attachment: bytes = b"") -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = f"Shop <{SHOP}>"
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg.set_content(body)
+    if attachment:
+        msg.add_attachment(
+            attachment, maintype="application", subtype="pdf", filename="invoice.pdf"
+        )
+    return msg
+
+
+def run_app(host: str, port: int, down_port: int) -> None:
+    tracer = trace.get_tracer("shop")
+
+    def step(title: str, action: Callable[[], Any]) -> None:
+        print(f"\n{title}")
+        with tracer.start_as_current_span(title):
+            try:
+                result = action()
+                print(f"    app   ok: {result!r}" if result else "    app   ok")
+            except (smtplib.SMTPException, aiosmtplib.SMTPException, OSError) as exc:
+                print(f"    app   failed: {type(exc).__name__}")
+
+    def order_confirmation() -> Any:
+        with smtplib.SMTP(host, port, timeout=5) as smtp:
+            smtp.login(SMTP_USER, SMTP_PASSWORD)
+            return smtp.send_message(
+                message(
+                    "Alice <alice@gmail.com>", "Order #1042 confirmed", "Thanks!", b"%PDF-1.7 demo"
+                )
+            )
+
+    def password_reset() -> Any:
+        reset = message("bob@outlook.com", "Reset your password", "https://shop.example/reset/abc")
+        return asyncio.run(aiosmtplib.send(reset, hostname=host, port=port, timeout=5))[1]
+
+    def newsletter() -> Any:
+        with smtplib.SMTP(host, port, timeout=5) as smtp:
+            return smtp.sendmail(
+                SHOP,
+                ["carol@yahoo.com", "unknown-dave@example.org"],
+                message("carol@yahoo.com", "New in store", "Spring collection").as_bytes(),
+            )
+
+    def shipping_notice() -> Any:
+        shipped = message("erin@greylist.example", "Your parcel is on its way", "Tracking: 1Z999")
+        for attempt in (1, 2):
+            try:
+                with smtplib.SMTP(host, port, timeout=5) as smtp:
+                    return smtp.send_message(shipped)
+            except smtplib.SMTPRecipientsRefused:
+                print(f"    app   attempt {attempt} greylisted, retrying")
+        return None
+
+    def alert_to_down_server() -> Any:
+        with smtplib.SMTP("127.0.0.1", down_port, timeout=2) as smtp:
+            return smtp.send_message(message("oncall@ops.example", "Disk full", "db-1 at 97%"))
+
+    step("order confirmation (smtplib, AUTH, attachment)", order_confirmation)
+    step("password reset (aiosmtplib.send)", password_reset)
+    step("newsletter with an unknown recipient (550 for one of two)", newsletter)
+    step("shipping notice greylisted once (451), then retried", shipping_notice)
+    step("alert to a mail server that is down (connection refused)", alert_to_down_server)
+
+
+def main(argv: Sequence[str] = ()) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat-for", type=float, default=0, help="keep sending for N seconds")
+    parser.add_argument(
+        "--prometheus-port", type=int, default=0, help="expose /metrics on this port"
+    )
+    args = parser.parse_args(argv or None)
+
+    shutdown = setup_telemetry(args.prometheus_port)
+    EmailInstrumentor().instrument()  # the one line an application adds
+
+    server = DemoMailServer()
+    port = free_port()
+    controller = Controller(
+        server,
+        hostname="127.0.0.1",
+        port=port,
+        authenticator=_authenticate,
+        auth_require_tls=False,
+        ready_timeout=10,
+    )
+    controller.start()
+    print(f"embedded SMTP server on 127.0.0.1:{port}")
+    try:
+        deadline = time.monotonic() + args.repeat_for
+        while True:
+            server.seen.clear()
+            run_app("127.0.0.1", port, free_port())
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(1)
+    finally:
+        controller.stop()
+        shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
