@@ -1,0 +1,50 @@
+"""The docs name exactly what the code emits."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from opentelemetry.instrumentation.email import _config
+from opentelemetry.instrumentation.email import _conventions as c
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+_NAME = re.compile(r"`((?:email|server|http|error)\.[a-z_.]+)`")
+
+
+def _emitted_names() -> set:
+    prefixes = ("EMAIL_", "SERVER_", "HTTP_", "ERROR_TYPE", "METRIC_", "EVENT_", "LOG_")
+    return {
+        value
+        for name, value in vars(c).items()
+        if name.startswith(prefixes) and isinstance(value, str) and "." in value
+    }
+
+
+def test_semantic_conventions_page_lists_every_name_and_no_other() -> None:
+    text = (DOCS / "semantic-conventions.md").read_text()
+    documented = set(_NAME.findall(text))
+    emitted = _emitted_names()
+    assert emitted - documented == set(), "emitted but not documented"
+    assert documented - emitted == set(), "documented but not emitted"
+
+
+def test_prometheus_names_on_the_page_follow_the_default_translation() -> None:
+    text = (DOCS / "semantic-conventions.md").read_text()
+    units = {"s": "_seconds", "By": "_bytes"}
+    expected = {
+        c.METRIC_OPERATION_DURATION: "s",
+        c.METRIC_SENT_MESSAGES: "{message}",
+        c.METRIC_RECIPIENTS: "{recipient}",
+        c.METRIC_MESSAGE_SIZE: "By",
+    }
+    for metric, unit in expected.items():
+        base = metric.replace(".", "_") + units.get(unit, "")
+        prom = base + ("_bucket" if unit in units else "_total")
+        assert f"`{prom}`" in text, prom
+
+
+def test_configuration_page_lists_every_variable() -> None:
+    text = (DOCS / "configuration.md").read_text()
+    for name in ("ENV_CAPTURE_ADDRESSES", "ENV_HASH_KEY", "ENV_CAPTURE_SUBJECT", "ENV_EMIT_LOGS"):
+        assert f"`{getattr(_config, name)}`" in text
