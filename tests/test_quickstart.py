@@ -1,0 +1,109 @@
+"""The README's demo command works on its own, prints the telemetry
+readably, and exports over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Dict, Iterator, List
+
+import pytest
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+)
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+QUICKSTART = Path(__file__).resolve().parents[1] / "examples" / "quickstart.py"
+RAW_ADDRESSES = ("alice@gmail.com", "bob@outlook.com", "carol@yahoo.com", "unknown-dave")
+
+
+def _run(**env: str) -> subprocess.CompletedProcess:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    environ.update(env)
+    result = subprocess.run(
+        [sys.executable, str(QUICKSTART)],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_demo_prints_spans_logs_and_metrics_without_raw_addresses() -> None:
+    out = _run().stdout
+    for expected in (
+        "span  connect smtp",
+        "span  login smtp",
+        "span  send smtp",
+        "provider.message_id=4B",
+        "event email.recipient.rejected email.recipient.address=u***@example.org",
+        "error.type=451 error.retryable=True",
+        "error.type=connection_refused",
+        "log   WARN  email.send.result: send smtp via 127.0.0.1:",
+        "email.client.sent.messages",
+        "email.recipient.domain=gmail.com",
+    ):
+        assert expected in out, expected
+    for raw in RAW_ADDRESSES:
+        assert raw not in out
+
+
+class _Collector(BaseHTTPRequestHandler):
+    received: Dict[str, List[bytes]] = {}
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.received.setdefault(self.path, []).append(body)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def otlp_endpoint() -> Iterator[Dict[str, List[bytes]]]:
+    _Collector.received = {}
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Collector)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    _Collector.received["endpoint"] = [f"http://127.0.0.1:{server.server_address[1]}".encode()]
+    yield _Collector.received
+    server.shutdown()
+
+
+def test_demo_exports_over_otlp_when_the_endpoint_is_set(
+    otlp_endpoint: Dict[str, List[bytes]],
+) -> None:
+    endpoint = otlp_endpoint.pop("endpoint")[0].decode()
+    out = _run(OTEL_EXPORTER_OTLP_ENDPOINT=endpoint).stdout
+    assert "span  send smtp" not in out  # exported instead of printed
+    spans = []
+    for body in otlp_endpoint["/v1/traces"]:
+        request = ExportTraceServiceRequest.FromString(body)
+        spans += [s for rs in request.resource_spans for ss in rs.scope_spans for s in ss.spans]
+    assert sum(s.name == "send smtp" for s in spans) == 5
+    logs = []
+    for body in otlp_endpoint["/v1/logs"]:
+        request = ExportLogsServiceRequest.FromString(body)
+        logs += [r for rl in request.resource_logs for sl in rl.scope_logs for r in sl.log_records]
+    assert sum(r.event_name == "email.send.result" for r in logs) == 5
+    metrics = set()
+    for body in otlp_endpoint["/v1/metrics"]:
+        request = ExportMetricsServiceRequest.FromString(body)
+        metrics |= {
+            m.name for rm in request.resource_metrics for sm in rm.scope_metrics for m in sm.metrics
+        }
+    assert "email.client.sent.messages" in metrics
+    everything = b"".join(b for bodies in otlp_endpoint.values() for b in bodies)
+    for raw in RAW_ADDRESSES:
+        assert raw.encode() not in everything
