@@ -13,6 +13,10 @@ from opentelemetry.instrumentation.email._conventions import (
     exception_failure,
 )
 
+# A refused recipient: its address (None where only a count is known) and
+# the reply code, when there is one.
+Rejected = Tuple[Optional[str], Optional[int]]
+
 
 class EmailAttempt:
     """Who, what, where and how it went, for one library call.
@@ -31,6 +35,7 @@ class EmailAttempt:
         "http_status",
         "message_count",
         "message_id",
+        "not_sent",
         "operation",
         "provider_message_id",
         "recipient_count",
@@ -77,9 +82,13 @@ class EmailAttempt:
         self.smtp_code: Optional[int] = None
         self.http_status: Optional[int] = None
         # Recipients refused while the message still went out: (address, code).
-        self.rejected: List[Tuple[str, Optional[int]]] = []
-        # Messages of a batch that the provider reported failed, each with why.
+        # The address is None where a provider reports only a count.
+        self.rejected: List[Rejected] = []
+        # Messages of a batch that the provider reported failed, each with
+        # why, and the recipients of those messages (counted as neither
+        # accepted nor rejected).
         self.failed_messages: List[Failure] = []
+        self.not_sent: List[str] = []
         # Set when the whole operation failed (raised, or reported failed).
         self.failure: Optional[Failure] = None
 

@@ -23,7 +23,7 @@ from opentelemetry import context, metrics, trace
 from opentelemetry.instrumentation.email import _conventions as c
 from opentelemetry.instrumentation.email._attempt import EmailAttempt, Observer, Operation
 from opentelemetry.instrumentation.email._config import Settings
-from opentelemetry.instrumentation.email._privacy import recipient_domain
+from opentelemetry.instrumentation.email._privacy import OTHER_DOMAIN, recipient_domain
 from opentelemetry.instrumentation.email.version import __version__
 
 _logger = logging.getLogger(__name__)
@@ -360,7 +360,7 @@ class EmailTelemetry:
         privacy = self._privacy
         for address, code in attempt.rejected[: c.MAX_REJECTED_EVENTS]:
             event: Dict[str, Any] = {}
-            masked = privacy.address(address)
+            masked = privacy.address(address) if address else None
             if masked is not None:
                 event[c.EVENT_RECIPIENT_ADDRESS] = masked
             if code is not None:
@@ -406,14 +406,16 @@ class EmailTelemetry:
         counts: Dict[Tuple[str, str], int] = {}
         rejected = attempt.rejected
         for address, _code in rejected:
-            key = (c.RECIPIENT_REJECTED, recipient_domain(address))
+            domain = recipient_domain(address) if address else OTHER_DOMAIN
+            key = (c.RECIPIENT_REJECTED, domain)
             counts[key] = counts.get(key, 0) + 1
         # Accepted only when the message went out; a failed send's recipients
         # were neither accepted nor (individually) refused.
-        if attempt.failure is None and not attempt.failed_messages:
-            refused = {address for address, _ in rejected}
+        if attempt.failure is None:
+            skip = {address for address, _ in rejected}
+            skip.update(attempt.not_sent)
             for address in attempt.envelope():
-                if address in refused:
+                if address in skip:
                     continue
                 key = (c.RECIPIENT_ACCEPTED, recipient_domain(address))
                 counts[key] = counts.get(key, 0) + 1
@@ -459,7 +461,8 @@ class EmailTelemetry:
         record[c.LOG_DURATION] = duration
         if attempt.rejected and self._privacy.records_addresses:
             record[c.LOG_REJECTED_RECIPIENTS] = [
-                f"{self._privacy.address(address)} {code if code is not None else ''}".rstrip()
+                f"{self._privacy.address(address) if address else '?'} "
+                f"{code if code is not None else ''}".rstrip()
                 for address, code in attempt.rejected[: c.MAX_REJECTED_EVENTS]
             ]
         self._log.emit(

@@ -17,10 +17,10 @@ import contextlib
 import smtplib
 from email.message import Message
 from email.utils import getaddresses
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from opentelemetry.instrumentation.email import _conventions as c
-from opentelemetry.instrumentation.email._attempt import EmailAttempt, Observer, Operation
+from opentelemetry.instrumentation.email._attempt import EmailAttempt, Observer, Operation, Rejected
 from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
 from opentelemetry.instrumentation.email._mime import read_message_object, read_raw_message
 from opentelemetry.instrumentation.email._smtp import queue_id
@@ -54,7 +54,7 @@ def _attempt(instance: Any, operation: str) -> EmailAttempt:
 
 def _failure(attempt: EmailAttempt, exc: BaseException) -> c.Failure:
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        refused = [(address, _code(reply)) for address, reply in exc.recipients.items()]
+        refused: List[Rejected] = [(a, _code(reply)) for a, reply in exc.recipients.items()]
         attempt.rejected = refused
         codes = [code for _, code in refused if code is not None]
         if codes:
