@@ -44,6 +44,20 @@ _logger = logging.getLogger(__name__)
 LIBRARIES: Dict[str, str] = {
     "smtplib": "opentelemetry.instrumentation.email.smtplib:SmtplibInstrumentor",
     "aiosmtplib": "opentelemetry.instrumentation.email.aiosmtplib:AiosmtplibInstrumentor",
+    "ses": "opentelemetry.instrumentation.email.providers.ses:SesInstrumentor",
+    "sendgrid": "opentelemetry.instrumentation.email.providers.sendgrid:SendgridInstrumentor",
+    "resend": "opentelemetry.instrumentation.email.providers.resend:ResendInstrumentor",
+    "mailgun": "opentelemetry.instrumentation.email.providers.mailgun:MailgunInstrumentor",
+    "postmark": "opentelemetry.instrumentation.email.providers.postmark:PostmarkInstrumentor",
+    "mailjet": "opentelemetry.instrumentation.email.providers.mailjet:MailjetInstrumentor",
+    "mandrill": "opentelemetry.instrumentation.email.providers.mandrill:MandrillInstrumentor",
+    "brevo": "opentelemetry.instrumentation.email.providers.brevo:BrevoInstrumentor",
+    "sparkpost": "opentelemetry.instrumentation.email.providers.sparkpost:SparkpostInstrumentor",
+    "azure_communication_email": (
+        "opentelemetry.instrumentation.email.providers.azure_communication_email"
+        ":AzureCommunicationEmailInstrumentor"
+    ),
+    "mailersend": "opentelemetry.instrumentation.email.providers.mailersend:MailersendInstrumentor",
 }
 
 

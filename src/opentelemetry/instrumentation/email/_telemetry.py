@@ -209,6 +209,22 @@ class EmailTelemetry:
 
     # -- one call ----------------------------------------------------------------
 
+    def start_call(
+        self, op: Operation, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
+    ) -> Optional[_Call]:
+        """For libraries that announce a call's start and end separately
+        (botocore's event hooks) instead of being wrapped: start the span and
+        make it current; None means "not traced". Never raises."""
+        if not is_instrumentation_enabled():
+            return None
+        return self._begin(op, instance, args, kwargs)
+
+    def end_call(
+        self, op: Operation, call: _Call, result: Any, exc: Optional[BaseException] = None
+    ) -> None:
+        """End what :meth:`start_call` started, in the same thread. Never raises."""
+        self._finish(op, call, result, exc)
+
     def _begin(
         self, op: Operation, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
     ) -> Optional[_Call]:
