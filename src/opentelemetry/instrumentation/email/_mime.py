@@ -9,7 +9,7 @@ import re
 from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses
-from typing import Any, List, Optional, Sequence, Union
+from typing import Any, List, Sequence, Union
 
 from opentelemetry.instrumentation.email._attempt import EmailAttempt
 
@@ -90,7 +90,3 @@ def read_raw_message(attempt: EmailAttempt, data: Union[str, bytes]) -> None:
             attempt.subject = _decode(value)
     attempt.to, attempt.cc, attempt.bcc = to, cc, bcc
     attempt.attachments = sum(raw.count(marker) for marker in _ATTACHMENT_MARKERS)
-
-
-def first(values: Optional[Sequence[str]]) -> Optional[str]:
-    return values[0] if values else None

@@ -41,7 +41,7 @@ _ACTIVE: ContextVar[Optional[EmailAttempt]] = ContextVar("otel_email_active", de
 
 def _is_placeholder(provider: object) -> bool:
     # The API's proxies and no-op providers: nothing is exported through them.
-    return type(provider).__name__.startswith(("Proxy", "_Proxy", "NoOp", "_NoOp", "Default"))
+    return type(provider).__name__.startswith(("Proxy", "_Proxy", "NoOp", "_NoOp"))
 
 
 class _Call:
