@@ -196,7 +196,11 @@ def _data_reply(
     attempt: EmailAttempt, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any], result: Any
 ) -> None:
     """The final DATA reply, which sendmail does not return: its code and the
-    queue id the server gave the message."""
+    queue id the server gave the message. The message DATA sends is also the
+    exact size: smtplib has turned a str's bare LFs into CRLFs by now."""
+    message = _arg(args, kwargs, 0, "msg")
+    if isinstance(message, bytes):
+        attempt.size = len(message)
     code = _code(result)
     if code is not None:
         attempt.smtp_code = code
