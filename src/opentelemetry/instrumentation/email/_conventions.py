@@ -6,6 +6,7 @@ rules and the Grafana dashboards read the same names (contract v1).
 from __future__ import annotations
 
 import asyncio
+import errno
 import re
 import socket
 import ssl
@@ -162,6 +163,26 @@ _DISCONNECTS = (
 )
 
 
+# asyncio's create_connection, when every address of a name failed with
+# different messages (``localhost`` as ::1 and 127.0.0.1), raises one plain
+# OSError("Multiple exceptions: [Errno 111] ..., [Errno 99] ...") with no
+# errno and no cause: the errnos survive only in its text.
+_ERRNO = re.compile(r"\[Errno (\d+)\]")
+
+
+def _every_address_failed(exc: BaseException) -> Optional[Failure]:
+    if type(exc) is not OSError or exc.errno is not None:
+        return None
+    text = str(exc)
+    if not text.startswith("Multiple exceptions:"):
+        return None
+    # Refused on one address (the other often unroutable, ::1 without IPv6)
+    # means nothing listens there.
+    if errno.ECONNREFUSED in {int(n) for n in _ERRNO.findall(text)}:
+        return CONNECTION_REFUSED
+    return None
+
+
 def network_failure(exc: BaseException) -> Optional[Failure]:
     """The contract's value for a socket-level failure, looking through the
     ``__cause__`` / ``__context__`` chain that wrapping libraries leave; None
@@ -179,6 +200,9 @@ def network_failure(exc: BaseException) -> Optional[Failure]:
             return CONNECTION_REFUSED
         if isinstance(current, _DISCONNECTS):
             return SERVER_DISCONNECTED
+        every = _every_address_failed(current)
+        if every is not None:
+            return every
         current = current.__cause__ or current.__context__
         seen += 1
     return None

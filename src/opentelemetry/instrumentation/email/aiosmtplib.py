@@ -1,5 +1,7 @@
 """Adapter for ``aiosmtplib``: ``SMTP.connect``, ``starttls``, ``login``,
-``sendmail``, ``send_message`` and the module-level ``aiosmtplib.send``.
+``sendmail``, ``send_message`` and the module-level ``aiosmtplib.send``;
+``SMTP.mail`` gets no span, it only tells the send around it the message
+size aiosmtplib declared.
 
 Each span covers the awaited network work, not the creation of the
 coroutine. ``sendmail_sync`` / ``send_message_sync`` run the same coroutines
@@ -22,12 +24,18 @@ import aiosmtplib
 from aiosmtplib import errors
 
 from opentelemetry.instrumentation.email import _conventions as c
-from opentelemetry.instrumentation.email._attempt import EmailAttempt, Operation
+from opentelemetry.instrumentation.email._attempt import (
+    EmailAttempt,
+    Observer,
+    Operation,
+    Rejected,
+)
 from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
 from opentelemetry.instrumentation.email._mime import read_message_object, read_raw_message
 from opentelemetry.instrumentation.email._smtp import queue_id
 
 SYSTEM = c.SYSTEM_SMTP
+_DEFAULT_HOST = "localhost"
 _SMTP_PORT, _SMTPS_PORT, _SUBMISSION_PORT = 25, 465, 587
 
 
@@ -52,6 +60,8 @@ def _client_server(instance: Any, kwargs: Dict[str, Any]) -> Tuple[Optional[str]
     host = kwargs.get("hostname") or getattr(instance, "hostname", None)
     if socket_path and not host:
         return str(socket_path), None
+    if not host and not (kwargs.get("sock") or getattr(instance, "sock", None)):
+        host = _DEFAULT_HOST  # what aiosmtplib connects to when given no hostname
     port = kwargs.get("port") or getattr(instance, "port", None)
     if not port:
         port = _default_port(
@@ -73,7 +83,7 @@ def _attempt(
 
 def _failure(attempt: EmailAttempt, exc: BaseException) -> c.Failure:
     if isinstance(exc, errors.SMTPRecipientsRefused):
-        refused: List[Tuple[str, Optional[int]]] = [(r.recipient, r.code) for r in exc.recipients]
+        refused: List[Rejected] = [(r.recipient, r.code) for r in exc.recipients]
         attempt.rejected = refused
         codes = [code for _, code in refused if code]
         if codes:
@@ -87,10 +97,24 @@ def _failure(attempt: EmailAttempt, exc: BaseException) -> c.Failure:
     if isinstance(exc, errors.SMTPServerDisconnected):
         return c.network_failure(exc) or c.SERVER_DISCONNECTED
     if isinstance(exc, errors.SMTPConnectError):
-        # aiosmtplib raises it "from" the socket error; without one it is
-        # still a connection-level, transient failure.
+        # aiosmtplib raises it "from" the socket error, or from
+        # SMTPServerDisconnected when the server hung up before its greeting;
+        # without either it is still a connection-level, transient failure.
+        if _caused_by(exc, errors.SMTPServerDisconnected):
+            return c.network_failure(exc) or c.SERVER_DISCONNECTED
         return c.network_failure(exc) or c.Failure(c.qualified_name(exc), True)
     return c.exception_failure(exc)
+
+
+def _caused_by(exc: BaseException, kind: type) -> bool:
+    current = exc.__cause__ or exc.__context__
+    for _ in range(8):
+        if current is None:
+            return False
+        if isinstance(current, kind):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _response(*expected: int) -> Any:
@@ -176,9 +200,11 @@ def _describe_send_message(
 
 def _describe_send(instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> EmailAttempt:
     """Module-level ``aiosmtplib.send(message, sender=, recipients=, hostname=, port=, ...)``."""
-    host = kwargs.get("hostname", "localhost")
-    if kwargs.get("socket_path") and "hostname" not in kwargs:
+    host = kwargs.get("hostname", _DEFAULT_HOST)
+    if kwargs.get("socket_path") and not host:
         host = str(kwargs["socket_path"])
+    elif not host and not kwargs.get("sock"):
+        host = _DEFAULT_HOST
     port = kwargs.get("port") or _default_port(kwargs.get("use_tls"), kwargs.get("start_tls"))
     attempt = EmailAttempt(SYSTEM, c.OP_SEND, host, port)
     _read_message(
@@ -199,6 +225,19 @@ def _nested_sendmail(
     message = _arg(args, kwargs, 2, "message")
     if isinstance(message, (str, bytes)):
         outer.size = len(message)
+
+
+def _declared_size(
+    attempt: EmailAttempt, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any], result: Any
+) -> None:
+    """``sendmail`` declares the message's size in MAIL FROM (RFC 1870) when
+    the server offers SIZE: the octets DATA sends, after aiosmtplib turned
+    bare LFs into CRLFs. Reading it costs nothing; ``len(message)`` (the
+    fallback set before the call) undercounts a message written with ``\\n``."""
+    for option in kwargs.get("options") or ():
+        if isinstance(option, str) and option[:5].lower() == "size=" and option[5:].isdigit():
+            attempt.size = int(option[5:])
+            return
 
 
 def _sent(attempt: EmailAttempt, result: Any) -> None:
@@ -244,6 +283,7 @@ PATCHES = (
         Operation(SYSTEM, c.OP_SEND, _describe_send_message, _sent, _failure),
         is_async=True,
     ),
+    Patch("aiosmtplib", "SMTP.mail", Observer(SYSTEM, c.OP_SEND, _declared_size)),
     Patch(
         "aiosmtplib.api",
         "send",
