@@ -303,6 +303,7 @@ def test_all_recipients_refused_counts_each_rejection(
     with pytest.raises(smtplib.SMTPRecipientsRefused):
         next(s for s in SCENARIOS if s.name == "all_recipients_refused").run(fx)
     span = _only(telemetry, "send smtp")
+    assert "email.recipient.rejected.count" not in span.attributes  # nothing went out
     assert [dict(e.attributes)["email.recipient.address"] for e in span.events] == [
         "r***@example.org",
         "r***@yahoo.com",

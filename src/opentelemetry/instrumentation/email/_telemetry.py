@@ -360,7 +360,9 @@ class EmailTelemetry:
             out[c.EMAIL_SMTP_RESPONSE_CODE] = attempt.smtp_code
         if attempt.http_status is not None:
             out[c.HTTP_RESPONSE_STATUS_CODE] = attempt.http_status
-        if attempt.rejected:
+        if attempt.rejected and attempt.failure is None:
+            # Refused while the message still went out; when every recipient
+            # was refused the failure says so, and the events list them.
             out[c.EMAIL_RECIPIENT_REJECTED_COUNT] = len(attempt.rejected)
         failure = attempt.failure
         if failure is not None:
