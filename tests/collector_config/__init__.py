@@ -1,0 +1,1 @@
+"""Offline checks of collector-config/ and docs/operations.md."""
