@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 import smtplib
 from email.message import EmailMessage
-from typing import Any, List
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -19,6 +18,22 @@ from opentelemetry.instrumentation.email import EmailInstrumentor
 from opentelemetry.instrumentation.email._config import Settings
 from opentelemetry.instrumentation.email._privacy import PrivacyPolicy, recipient_domain
 from tests.conftest import Telemetry
+from tests.support.privacy import (
+    domains,
+    exported,
+    local_parts,
+    unicode_local_parts,
+    words,
+)
+
+# Older names, imported by provider tests.
+_exported, _local, _unicode_local, _domain, _words = (
+    exported,
+    local_parts,
+    unicode_local_parts,
+    domains,
+    words,
+)
 
 KEY = b"test-key"
 
@@ -122,36 +137,6 @@ def test_a_bad_value_gets_one_warning_naming_variable_values_and_default(
 
 # -- property: nothing raw leaves the process --------------------------------------------
 
-_local = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789", min_size=6, max_size=20)
-_unicode_local = st.text(alphabet="abcdefghijkäöüéßøñ", min_size=6, max_size=12)
-_domain = st.sampled_from(
-    ["gmail.com", "example.org", "corp.example", "bücher.example", "yahoo.fr"]
-)
-# Prefixed so a fragment cannot be a word the telemetry itself uses
-# ("recipients"); "Qx" appears in no name, and ids are hex.
-_words = st.text(alphabet="abcdefghijklmnopqrstuvwxyzÄÖÜ ", min_size=10, max_size=60).map(
-    lambda s: "Qx" + s
-)
-
-
-def _exported(telemetry: Telemetry) -> List[str]:
-    """Everything the SDK received, as text: span names, attributes, events,
-    statuses, log bodies and attributes, metric attributes."""
-    out: List[str] = []
-    for span in telemetry.spans():
-        out.append(span.to_json())
-    for log in telemetry.logs():
-        out.append(json.dumps({"body": str(log.body), "attrs": dict(log.attributes)}, default=str))
-    data = telemetry.metric_reader.get_metrics_data()
-    for rm in data.resource_metrics if data else ():
-        for scope in rm.scope_metrics:
-            for metric in scope.metrics:
-                for point in metric.data.data_points:
-                    text = json.dumps(dict(point.attributes or {}), default=str)
-                    assert "@" not in text, f"an address in a metric attribute: {text}"
-                    out.append(text)
-    return out
-
 
 @settings(
     max_examples=40,
@@ -159,13 +144,13 @@ def _exported(telemetry: Telemetry) -> List[str]:
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
-    sender=_local,
-    to=st.one_of(_local, _unicode_local),
-    cc=_local,
-    refused=_local,
-    domain=_domain,
-    subject=_words,
-    body=_words,
+    sender=local_parts,
+    to=st.one_of(local_parts, unicode_local_parts),
+    cc=local_parts,
+    refused=local_parts,
+    domain=domains,
+    subject=words,
+    body=words,
 )
 def test_default_settings_never_export_a_raw_address_subject_or_body(
     smtp_server: Any,
@@ -199,12 +184,12 @@ def test_default_settings_never_export_a_raw_address_subject_or_body(
                 client.sendmail(addresses["from"], [addresses["refused"]], message.as_bytes())
     finally:
         EmailInstrumentor().uninstrument()
-    exported = "\n".join(_exported(telemetry))
+    everything = "\n".join(exported(telemetry))
     # JSON escapes non-ASCII; compare against both spellings.
-    haystacks = (exported, exported.encode().decode("unicode_escape", "ignore"))
+    haystacks = (everything, everything.encode().decode("unicode_escape", "ignore"))
     local_parts = [a.split("@")[0] for a in addresses.values()]
     needles = [*addresses.values(), *local_parts, subject.strip(), body.strip()[:12]]
     for needle in needles:
         for haystack in haystacks:
             assert needle not in haystack, f"{needle!r} was exported"
-    assert "send smtp" in exported  # the check above ran on real telemetry
+    assert "send smtp" in everything  # the check above ran on real telemetry

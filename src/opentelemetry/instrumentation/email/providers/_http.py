@@ -3,6 +3,7 @@ in the many shapes SDKs accept. Knows no OpenTelemetry and no SDK."""
 
 from __future__ import annotations
 
+import re
 from email.utils import getaddresses
 from typing import Any, List, Optional, Tuple
 from urllib.parse import urlsplit
@@ -21,6 +22,7 @@ def server_of(url: Optional[str]) -> Tuple[Optional[str], Optional[int]]:
         return None, None
 
 
+_BARE = re.compile(r'[^\s<>,;:"()\[\]\\@]+@[^\s<>,;:"()\[\]\\@]+')
 _ADDRESS_KEYS = ("email", "Email", "address", "Address", "email_address", "emailAddress")
 
 
@@ -31,6 +33,8 @@ def addresses(value: Any) -> List[str]:
     if value is None:
         return []
     if isinstance(value, str):
+        if _BARE.fullmatch(value):  # the common case, without the full parser
+            return [value]
         return [address for _name, address in getaddresses([value]) if address]
     if isinstance(value, dict):
         for key in _ADDRESS_KEYS:
@@ -52,3 +56,19 @@ def addresses(value: Any) -> List[str]:
 def first_address(value: Any) -> Optional[str]:
     found = addresses(value)
     return found[0] if found else None
+
+
+def http_status_in_chain(exc: BaseException) -> Optional[int]:
+    """The HTTP status an SDK's exception carries, on itself or on what it
+    wraps: ``.status_code``, ``.status`` or ``.response.status_code``."""
+    current: Optional[BaseException] = exc
+    for _ in range(8):
+        if current is None:
+            return None
+        for holder in (current, getattr(current, "response", None)):
+            for attribute in ("status_code", "status"):
+                value = getattr(holder, attribute, None)
+                if isinstance(value, int) and not isinstance(value, bool) and 100 <= value < 600:
+                    return value
+        current = current.__cause__ or current.__context__
+    return None

@@ -1,0 +1,151 @@
+"""Adapter for Brevo's Python SDK 5.x (``brevo-python``, import ``brevo``).
+
+``Brevo(...).transactional_emails.send_transac_email(...)`` and its
+``AsyncBrevo`` form, and the same calls through ``with_raw_response``: all of
+them run the raw client's ``send_transac_email``, which is what is wrapped
+(it sees the HTTP status; the public method only unwraps ``.data``). Knows
+nothing of OpenTelemetry.
+
+- One ``send brevo`` span per call; a call with more than one
+  ``message_versions`` entry sends one message per version and gets one
+  ``send_batch brevo`` span (``message_count`` = versions).
+- ``email.provider.message_id``: the response's ``messageId``; for a batch,
+  the ``messageIds`` joined with ``,`` (at most 20).
+- Arguments are SDK model objects or plain dicts, read either way.
+- The SDK retries 408, 409, 429, 5xx and refused connections (twice by
+  default, ``max_retries``): the span covers the whole call, retries
+  included, and reports the final outcome.
+
+Usage::
+
+    from opentelemetry.instrumentation.email.providers.brevo import BrevoInstrumentor
+    BrevoInstrumentor().instrument()
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import httpx
+from brevo.core.api_error import ApiError
+
+from opentelemetry.instrumentation.email import _conventions as c
+from opentelemetry.instrumentation.email._attempt import EmailAttempt, Operation
+from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
+from opentelemetry.instrumentation.email.providers._http import addresses, server_of
+
+SYSTEM = "brevo"
+_MODULE = "brevo.transactional_emails.raw_client"
+_MAX_IDS = c.MAX_ADDRESSES_PER_ATTRIBUTE
+
+
+def _field(value: Any, name: str, alias: Optional[str] = None) -> Any:
+    """A field of an SDK model or of the dict that stands for it (by its
+    Python name or its JSON alias). ``...`` is the SDK's "not given"."""
+    if isinstance(value, dict):
+        found = value.get(name)
+        if found is None and alias:
+            found = value.get(alias)
+    else:
+        found = getattr(value, name, None)
+    return None if found is ... else found
+
+
+def _given(kwargs: Dict[str, Any], name: str) -> Any:
+    value = kwargs.get(name)
+    return None if value is ... else value
+
+
+def _list(value: Any) -> Sequence[Any]:
+    return value if isinstance(value, (list, tuple)) else ()
+
+
+def _server(instance: Any) -> Tuple[Optional[str], Optional[int]]:
+    wrapper = getattr(instance, "_client_wrapper", None)
+    get_base_url = getattr(wrapper, "get_base_url", None)
+    return server_of(get_base_url() if callable(get_base_url) else None)
+
+
+def _describe(instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> EmailAttempt:
+    versions = _list(_given(kwargs, "message_versions"))
+    operation = c.OP_SEND_BATCH if len(versions) > 1 else c.OP_SEND
+    attempt = EmailAttempt(SYSTEM, operation, *_server(instance))
+    attempt.sender = next(iter(addresses(_given(kwargs, "sender"))), None)
+    cc, bcc = _given(kwargs, "cc"), _given(kwargs, "bcc")
+    if versions:
+        # Each version is a message of its own: its to, and its cc / bcc
+        # where it gives them, the call's otherwise (the call's to is ignored).
+        to_all: List[str] = []
+        cc_all: List[str] = []
+        bcc_all: List[str] = []
+        for version in versions:
+            to_all.extend(addresses(_field(version, "to")))
+            version_cc = _field(version, "cc")
+            cc_all.extend(addresses(version_cc if version_cc is not None else cc))
+            version_bcc = _field(version, "bcc")
+            bcc_all.extend(addresses(version_bcc if version_bcc is not None else bcc))
+        attempt.to, attempt.cc, attempt.bcc = to_all, cc_all, bcc_all
+        attempt.message_count = len(versions)
+    else:
+        attempt.to = addresses(_given(kwargs, "to"))
+        attempt.cc, attempt.bcc = addresses(cc), addresses(bcc)
+    subject = _given(kwargs, "subject")
+    if subject is None and versions:
+        subject = _field(versions[0], "subject")
+    if isinstance(subject, str):
+        attempt.subject = subject
+    template = _given(kwargs, "template_id")
+    if isinstance(template, (int, str)) and not isinstance(template, bool):
+        attempt.template_id = str(template)
+    attachments = _given(kwargs, "attachment")
+    if isinstance(attachments, (list, tuple)):
+        attempt.attachments = len(attachments)
+    return attempt
+
+
+def _on_result(attempt: EmailAttempt, result: Any) -> None:
+    status = getattr(result, "status_code", None)
+    if isinstance(status, int):
+        attempt.http_status = status
+    data = getattr(result, "data", None)
+    message_id = _field(data, "message_id", "messageId")
+    if isinstance(message_id, str) and message_id:
+        attempt.provider_message_id = message_id
+        return
+    ids = [i for i in _list(_field(data, "message_ids", "messageIds")) if isinstance(i, str)]
+    if ids:
+        attempt.provider_message_id = ",".join(ids[:_MAX_IDS])
+
+
+def _on_error(attempt: EmailAttempt, exc: BaseException) -> c.Failure:
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int):
+        attempt.http_status = status
+        # ApiError and its subclasses carry the status; a 2xx the SDK could
+        # not parse (ParsingError) is not an HTTP failure.
+        if isinstance(exc, ApiError) and status >= 300:
+            return c.http_failure(status)
+    if isinstance(exc, httpx.RemoteProtocolError):
+        # httpx's "Server disconnected without sending a response": no
+        # OSError in its chain for the core to recognise.
+        return c.SERVER_DISCONNECTED
+    return c.exception_failure(exc)
+
+
+SEND = Operation(SYSTEM, c.OP_SEND, _describe, _on_result, _on_error)
+
+PATCHES = (
+    Patch(_MODULE, "RawTransactionalEmailsClient.send_transac_email", SEND),
+    Patch(_MODULE, "AsyncRawTransactionalEmailsClient.send_transac_email", SEND, is_async=True),
+)
+
+
+class BrevoInstrumentor(LibraryInstrumentor):
+    """Instruments ``brevo`` 5.x transactional email sends, sync and async.
+
+    >>> from opentelemetry.instrumentation.email.providers.brevo import BrevoInstrumentor
+    >>> BrevoInstrumentor().instrument()  # doctest: +SKIP
+    """
+
+    patches = PATCHES
+    dependencies = ("brevo-python >= 5",)

@@ -1,0 +1,276 @@
+"""Adapter for the ``mailersend`` SDK 2.x: ``client.emails.send(EmailRequest)``
+(``send mailersend``) and ``client.emails.send_bulk([...])``
+(``send_batch mailersend``), sync (``MailerSendClient``) and async
+(``AsyncMailerSendClient``).
+
+Both resources call ``client.request(method, path, body=...)`` with the
+request already dumped to a dict (``from``, ``to`` / ``cc`` / ``bcc`` as
+``{"email", "name"}`` lists, ``subject``, ``template_id``, ``attachments``),
+and that is where this adapter looks: it is the one place that is the same
+for the sync and async clients, it sees the raw HTTP response (the SDK keeps
+only the id of a single send, dropping the suppression warnings), and it
+covers the SDK's retries, so one span is the whole call the app made. Only
+``POST email`` and ``POST bulk-email`` are traced.
+
+Outcome:
+
+- ``email``: 202, the id in ``X-Message-Id``. A 202 may carry
+  ``warnings[]``: ``SOME_SUPPRESSED`` lists recipients that were refused
+  while the message went out (rejected recipients); ``ALL_SUPPRESSED`` (no
+  id) means nothing was sent: the send failed with
+  ``error.type="ALL_SUPPRESSED"``.
+- ``bulk-email``: 202 ``{"bulk_email_id"}``, which becomes the provider
+  message id; per-message results are only known later from
+  ``GET bulk-email/{id}``, so a bulk send is never partially failed here.
+- Errors: ``MailerSendError`` with ``.response``; the sync client lets
+  urllib3 retry 429 and 5xx, and once its retries are spent raises a bare
+  ``MailerSendError`` whose cause names the last status, which is read from
+  there.
+
+Usage::
+
+    from opentelemetry.instrumentation.email.providers.mailersend import MailersendInstrumentor
+    MailersendInstrumentor().instrument()
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import mailersend  # type: ignore[import-untyped]
+from mailersend.exceptions import MailerSendError  # type: ignore[import-untyped]
+from wrapt import wrap_function_wrapper
+
+from opentelemetry.instrumentation.email import _conventions as c
+from opentelemetry.instrumentation.email._attempt import EmailAttempt, Operation
+from opentelemetry.instrumentation.email._instrumentor import (
+    LibraryInstrumentor,
+    Patch,
+    telemetry_from_kwargs,
+)
+from opentelemetry.instrumentation.email.providers._http import addresses, first_address, server_of
+
+_logger = logging.getLogger(__name__)
+
+SYSTEM = "mailersend"
+_SEND_PATH = "email"
+_BULK_PATH = "bulk-email"
+_SOME_SUPPRESSED = "SOME_SUPPRESSED"
+_ALL_SUPPRESSED = "ALL_SUPPRESSED"
+# urllib3's ResponseError text once retries on a status are spent.
+_SPENT_RETRIES = re.compile(r"too many (\d{3}) error responses")
+
+
+def _arg(args: Tuple[Any, ...], kwargs: Dict[str, Any], index: int, name: str) -> Any:
+    if len(args) > index:
+        return args[index]
+    return kwargs.get(name)
+
+
+def _path(args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Optional[str]:
+    path = _arg(args, kwargs, 1, "path")
+    return path.strip("/") if isinstance(path, str) else None
+
+
+def is_send(args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> bool:
+    """Whether a ``client.request(method, path, ...)`` call sends mail."""
+    method = _arg(args, kwargs, 0, "method")
+    return (
+        isinstance(method, str)
+        and method.upper() == "POST"
+        and _path(args, kwargs) in (_SEND_PATH, _BULK_PATH)
+    )
+
+
+# -- the request ---------------------------------------------------------------------------
+
+
+def _count(value: Any) -> Optional[int]:
+    return len(value) if isinstance(value, list) else None
+
+
+def _same(values: List[Optional[str]]) -> Optional[str]:
+    first = values[0] if values else None
+    return first if all(v == first for v in values) else None
+
+
+def _text(value: Any) -> Optional[str]:
+    return value if isinstance(value, str) and value else None
+
+
+def _describe(instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> EmailAttempt:
+    body = _arg(args, kwargs, 3, "body")
+    server = server_of(getattr(instance, "base_url", None))
+    if _path(args, kwargs) == _BULK_PATH:
+        attempt = EmailAttempt(SYSTEM, c.OP_SEND_BATCH, *server)
+        messages = [m for m in body if isinstance(m, dict)] if isinstance(body, list) else []
+        attempt.message_count = len(messages)
+    else:
+        attempt = EmailAttempt(SYSTEM, c.OP_SEND, *server)
+        messages = [body] if isinstance(body, dict) else []
+    # Every recipient of every message (each bulk message is its own email).
+    attempt.to = [a for m in messages for a in addresses(m.get("to"))]
+    attempt.cc = [a for m in messages for a in addresses(m.get("cc"))]
+    attempt.bcc = [a for m in messages for a in addresses(m.get("bcc"))]
+    attempt.sender = next((s for s in (first_address(m.get("from")) for m in messages) if s), None)
+    attempt.subject = _same([_text(m.get("subject")) for m in messages])
+    attempt.template_id = _same([_text(m.get("template_id")) for m in messages])
+    counts = [_count(m.get("attachments")) for m in messages]
+    if any(n is not None for n in counts):
+        attempt.attachments = sum(n or 0 for n in counts)
+    return attempt
+
+
+# -- the outcome ---------------------------------------------------------------------------
+
+
+def _json(response: Any) -> Any:
+    """The body when it is JSON; a single send's 202 is usually empty."""
+    headers = getattr(response, "headers", None) or {}
+    if "json" not in str(headers.get("content-type", "")) or not response.content:
+        return None
+    return response.json()
+
+
+def _read_warnings(attempt: EmailAttempt, body: Any) -> None:
+    warnings = body.get("warnings") if isinstance(body, dict) else None
+    for warning in warnings if isinstance(warnings, list) else ():
+        if not isinstance(warning, dict):
+            continue
+        kind = warning.get("type")
+        if kind not in (_SOME_SUPPRESSED, _ALL_SUPPRESSED):
+            continue
+        for recipient in warning.get("recipients") or ():
+            address = first_address(recipient)
+            attempt.rejected.append((address, None))
+        if kind == _ALL_SUPPRESSED:
+            attempt.failure = c.rejected_failure(_ALL_SUPPRESSED)
+
+
+def _sent(attempt: EmailAttempt, response: Any) -> None:
+    status = getattr(response, "status_code", None)
+    if isinstance(status, int):
+        attempt.http_status = status
+    headers = getattr(response, "headers", None)
+    if attempt.operation == c.OP_SEND and headers is not None:
+        message_id = headers.get("x-message-id")
+        if message_id:
+            attempt.provider_message_id = str(message_id)
+    try:
+        body = _json(response)
+    except Exception:
+        _logger.debug("mailersend: response body not read", exc_info=True)
+        return
+    if attempt.operation == c.OP_SEND_BATCH:
+        bulk_id = body.get("bulk_email_id") if isinstance(body, dict) else None
+        if bulk_id:
+            attempt.provider_message_id = str(bulk_id)
+    else:
+        _read_warnings(attempt, body)
+
+
+def _spent_retries_status(exc: BaseException) -> Optional[int]:
+    """The status urllib3 gave up on (``MaxRetryError(ResponseError(...))``
+    under ``requests.RetryError`` under the SDK's bare ``MailerSendError``)."""
+    current: Optional[BaseException] = exc
+    for _ in range(8):
+        if current is None:
+            return None
+        reason = getattr(current, "reason", None)
+        if type(reason).__name__ == "ResponseError":
+            match = _SPENT_RETRIES.search(str(reason))
+            if match:
+                return int(match.group(1))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _network_failure(exc: BaseException) -> Optional[c.Failure]:
+    """The contract's network value, also where urllib3 keeps the socket
+    error beside the chain rather than in it: ``MaxRetryError.reason`` and
+    ``ProtocolError("Connection aborted.", RemoteDisconnected(...))``."""
+    pending: List[BaseException] = [exc]
+    seen = 0
+    while pending and seen < 16:
+        current = pending.pop(0)
+        seen += 1
+        found = c.network_failure(current)
+        if found is not None:
+            return found
+        for inner in (getattr(current, "reason", None), *current.args):
+            if isinstance(inner, BaseException):
+                pending.append(inner)
+        nxt = current.__cause__ or current.__context__
+        if nxt is not None:
+            pending.append(nxt)
+    return None
+
+
+def _failure(attempt: EmailAttempt, exc: BaseException) -> c.Failure:
+    if isinstance(exc, MailerSendError):
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+        if isinstance(status, int):
+            attempt.http_status = status
+            return c.http_failure(status)
+        network = _network_failure(exc)
+        if network is not None:
+            return network
+        status = _spent_retries_status(exc)
+        if status is not None:
+            attempt.http_status = status
+            return c.http_failure(status)
+    return c.exception_failure(exc)
+
+
+REQUEST = Operation(SYSTEM, c.OP_SEND, _describe, _sent, _failure)
+
+
+def _patches() -> Tuple[Patch, ...]:
+    patches = [Patch("mailersend", "MailerSendClient.request", REQUEST)]
+    # The SDK exports AsyncMailerSendClient as None when httpx is missing.
+    if getattr(mailersend, "AsyncMailerSendClient", None) is not None:
+        patches.append(Patch("mailersend", "AsyncMailerSendClient.request", REQUEST, True))
+    return tuple(patches)
+
+
+PATCHES = _patches()
+
+
+def _sends_only(traced: Callable[..., Any]) -> Callable[..., Any]:
+    """Trace ``request`` only for mail sends; other API calls pass through."""
+
+    def wrapper(
+        wrapped: Callable[..., Any], instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
+    ) -> Any:
+        if is_send(args, kwargs):
+            return traced(wrapped, instance, args, kwargs)
+        return wrapped(*args, **kwargs)
+
+    return wrapper
+
+
+class MailersendInstrumentor(LibraryInstrumentor):
+    """Instruments ``emails.send`` and ``emails.send_bulk`` of the MailerSend 2.x clients.
+
+    >>> from opentelemetry.instrumentation.email.providers.mailersend import (
+    ...     MailersendInstrumentor,
+    ... )
+    >>> MailersendInstrumentor().instrument()  # doctest: +SKIP
+    """
+
+    patches = PATCHES
+    dependencies = ("mailersend >= 2.0",)
+
+    def _instrument(self, **kwargs: Any) -> None:
+        # As LibraryInstrumentor._instrument, with a filter in front of
+        # ``request``, which carries every MailerSend API call.
+        telemetry = telemetry_from_kwargs(kwargs)
+        for patch in self.patches:
+            traced = (
+                telemetry.async_wrapper(REQUEST)
+                if patch.is_async
+                else telemetry.sync_wrapper(REQUEST)
+            )
+            wrap_function_wrapper(patch.module, patch.name, _sends_only(traced))

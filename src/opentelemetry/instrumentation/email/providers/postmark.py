@@ -1,0 +1,226 @@
+"""Adapter for ``postmarker``, the Postmark SDK.
+
+Every way postmarker sends ends in one of four ``EmailManager`` calls that
+post the final JSON: ``_send`` (``emails.send`` with keyword fields, an
+``Email`` object or an ``email.mime`` message, and ``Email.send()``),
+``_send_with_template``, ``_send_batch`` (``send_batch``, ``EmailBatch``)
+and ``_send_batch_with_template`` (``send_template_batch``). Hooking those
+sees every accepted form already normalised; the rest of the Postmark API
+(bounces, templates, stats...) is never traced.
+
+``email.provider.message_id`` is Postmark's ``MessageID``. A batch is
+answered 200 with one entry per message: an entry with a non-zero
+``ErrorCode`` is a failed message (its code as ``error.type``) and its
+recipients count as not sent. postmarker raises ``ClientError`` for 4xx/5xx
+with the HTTP status on its cause: ``error.type`` is that status.
+postmarker does not retry unless ``max_retries`` is set, and then only
+connection errors, inside the one span.
+
+Usage::
+
+    from opentelemetry.instrumentation.email.providers.postmark import PostmarkInstrumentor
+    PostmarkInstrumentor().instrument()
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import postmarker.models.emails  # type: ignore[import-untyped]  # noqa: F401
+
+from opentelemetry.instrumentation.email import _conventions as c
+from opentelemetry.instrumentation.email._attempt import EmailAttempt, Operation
+from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
+from opentelemetry.instrumentation.email.providers._http import (
+    addresses,
+    first_address,
+    server_of,
+)
+
+SYSTEM = "postmark"
+_MODULE = "postmarker.models.emails"
+
+
+class _BatchAttempt(EmailAttempt):
+    """A batch, remembering each message's recipients so that a message the
+    answer reports failed can have its recipients counted as not sent."""
+
+    __slots__ = ("per_message",)
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.per_message: List[List[str]] = []
+
+
+def _server(manager: Any) -> Tuple[Optional[str], Optional[int]]:
+    client = getattr(manager, "client", None)
+    return server_of(getattr(client, "root_api_url", None))
+
+
+def _recipients(message: Mapping[str, Any]) -> Tuple[List[str], List[str], List[str]]:
+    return (
+        addresses(message.get("To")),
+        addresses(message.get("Cc")),
+        addresses(message.get("Bcc")),
+    )
+
+
+def _subject(message: Mapping[str, Any]) -> Optional[str]:
+    subject = message.get("Subject")
+    return subject if isinstance(subject, str) else None
+
+
+def _template(message: Mapping[str, Any]) -> Optional[str]:
+    for key in ("TemplateAlias", "TemplateId"):
+        value = message.get(key)
+        if value is not None and not isinstance(value, bool) and str(value):
+            return str(value)
+    return None
+
+
+def _message_id(message: Mapping[str, Any]) -> Optional[str]:
+    for header in message.get("Headers") or ():
+        if isinstance(header, Mapping) and str(header.get("Name", "")).lower() == "message-id":
+            value = header.get("Value")
+            return str(value) if value else None
+    return None
+
+
+def _attachments(message: Mapping[str, Any]) -> Optional[int]:
+    attachments = message.get("Attachments")
+    return len(attachments) if isinstance(attachments, (list, tuple)) else None
+
+
+def _describe_send(manager: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> EmailAttempt:
+    attempt = EmailAttempt(SYSTEM, c.OP_SEND, *_server(manager))
+    attempt.sender = first_address(kwargs.get("From"))
+    attempt.to, attempt.cc, attempt.bcc = _recipients(kwargs)
+    attempt.subject = _subject(kwargs)
+    attempt.template_id = _template(kwargs)
+    attempt.message_id = _message_id(kwargs)
+    attempt.attachments = _attachments(kwargs)
+    return attempt
+
+
+def _batch_messages(args: Tuple[Any, ...]) -> List[Mapping[str, Any]]:
+    return [message for message in args if isinstance(message, Mapping)]
+
+
+def _shared(
+    messages: Sequence[Mapping[str, Any]], read: Callable[[Mapping[str, Any]], Optional[str]]
+) -> Optional[str]:
+    """A value every message of the batch has in common, else None."""
+    values = {read(message) for message in messages}
+    return values.pop() if len(values) == 1 else None
+
+
+def _describe_batch(manager: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> EmailAttempt:
+    attempt = _BatchAttempt(SYSTEM, c.OP_SEND_BATCH, *_server(manager))
+    messages = _batch_messages(args)
+    attempt.message_count = len(messages)
+    to: List[str] = []
+    cc: List[str] = []
+    bcc: List[str] = []
+    for message in messages:
+        message_to, message_cc, message_bcc = _recipients(message)
+        to.extend(message_to)
+        cc.extend(message_cc)
+        bcc.extend(message_bcc)
+        attempt.per_message.append([*message_to, *message_cc, *message_bcc])
+    attempt.to, attempt.cc, attempt.bcc = to, cc, bcc
+    attempt.sender = _shared(messages, lambda m: first_address(m.get("From")))
+    attempt.subject = _shared(messages, _subject)
+    attempt.template_id = _shared(messages, _template)
+    counts = [_attachments(m) for m in messages]
+    attempt.attachments = sum(n for n in counts if n) if messages else None
+    return attempt
+
+
+def _error_code(entry: Any) -> Any:
+    return entry.get("ErrorCode") if isinstance(entry, Mapping) else None
+
+
+def _sent(attempt: EmailAttempt, result: Any) -> None:
+    # postmarker hands back only the parsed body of a 2xx answer, and
+    # Postmark answers 200 to every send it accepted.
+    attempt.http_status = 200
+    if not isinstance(result, Mapping):
+        return
+    code = _error_code(result)
+    if code:
+        attempt.failure = c.rejected_failure(code)
+        return
+    message_id = result.get("MessageID")
+    if message_id:
+        attempt.provider_message_id = str(message_id)
+
+
+def _batch_sent(attempt: EmailAttempt, result: Any) -> None:
+    attempt.http_status = 200
+    # A list, one entry per message in order (also accepted: the same list
+    # under "Messages").
+    if isinstance(result, Mapping):
+        result = result.get("Messages")
+    if not isinstance(result, list):
+        return
+    per_message = attempt.per_message if isinstance(attempt, _BatchAttempt) else []
+    accepted: List[str] = []
+    for index, entry in enumerate(result):
+        code = _error_code(entry)
+        if code:
+            attempt.failed_messages.append(c.rejected_failure(code))
+            if index < len(per_message):
+                attempt.not_sent.extend(per_message[index])
+        elif isinstance(entry, Mapping) and entry.get("MessageID"):
+            accepted.append(str(entry["MessageID"]))
+    if attempt.failed_messages and len(attempt.failed_messages) >= attempt.message_count:
+        # Nothing went out: the call failed as a whole.
+        attempt.failure = attempt.failed_messages[0]
+    if attempt.message_count == 1 and accepted:
+        attempt.provider_message_id = accepted[0]
+
+
+def _http_status(exc: BaseException) -> Optional[int]:
+    """The HTTP status of the ``requests`` response somewhere in the chain
+    (``ClientError`` from ``HTTPError``; a bare ``HTTPError`` for a non-JSON
+    body; a ``KeyError`` over it for JSON without ``ErrorCode``)."""
+    current: Optional[BaseException] = exc
+    for _ in range(8):
+        if current is None:
+            return None
+        status = getattr(getattr(current, "response", None), "status_code", None)
+        if isinstance(status, int):
+            return status
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _failure(attempt: EmailAttempt, exc: BaseException) -> c.Failure:
+    status = _http_status(exc)
+    if status is not None:
+        attempt.http_status = status
+        return c.http_failure(status)
+    return c.exception_failure(exc)
+
+
+SEND = Operation(SYSTEM, c.OP_SEND, _describe_send, _sent, _failure)
+SEND_BATCH = Operation(SYSTEM, c.OP_SEND_BATCH, _describe_batch, _batch_sent, _failure)
+
+PATCHES = (
+    Patch(_MODULE, "EmailManager._send", SEND),
+    Patch(_MODULE, "EmailManager._send_with_template", SEND),
+    Patch(_MODULE, "EmailManager._send_batch", SEND_BATCH),
+    Patch(_MODULE, "EmailManager._send_batch_with_template", SEND_BATCH),
+)
+
+
+class PostmarkInstrumentor(LibraryInstrumentor):
+    """Instruments ``postmarker``'s single, template and batch sends.
+
+    >>> from opentelemetry.instrumentation.email.providers.postmark import PostmarkInstrumentor
+    >>> PostmarkInstrumentor().instrument()  # doctest: +SKIP
+    """
+
+    patches = PATCHES
+    dependencies = ("postmarker >= 0.18",)

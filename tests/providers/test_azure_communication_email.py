@@ -1,0 +1,504 @@
+"""Azure Communication Services Email through the real SDK (HMAC-signed
+requests, LRO pollers), sync and async, against the local provider server:
+what begin_send exports, failures, retries, privacy, and that the app sees
+the same results."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import re
+from typing import Any, Callable, Dict, List
+
+import pytest
+from azure.communication.email import EmailClient
+from azure.communication.email.aio import EmailClient as AsyncEmailClient
+from azure.core.credentials import AzureKeyCredential
+from azure.core.exceptions import (
+    ClientAuthenticationError,
+    HttpResponseError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from opentelemetry.trace import SpanKind, StatusCode
+
+from opentelemetry.instrumentation.email import EmailInstrumentor
+from tests.conftest import Telemetry
+from tests.outcome import observe
+from tests.providers import azure_communication_email_responses as r
+from tests.providers.http_server import ProviderServer
+
+SYSTEM = "azure_communication_email"
+SPAN = f"send {SYSTEM}"
+KEY = AzureKeyCredential(base64.b64encode(b"test-access-key").decode())
+
+
+def _client(url: str, **kwargs: Any) -> EmailClient:
+    kwargs.setdefault("retry_total", 0)
+    return EmailClient(url, KEY, **kwargs)
+
+
+def _only(telemetry: Telemetry, name: str = SPAN) -> Any:
+    spans = telemetry.spans(name)
+    assert len(spans) == 1, [s.name for s in telemetry.spans()]
+    return spans[0]
+
+
+def _accept(server: ProviderServer, operation_id: str = r.OPERATION_ID) -> None:
+    server.on(
+        "POST",
+        r.SEND_PATH,
+        202,
+        json=r.status("Running", operation_id),
+        headers=r.accepted_headers(server.url, operation_id),
+    )
+    server.on("GET", r.poll_path(operation_id), json=r.status("Succeeded", operation_id))
+
+
+def _message(**extra: Any) -> Dict[str, Any]:
+    message: Dict[str, Any] = {
+        "senderAddress": "DoNotReply@shop.example",
+        "recipients": {"to": [{"address": "alice@gmail.com", "displayName": "Alice"}]},
+        "content": {
+            "subject": "Your order 1042",
+            "plainText": "Thanks for your order.",
+            "html": "<p>Thanks for your order.</p>",
+        },
+    }
+    message.update(extra)
+    return message
+
+
+# -- success ---------------------------------------------------------------------
+
+
+def test_begin_send_exports_one_client_span_with_the_operation_id(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    _accept(provider_server)
+    message = _message(
+        recipients={
+            "to": [
+                {"address": "alice@gmail.com", "displayName": "Alice"},
+                {"address": "bob@example.org"},
+            ],
+            "cc": [{"address": "carol@outlook.com"}],
+            "bcc": [{"address": "dan@corp.example"}],
+        },
+        attachments=[
+            {"name": "a.pdf", "contentType": "application/pdf", "contentInBase64": "JVBERi0="}
+        ],
+    )
+    poller = _client(provider_server.url).begin_send(message, polling_interval=0)
+    assert poller.result() == r.status("Succeeded")
+    span = _only(telemetry)
+    assert span.kind is SpanKind.CLIENT
+    assert span.status.status_code is StatusCode.UNSET
+    assert dict(span.attributes) == {
+        "email.system": SYSTEM,
+        "email.operation.name": "send",
+        "server.address": "127.0.0.1",
+        "server.port": provider_server.port,
+        "email.from.address": "D***@shop.example",
+        "email.to.address": ("a***@gmail.com", "b***@example.org"),
+        "email.cc.address": ("c***@outlook.com",),
+        "email.bcc.address": ("d***@corp.example",),
+        "email.recipient.count": 4,
+        "email.attachments.count": 1,
+        "email.provider.message_id": r.OPERATION_ID,
+        "http.response.status_code": 202,
+    }
+    send, poll = provider_server.requests
+    assert send.headers["Authorization"].startswith("HMAC-SHA256 SignedHeaders=")
+    assert poll.method == "GET"  # the application's poll, after the span
+    assert telemetry.counter("email.client.sent.messages", email__system=SYSTEM) == 1
+    assert telemetry.counter("email.client.sent.messages", error__type=None) == 1
+    assert telemetry.counter("email.client.recipients", email__recipient__status="accepted") == 4
+    ((attributes, _point),) = telemetry.points("email.client.operation.duration")
+    assert attributes == {
+        "email.system": SYSTEM,
+        "email.operation.name": "send",
+        "server.address": "127.0.0.1",
+    }
+    (log,) = telemetry.logs()
+    assert log.event_name == "email.send.result"
+    assert log.severity_text == "INFO"
+    assert log.span_id == span.context.span_id
+    assert f"id={r.OPERATION_ID}" in log.body and "alice" not in log.body
+
+
+def test_span_covers_the_post_not_the_polling(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    _accept(provider_server)
+    provider_server.on("GET", r.poll_path(), json=r.status("Succeeded"), action="sleep:0.3")
+    poller = _client(provider_server.url).begin_send(_message(), polling_interval=0)
+    span = _only(telemetry)
+    poller.result()
+    assert (span.end_time - span.start_time) / 1e9 < 0.3
+    assert poller.status() == "Succeeded"
+
+
+def test_operation_id_from_the_operation_location_header_when_the_body_has_none(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    provider_server.on(
+        "POST", r.SEND_PATH, 202, headers=r.accepted_headers(provider_server.url, "op-42")
+    )
+    provider_server.on("GET", r.poll_path("op-42"), json=r.status("Succeeded", "op-42"))
+    _client(provider_server.url).begin_send(_message(), polling_interval=0).result()
+    assert _only(telemetry).attributes["email.provider.message_id"] == "op-42"
+
+
+def test_caller_operation_id_becomes_the_provider_id(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    _accept(provider_server, "order-1042")
+    poller = _client(provider_server.url).begin_send(
+        _message(), operation_id="order-1042", polling_interval=0
+    )
+    poller.result()
+    assert provider_server.requests[0].headers["Operation-Id"] == "order-1042"
+    attributes = _only(telemetry).attributes
+    assert attributes["email.provider.message_id"] == "order-1042"
+    assert attributes["email.to.address"] == ("a***@gmail.com",)
+
+
+def test_subject_is_recorded_only_when_capture_is_on(
+    instrument: Any, provider_server: ProviderServer
+) -> None:
+    telemetry = instrument(capture_subject=True)
+    _accept(provider_server)
+    _client(provider_server.url).begin_send(_message(), polling_interval=0).result()
+    assert _only(telemetry).attributes["email.subject"] == "Your order 1042"
+
+
+def test_resuming_from_a_continuation_token_is_not_a_send(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    _accept(provider_server)
+    client = _client(provider_server.url)
+    token = client.begin_send(_message(), polling_interval=0).continuation_token()
+    resumed = client.begin_send(None, continuation_token=token, polling_interval=0)
+    assert resumed.result()["status"] == "Succeeded"
+    assert len(telemetry.spans(SPAN)) == 1
+    assert telemetry.counter("email.client.sent.messages") == 1
+
+
+def test_async_begin_send(telemetry: Telemetry, provider_server: ProviderServer) -> None:
+    _accept(provider_server)
+    provider_server.on(
+        "POST",
+        r.SEND_PATH,
+        202,
+        json=r.status("Running"),
+        headers=r.accepted_headers(provider_server.url),
+        action="sleep:0.2",
+    )
+
+    async def send() -> Any:
+        async with AsyncEmailClient(provider_server.url, KEY, retry_total=0) as client:
+            poller = await client.begin_send(_message(), polling_interval=0)
+            return await poller.result()
+
+    assert asyncio.run(send()) == r.status("Succeeded")
+    span = _only(telemetry)
+    assert span.attributes["email.provider.message_id"] == r.OPERATION_ID
+    assert span.attributes["http.response.status_code"] == 202
+    assert span.attributes["email.to.address"] == ("a***@gmail.com",)
+    assert (span.end_time - span.start_time) / 1e9 >= 0.2
+
+
+def test_async_failure_and_refused_connection(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    provider_server.on("POST", r.SEND_PATH, 429, json=r.TOO_MANY, headers={"Retry-After": "60"})
+
+    async def send(url: str) -> Any:
+        async with AsyncEmailClient(url, KEY, retry_total=0) as client:
+            return await client.begin_send(_message(), polling_interval=0)
+
+    with pytest.raises(HttpResponseError):
+        asyncio.run(send(provider_server.url))
+    with pytest.raises(ServiceRequestError):
+        asyncio.run(send("http://127.0.0.1:9"))
+    limited, refused = telemetry.spans(SPAN)
+    assert limited.attributes["error.type"] == "429"
+    assert limited.attributes["email.error.retryable"] is True
+    assert refused.attributes["error.type"] == "connection_refused"
+
+
+def test_async_dropped_connection(telemetry: Telemetry, provider_server: ProviderServer) -> None:
+    provider_server.on("POST", r.SEND_PATH, action="close")
+
+    async def send() -> Any:
+        async with AsyncEmailClient(provider_server.url, KEY, retry_total=0) as client:
+            return await client.begin_send(_message(), polling_interval=0)
+
+    with pytest.raises(ServiceRequestError):  # aiohttp's ServerDisconnectedError inside
+        asyncio.run(send())
+    assert _only(telemetry).attributes["error.type"] == "server_disconnected"
+
+
+# -- failures -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "exception", "retryable"),
+    [
+        (400, r.BAD_REQUEST, HttpResponseError, False),
+        (401, r.DENIED, ClientAuthenticationError, False),
+        (429, r.TOO_MANY, HttpResponseError, True),
+        (500, r.INTERNAL, HttpResponseError, True),
+    ],
+)
+def test_http_errors_raise_and_are_classified_by_status(
+    telemetry: Telemetry,
+    provider_server: ProviderServer,
+    status: int,
+    body: Dict[str, Any],
+    exception: type,
+    retryable: bool,
+) -> None:
+    provider_server.on("POST", r.SEND_PATH, status, json=body)
+    with pytest.raises(exception) as raised:
+        _client(provider_server.url).begin_send(_message(), polling_interval=0)
+    assert raised.value.status_code == status
+    assert len(provider_server.requests) == 1  # no retry
+    span = _only(telemetry)
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.status.description == str(status)
+    assert span.attributes["error.type"] == str(status)
+    assert span.attributes["email.error.retryable"] is retryable
+    assert span.attributes["http.response.status_code"] == status
+    assert telemetry.counter("email.client.sent.messages", error__type=str(status)) == 1
+    assert telemetry.counter("email.client.recipients") == 0
+    (log,) = telemetry.logs()
+    assert log.severity_text == "ERROR"
+    assert f"error.type={status}" in log.body
+
+
+def test_connection_refused_and_dropped_connection(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    with pytest.raises(ServiceRequestError):
+        _client("http://127.0.0.1:9").begin_send(_message(), polling_interval=0)
+    provider_server.on("POST", r.SEND_PATH, action="close")
+    with pytest.raises(ServiceResponseError):
+        _client(provider_server.url).begin_send(_message(), polling_interval=0)
+    refused, dropped = telemetry.spans(SPAN)
+    assert refused.attributes["server.port"] == 9
+    assert refused.attributes["error.type"] == "connection_refused"
+    assert dropped.attributes["error.type"] == "server_disconnected"
+    for span in (refused, dropped):
+        assert span.attributes["email.error.retryable"] is True
+
+
+def test_connection_string_clients_always_use_https(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    # from_connection_string keeps only the host and forces https, so it
+    # cannot reach a plain-http test server: the TLS failure is classified.
+    connection = f"endpoint={provider_server.url}/;accesskey={KEY.key}"
+    client = EmailClient.from_connection_string(connection, retry_total=0)
+    with pytest.raises(ServiceRequestError):
+        client.begin_send(_message(), polling_interval=0)
+    span = _only(telemetry)
+    assert span.attributes["server.address"] == "127.0.0.1"
+    assert span.attributes["server.port"] == provider_server.port
+    assert span.attributes["error.type"] == "secure_connection_error"
+    assert span.attributes["email.error.retryable"] is False
+
+
+def test_with_retries_on_one_span_covers_the_whole_call(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    _accept(provider_server)
+    provider_server.on("POST", r.SEND_PATH, 500, json=r.INTERNAL, times=1)
+    poller = _client(provider_server.url, retry_total=1).begin_send(_message(), polling_interval=0)
+    poller.result()
+    assert [q.method for q in provider_server.requests] == ["POST", "POST", "GET"]
+    span = _only(telemetry)
+    assert span.status.status_code is StatusCode.UNSET
+    assert span.attributes["http.response.status_code"] == 202
+    assert span.attributes["email.provider.message_id"] == r.OPERATION_ID
+    assert telemetry.counter("email.client.sent.messages") == 1
+
+
+# -- differential: the app sees the same thing -------------------------------------------
+
+Scenario = Callable[[ProviderServer], Any]
+
+
+def _ok(server: ProviderServer) -> Any:
+    _accept(server)
+    poller = _client(server.url).begin_send(_message(), polling_interval=0)
+    return (type(poller), poller.result(), poller.status())
+
+
+def _async_ok(server: ProviderServer) -> Any:
+    _accept(server)
+
+    async def send() -> Any:
+        async with AsyncEmailClient(server.url, KEY, retry_total=0) as client:
+            poller = await client.begin_send(_message(), polling_interval=0)
+            return (type(poller), await poller.result())
+
+    return asyncio.run(send())
+
+
+def _status(status: int, body: Dict[str, Any]) -> Scenario:
+    def scenario(server: ProviderServer) -> Any:
+        server.on("POST", r.SEND_PATH, status, json=body)
+        return _client(server.url).begin_send(_message(), polling_interval=0)
+
+    return scenario
+
+
+def _closed(server: ProviderServer) -> Any:
+    server.on("POST", r.SEND_PATH, action="close")
+    return _client(server.url).begin_send(_message(), polling_interval=0)
+
+
+def _refused(server: ProviderServer) -> Any:
+    return _client("http://127.0.0.1:9").begin_send(_message(), polling_interval=0)
+
+
+SCENARIOS: Dict[str, Scenario] = {
+    "ok": _ok,
+    "async_ok": _async_ok,
+    "400": _status(400, r.BAD_REQUEST),
+    "401": _status(401, r.DENIED),
+    "429": _status(429, r.TOO_MANY),
+    "500": _status(500, r.INTERNAL),
+    "closed": _closed,
+    "refused": _refused,
+}
+# Reprs of the SDK's response objects and connections carry addresses, and
+# the server's Date header and the signed request's x-ms-date change.
+_NOISE = [
+    (re.compile(r" at 0x[0-9a-f]+"), " at 0x?"),
+    (re.compile(r"'(Date|x-ms-date|x-ms-client-request-id)': '[^']*'"), r"'\1': ?"),
+]
+
+
+def _comparable(outcome: Any) -> Any:
+    kind, value = outcome
+    if kind == "raised":
+        # The exception keeps the live response object; compare what is on it.
+        state = dict(value["state"])
+        response = state.pop("response", None)
+        state.pop("exc_traceback", None)
+        state.pop("exc_value", None)
+        value = {
+            **value,
+            "state": state,
+            "response": (getattr(response, "status_code", None), type(response)),
+        }
+    text = repr((kind, value))
+    for pattern, replacement in _NOISE:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_instrumented_and_uninstrumented_behave_the_same(
+    name: str, provider_server: ProviderServer
+) -> None:
+    scenario = SCENARIOS[name]
+    plain = observe(lambda: scenario(provider_server))
+    telemetry = Telemetry()
+    EmailInstrumentor().instrument(**telemetry.providers())
+    try:
+        instrumented = observe(lambda: scenario(provider_server))
+    finally:
+        EmailInstrumentor().uninstrument()
+    assert _comparable(instrumented) == _comparable(plain)
+    if instrumented[0] == "raised":
+        assert instrumented[1]["frames"], "no library frame compared"
+    assert telemetry.spans(SPAN), "the instrumented run was not traced"
+
+
+def test_uninstrument_restores_every_patched_callable(telemetry: Telemetry) -> None:
+    classes = (EmailClient, AsyncEmailClient)
+    EmailInstrumentor().uninstrument()
+    originals = [cls.begin_send for cls in classes]
+    EmailInstrumentor().instrument(**telemetry.providers())
+    assert all(c.begin_send is not o for c, o in zip(classes, originals))
+    EmailInstrumentor().uninstrument()
+    assert all(c.begin_send is o for c, o in zip(classes, originals))
+
+
+# -- privacy: nothing raw leaves the process --------------------------------------------
+
+_local = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789", min_size=6, max_size=20)
+_domain = st.sampled_from(["gmail.com", "example.org", "corp.example", "yahoo.fr"])
+_words = st.text(alphabet="abcdefghijklmnopqrstuvwxyzÄÖÜ ", min_size=10, max_size=60).map(
+    lambda s: "Qx" + s
+)
+
+
+def _exported(telemetry: Telemetry) -> str:
+    out: List[str] = [span.to_json() for span in telemetry.spans()]
+    for log in telemetry.logs():
+        out.append(json.dumps({"body": str(log.body), "attrs": dict(log.attributes)}, default=str))
+    data = telemetry.metric_reader.get_metrics_data()
+    for rm in data.resource_metrics if data else ():
+        for scope in rm.scope_metrics:
+            for metric in scope.metrics:
+                for point in metric.data.data_points:
+                    text = json.dumps(dict(point.attributes or {}), default=str)
+                    assert "@" not in text, f"an address in a metric attribute: {text}"
+                    out.append(text)
+    return "\n".join(out)
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(sender=_local, to=_local, cc=_local, bcc=_local, domain=_domain, subject=_words, body=_words)
+def test_default_settings_never_export_a_raw_address_subject_or_body(
+    provider_server: ProviderServer,
+    sender: str,
+    to: str,
+    cc: str,
+    bcc: str,
+    domain: str,
+    subject: str,
+    body: str,
+) -> None:
+    addresses = {
+        "from": f"s{sender}@shop.example",
+        "to": f"t{to}@{domain}",
+        "cc": f"c{cc}@{domain}",
+        "bcc": f"b{bcc}@{domain}",
+    }
+    telemetry = Telemetry()
+    EmailInstrumentor().instrument(**telemetry.providers())
+    try:
+        _accept(provider_server)
+        message = {
+            "senderAddress": addresses["from"],
+            "recipients": {
+                "to": [{"address": addresses["to"], "displayName": "Customer"}],
+                "cc": [{"address": addresses["cc"]}],
+                "bcc": [{"address": addresses["bcc"]}],
+            },
+            "content": {"subject": subject, "plainText": body, "html": f"<p>{body}</p>"},
+            "replyTo": [{"address": addresses["from"]}],
+        }
+        _client(provider_server.url).begin_send(message, polling_interval=0).result()
+    finally:
+        EmailInstrumentor().uninstrument()
+    exported = _exported(telemetry)
+    haystacks = (exported, exported.encode().decode("unicode_escape", "ignore"))
+    local_parts = [a.split("@")[0] for a in addresses.values()]
+    for needle in [*addresses.values(), *local_parts, subject.strip(), body.strip()[:12]]:
+        for haystack in haystacks:
+            assert needle not in haystack, f"{needle!r} was exported"
+    assert f'"{SPAN}"' in exported

@@ -1,0 +1,555 @@
+"""Brevo (brevo-python 5.x) through the real SDK, sync and async, against the
+local provider server: what each send exports, batches (message versions),
+failures, the SDK's retries, privacy, and that the app sees the same results."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from typing import Any, Callable, Dict, List
+
+import brevo
+import httpx
+import pytest
+from brevo.core.api_error import ApiError
+from brevo.transactional_emails import raw_client
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from opentelemetry.trace import SpanKind, StatusCode
+
+from opentelemetry.instrumentation.email import EmailInstrumentor
+from opentelemetry.instrumentation.email.providers import brevo as adapter
+from tests.conftest import Telemetry
+from tests.outcome import observe
+from tests.providers import brevo_responses as r
+from tests.providers.http_server import ProviderServer
+
+NO_RETRY: Any = {"max_retries": 0}
+
+
+def _client(server: ProviderServer) -> brevo.Brevo:
+    return brevo.Brevo(api_key="xkeysib-test", base_url=server.url + "/v3")
+
+
+def _async_client(server: ProviderServer) -> brevo.AsyncBrevo:
+    return brevo.AsyncBrevo(api_key="xkeysib-test", base_url=server.url + "/v3")
+
+
+def _only(telemetry: Telemetry, name: str = "send brevo") -> Any:
+    spans = telemetry.spans(name)
+    assert len(spans) == 1, [s.name for s in telemetry.spans()]
+    return spans[0]
+
+
+def _send(server: ProviderServer, **overrides: Any) -> Any:
+    kwargs: Dict[str, Any] = {
+        "sender": {"email": "orders@shop.example", "name": "Shop"},
+        "to": [{"email": "alice@gmail.com", "name": "Alice"}],
+        "subject": "Your order 1042",
+        "html_content": "<p>Thanks for your order.</p>",
+        "request_options": NO_RETRY,
+    }
+    kwargs.update(overrides)
+    return _client(server).transactional_emails.send_transac_email(**kwargs)
+
+
+# -- success ---------------------------------------------------------------------
+
+
+def test_send_with_dicts_exports_one_client_span_with_the_message_id(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    provider_server.on("POST", r.PATH, 201, json=r.sent())
+    result = _send(
+        provider_server,
+        cc=[{"email": "bob@example.org"}],
+        bcc=[{"email": "carol@outlook.com", "name": "Carol"}],
+        attachment=[{"name": "invoice.pdf", "content": "JVBERi0="}],
+    )
+    assert result.message_id == r.message_id()
+    span = _only(telemetry)
+    assert span.kind is SpanKind.CLIENT
+    assert span.status.status_code is StatusCode.UNSET
+    assert dict(span.attributes) == {
+        "email.system": "brevo",
+        "email.operation.name": "send",
+        "server.address": "127.0.0.1",
+        "server.port": provider_server.port,
+        "email.from.address": "o***@shop.example",
+        "email.to.address": ("a***@gmail.com",),
+        "email.cc.address": ("b***@example.org",),
+        "email.bcc.address": ("c***@outlook.com",),
+        "email.recipient.count": 3,
+        "email.attachments.count": 1,
+        "email.provider.message_id": r.message_id(),
+        "http.response.status_code": 201,
+    }
+    assert telemetry.counter("email.client.sent.messages", email__system="brevo") == 1
+    assert telemetry.counter("email.client.sent.messages", error__type=None) == 1
+    assert telemetry.counter("email.client.recipients", email__recipient__status="accepted") == 3
+    ((attributes, _point),) = telemetry.points("email.client.operation.duration")
+    assert attributes == {
+        "email.system": "brevo",
+        "email.operation.name": "send",
+        "server.address": "127.0.0.1",
+    }
+    (log,) = telemetry.logs()
+    assert log.event_name == "email.send.result"
+    assert log.severity_text == "INFO"
+    assert log.span_id == span.context.span_id
+    assert "alice" not in log.body and f"id={r.message_id()}" in log.body
+
+
+def test_send_with_sdk_model_objects_and_a_template(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    provider_server.on("POST", r.PATH, 201, json=r.sent())
+    _send(
+        provider_server,
+        sender=brevo.SendTransacEmailRequestSender(email="orders@shop.example", name="Shop"),
+        to=[
+            brevo.SendTransacEmailRequestToItem(email="alice@gmail.com", name="Alice"),
+            brevo.SendTransacEmailRequestToItem(email="dan@yahoo.com"),
+        ],
+        cc=[brevo.SendTransacEmailRequestCcItem(email="bob@example.org")],
+        bcc=[brevo.SendTransacEmailRequestBccItem(email="carol@outlook.com")],
+        attachment=[brevo.SendTransacEmailRequestAttachmentItem(url="https://x.example/a.pdf")],
+        subject=None,
+        html_content=None,
+        template_id=17,
+        params={"order": 1042},
+    )
+    attributes = _only(telemetry).attributes
+    assert attributes["email.template.id"] == "17"
+    assert attributes["email.from.address"] == "o***@shop.example"
+    assert attributes["email.to.address"] == ("a***@gmail.com", "d***@yahoo.com")
+    assert attributes["email.cc.address"] == ("b***@example.org",)
+    assert attributes["email.bcc.address"] == ("c***@outlook.com",)
+    assert attributes["email.recipient.count"] == 4
+    assert attributes["email.attachments.count"] == 1
+    assert provider_server.requests[-1].json["templateId"] == 17
+
+
+def test_sender_by_id_has_no_address(telemetry: Telemetry, provider_server: ProviderServer) -> None:
+    provider_server.on("POST", r.PATH, 201, json=r.sent())
+    _send(provider_server, sender={"id": 3})
+    assert "email.from.address" not in _only(telemetry).attributes
+
+
+def test_default_api_host_is_the_server_address() -> None:
+    raw = brevo.Brevo(api_key="k").transactional_emails.with_raw_response
+    attempt = adapter._describe(raw, (), {"to": [{"email": "a@gmail.com"}]})
+    assert (attempt.server_address, attempt.server_port) == ("api.brevo.com", 443)
+
+
+def test_with_raw_response_is_traced_the_same(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    provider_server.on("POST", r.PATH, 201, json=r.sent())
+    response = _client(provider_server).transactional_emails.with_raw_response.send_transac_email(
+        sender={"email": "orders@shop.example"},
+        to=[{"email": "alice@gmail.com"}],
+        subject="s",
+        html_content="h",
+        request_options=NO_RETRY,
+    )
+    assert response.status_code == 201
+    span = _only(telemetry)
+    assert span.attributes["email.provider.message_id"] == r.message_id()
+    assert len(telemetry.spans()) == 1
+
+
+def test_subject_is_recorded_only_when_capture_is_on(
+    instrument: Any, provider_server: ProviderServer
+) -> None:
+    telemetry = instrument(capture_subject=True)
+    provider_server.on("POST", r.PATH, 201, json=r.sent())
+    _send(provider_server)
+    assert _only(telemetry).attributes["email.subject"] == "Your order 1042"
+
+
+def test_async_send_span_covers_the_awaited_call(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    provider_server.on("POST", r.PATH, 201, json=r.sent(), action="sleep:0.2")
+
+    async def send() -> Any:
+        return await _async_client(provider_server).transactional_emails.send_transac_email(
+            sender={"email": "orders@shop.example"},
+            to=[{"email": "alice@gmail.com"}],
+            subject="s",
+            html_content="h",
+            request_options=NO_RETRY,
+        )
+
+    result = asyncio.run(send())
+    assert result.message_id == r.message_id()
+    span = _only(telemetry)
+    assert span.attributes["email.provider.message_id"] == r.message_id()
+    assert span.attributes["http.response.status_code"] == 201
+    assert (span.end_time - span.start_time) / 1e9 >= 0.2
+
+
+def test_async_failure(telemetry: Telemetry, provider_server: ProviderServer) -> None:
+    provider_server.on("POST", r.PATH, 401, json=r.UNAUTHORIZED)
+
+    async def send() -> Any:
+        return await _async_client(provider_server).transactional_emails.send_transac_email(
+            to=[{"email": "alice@gmail.com"}], template_id=1, request_options=NO_RETRY
+        )
+
+    with pytest.raises(ApiError):
+        asyncio.run(send())
+    span = _only(telemetry)
+    assert span.attributes["error.type"] == "401"
+    assert span.attributes["email.error.retryable"] is False
+
+
+# -- batches: message versions --------------------------------------------------------
+
+
+def test_message_versions_are_one_batch_of_messages(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    provider_server.on("POST", r.PATH, 201, json=r.sent_versions(3))
+    _send(
+        provider_server,
+        to=None,
+        bcc=[{"email": "audit@shop.example"}],
+        message_versions=[
+            {"to": [{"email": "alice@gmail.com"}], "subject": "For Alice"},
+            brevo.SendTransacEmailRequestMessageVersionsItem(
+                to=[
+                    brevo.SendTransacEmailRequestMessageVersionsItemToItem(email="bob@example.org")
+                ],
+                cc=[
+                    brevo.SendTransacEmailRequestMessageVersionsItemCcItem(
+                        email="carol@outlook.com"
+                    )
+                ],
+            ),
+            {"to": [{"email": "dan@yahoo.com"}], "bcc": []},
+        ],
+    )
+    span = _only(telemetry, "send_batch brevo")
+    attributes = dict(span.attributes)
+    assert attributes["email.operation.name"] == "send_batch"
+    assert attributes["email.to.address"] == (
+        "a***@gmail.com",
+        "b***@example.org",
+        "d***@yahoo.com",
+    )
+    assert attributes["email.cc.address"] == ("c***@outlook.com",)
+    # The call's bcc applies to the versions that give none of their own.
+    assert attributes["email.bcc.address"] == ("a***@shop.example", "a***@shop.example")
+    assert attributes["email.recipient.count"] == 6
+    assert attributes["email.provider.message_id"] == ",".join(r.message_id(n) for n in (1, 2, 3))
+    assert telemetry.counter("email.client.sent.messages", error__type=None) == 3
+    (log,) = telemetry.logs()
+    assert log.body.startswith("send_batch brevo via")
+
+
+def test_a_failed_batch_counts_every_message_failed(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    provider_server.on("POST", r.PATH, 400, json=r.BAD_REQUEST)
+    with pytest.raises(ApiError):
+        _send(
+            provider_server,
+            message_versions=[
+                {"to": [{"email": "a@gmail.com"}]},
+                {"to": [{"email": "b@gmail.com"}]},
+            ],
+        )
+    span = _only(telemetry, "send_batch brevo")
+    assert span.attributes["error.type"] == "400"
+    assert telemetry.counter("email.client.sent.messages", error__type="400") == 2
+
+
+def test_a_single_message_version_is_a_plain_send(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    provider_server.on("POST", r.PATH, 201, json=r.sent_versions(1))
+    _send(provider_server, message_versions=[{"to": [{"email": "bob@example.org"}]}])
+    span = _only(telemetry, "send brevo")
+    assert span.attributes["email.to.address"] == ("b***@example.org",)
+    assert span.attributes["email.provider.message_id"] == r.message_id(1)
+
+
+# -- failures -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "headers", "retryable"),
+    [
+        (400, r.BAD_REQUEST, {}, False),
+        (401, r.UNAUTHORIZED, {}, False),
+        (429, r.TOO_MANY, r.RATE_HEADERS, True),
+        (500, r.INTERNAL, {}, True),
+    ],
+)
+def test_http_errors_raise_and_are_classified_by_status(
+    telemetry: Telemetry,
+    provider_server: ProviderServer,
+    status: int,
+    body: Dict[str, Any],
+    headers: Dict[str, str],
+    retryable: bool,
+) -> None:
+    provider_server.on("POST", r.PATH, status, json=body, headers=headers)
+    with pytest.raises(ApiError) as raised:
+        _send(provider_server)
+    assert raised.value.status_code == status
+    assert len(provider_server.requests) == 1  # no retry
+    span = _only(telemetry)
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.status.description == str(status)
+    assert span.attributes["error.type"] == str(status)
+    assert span.attributes["email.error.retryable"] is retryable
+    assert span.attributes["http.response.status_code"] == status
+    assert telemetry.counter("email.client.sent.messages", error__type=str(status)) == 1
+    assert telemetry.counter("email.client.recipients") == 0
+    (log,) = telemetry.logs()
+    assert log.severity_text == "ERROR"
+    assert f"error.type={status}" in log.body
+
+
+def test_error_without_a_json_body(telemetry: Telemetry, provider_server: ProviderServer) -> None:
+    provider_server.on("POST", r.PATH, 502, body=b"<html>Bad Gateway</html>")
+    with pytest.raises(ApiError):
+        _send(provider_server)
+    assert _only(telemetry).attributes["error.type"] == "502"
+
+
+def test_connection_refused_and_dropped_connection(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    client = brevo.Brevo(api_key="k", base_url="http://127.0.0.1:9/v3")
+    with pytest.raises(httpx.ConnectError):
+        client.transactional_emails.send_transac_email(
+            to=[{"email": "alice@gmail.com"}], template_id=1, request_options=NO_RETRY
+        )
+    provider_server.on("POST", r.PATH, action="close")
+    with pytest.raises(httpx.RemoteProtocolError):
+        _send(provider_server)
+    refused, dropped = telemetry.spans("send brevo")
+    assert refused.attributes["server.port"] == 9
+    assert refused.attributes["error.type"] == "connection_refused"
+    assert dropped.attributes["error.type"] == "server_disconnected"
+    for span in (refused, dropped):
+        assert span.attributes["email.error.retryable"] is True
+
+
+def test_with_retries_on_one_span_covers_the_whole_call(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    provider_server.on("POST", r.PATH, 201, json=r.sent())
+    provider_server.on("POST", r.PATH, 500, json=r.INTERNAL, times=1)
+    result = _send(provider_server, request_options={"max_retries": 2})
+    assert result.message_id == r.message_id()
+    assert len(provider_server.requests) == 2  # the SDK retried once
+    span = _only(telemetry)
+    assert span.status.status_code is StatusCode.UNSET
+    assert span.attributes["http.response.status_code"] == 201
+    assert span.attributes["email.provider.message_id"] == r.message_id()
+    assert telemetry.counter("email.client.sent.messages") == 1
+
+
+# -- differential: the app sees the same thing -------------------------------------------
+
+Scenario = Callable[[ProviderServer], Any]
+
+
+def _ok(server: ProviderServer) -> Any:
+    server.on("POST", r.PATH, 201, json=r.sent())
+    return _send(server)
+
+
+def _raw_ok(server: ProviderServer) -> Any:
+    server.on("POST", r.PATH, 201, json=r.sent())
+    response = _client(server).transactional_emails.with_raw_response.send_transac_email(
+        to=[{"email": "a@gmail.com"}], template_id=1, request_options=NO_RETRY
+    )
+    return (response.status_code, response.data)
+
+
+def _batch(server: ProviderServer) -> Any:
+    server.on("POST", r.PATH, 201, json=r.sent_versions(2))
+    versions = [{"to": [{"email": "a@gmail.com"}]}, {"to": [{"email": "b@gmail.com"}]}]
+    return _send(server, message_versions=versions)
+
+
+def _async_ok(server: ProviderServer) -> Any:
+    server.on("POST", r.PATH, 201, json=r.sent())
+
+    async def send() -> Any:
+        return await _async_client(server).transactional_emails.send_transac_email(
+            to=[{"email": "a@gmail.com"}], template_id=1, request_options=NO_RETRY
+        )
+
+    return asyncio.run(send())
+
+
+def _status(status: int, body: Dict[str, Any]) -> Scenario:
+    def scenario(server: ProviderServer) -> Any:
+        server.on("POST", r.PATH, status, json=body)
+        return _send(server)
+
+    return scenario
+
+
+def _closed(server: ProviderServer) -> Any:
+    server.on("POST", r.PATH, action="close")
+    return _send(server)
+
+
+def _refused(server: ProviderServer) -> Any:
+    client = brevo.Brevo(api_key="k", base_url="http://127.0.0.1:9/v3")
+    return client.transactional_emails.send_transac_email(
+        to=[{"email": "a@gmail.com"}], template_id=1, request_options=NO_RETRY
+    )
+
+
+def _bad_argument(server: ProviderServer) -> Any:
+    return _client(server).transactional_emails.send_transac_email(unexpected=True)
+
+
+SCENARIOS: Dict[str, Scenario] = {
+    "ok": _ok,
+    "raw_ok": _raw_ok,
+    "batch": _batch,
+    "async_ok": _async_ok,
+    "400": _status(400, r.BAD_REQUEST),
+    "401": _status(401, r.UNAUTHORIZED),
+    "429": _status(429, r.TOO_MANY),
+    "500": _status(500, r.INTERNAL),
+    "closed": _closed,
+    "refused": _refused,
+    "bad_argument": _bad_argument,
+}
+# The Date header the server sends differs between the two runs.
+_DATE = re.compile(r"'date': '[^']*'")
+_ADDRESS = re.compile(r" at 0x[0-9a-f]+")
+
+
+def _normalise(outcome: Any) -> str:
+    return _ADDRESS.sub(" at 0x?", _DATE.sub("'date': ?", repr(outcome)))
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_instrumented_and_uninstrumented_behave_the_same(
+    name: str, provider_server: ProviderServer
+) -> None:
+    scenario = SCENARIOS[name]
+    plain = observe(lambda: scenario(provider_server))
+    telemetry = Telemetry()
+    EmailInstrumentor().instrument(**telemetry.providers())
+    try:
+        instrumented = observe(lambda: scenario(provider_server))
+    finally:
+        EmailInstrumentor().uninstrument()
+    assert _normalise(instrumented) == _normalise(plain)
+    if name == "bad_argument":
+        # Python refuses the keyword before any SDK frame runs.
+        assert instrumented[0] == "raised"
+        return
+    if instrumented[0] == "raised":
+        assert instrumented[1]["frames"], "no library frame compared"
+    assert telemetry.spans(), "the instrumented run was not traced"
+
+
+def test_uninstrument_restores_every_patched_callable(telemetry: Telemetry) -> None:
+    classes = (
+        raw_client.RawTransactionalEmailsClient,
+        raw_client.AsyncRawTransactionalEmailsClient,
+    )
+    assert len(adapter.PATCHES) == len(classes)
+    EmailInstrumentor().uninstrument()
+    originals = [cls.__dict__["send_transac_email"] for cls in classes]
+    EmailInstrumentor().instrument(**telemetry.providers())
+    assert all(c.__dict__["send_transac_email"] is not o for c, o in zip(classes, originals))
+    EmailInstrumentor().uninstrument()
+    assert all(c.__dict__["send_transac_email"] is o for c, o in zip(classes, originals))
+
+
+# -- privacy: nothing raw leaves the process --------------------------------------------
+
+_local = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789", min_size=6, max_size=20)
+_domain = st.sampled_from(["gmail.com", "example.org", "corp.example", "yahoo.fr"])
+_words = st.text(alphabet="abcdefghijklmnopqrstuvwxyzÄÖÜ ", min_size=10, max_size=60).map(
+    lambda s: "Qx" + s
+)
+
+
+def _exported(telemetry: Telemetry) -> str:
+    out: List[str] = [span.to_json() for span in telemetry.spans()]
+    for log in telemetry.logs():
+        out.append(json.dumps({"body": str(log.body), "attrs": dict(log.attributes)}, default=str))
+    data = telemetry.metric_reader.get_metrics_data()
+    for rm in data.resource_metrics if data else ():
+        for scope in rm.scope_metrics:
+            for metric in scope.metrics:
+                for point in metric.data.data_points:
+                    text = json.dumps(dict(point.attributes or {}), default=str)
+                    assert "@" not in text, f"an address in a metric attribute: {text}"
+                    out.append(text)
+    return "\n".join(out)
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    sender=_local, to=_local, cc=_local, other=_local, domain=_domain, subject=_words, body=_words
+)
+def test_default_settings_never_export_a_raw_address_subject_or_body(
+    provider_server: ProviderServer,
+    sender: str,
+    to: str,
+    cc: str,
+    other: str,
+    domain: str,
+    subject: str,
+    body: str,
+) -> None:
+    addresses = {
+        "from": f"s{sender}@shop.example",
+        "to": f"t{to}@{domain}",
+        "cc": f"c{cc}@{domain}",
+        "other": f"o{other}@{domain}",
+    }
+    telemetry = Telemetry()
+    EmailInstrumentor().instrument(**telemetry.providers())
+    try:
+        provider_server.on("POST", r.PATH, 201, json=r.sent())
+        _send(
+            provider_server,
+            sender=brevo.SendTransacEmailRequestSender(email=addresses["from"], name="Shop"),
+            to=[{"email": addresses["to"], "name": "Customer"}],
+            cc=[brevo.SendTransacEmailRequestCcItem(email=addresses["cc"])],
+            subject=subject,
+            html_content=body,
+            text_content=body,
+        )
+        provider_server.on("POST", r.PATH, 201, json=r.sent_versions(2))
+        _send(
+            provider_server,
+            sender={"email": addresses["from"]},
+            subject=subject,
+            message_versions=[
+                {"to": [{"email": addresses["to"]}], "subject": subject},
+                {"to": [{"email": addresses["other"]}], "bcc": [{"email": addresses["cc"]}]},
+            ],
+        )
+    finally:
+        EmailInstrumentor().uninstrument()
+    exported = _exported(telemetry)
+    haystacks = (exported, exported.encode().decode("unicode_escape", "ignore"))
+    local_parts = [a.split("@")[0] for a in addresses.values()]
+    for needle in [*addresses.values(), *local_parts, subject.strip(), body.strip()[:12]]:
+        for haystack in haystacks:
+            assert needle not in haystack, f"{needle!r} was exported"
+    assert '"send brevo"' in exported and '"send_batch brevo"' in exported

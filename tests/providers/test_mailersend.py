@@ -1,0 +1,668 @@
+"""MailerSend 2.x: the real ``mailersend`` SDK (``MailerSendClient`` over
+requests, ``AsyncMailerSendClient`` over httpx) against the local provider
+server, answering as api.mailersend.com does: ``POST /v1/email`` 202 with
+``X-Message-Id`` and an empty body, or a JSON ``warnings[]`` body when
+recipients are suppressed; ``POST /v1/bulk-email`` 202 ``{"bulk_email_id"}``;
+errors as ``{"message", "errors"}``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from typing import Any, Callable, Dict, Iterator, List
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from mailersend import (
+    AsyncMailerSendClient,
+    EmailBuilder,
+    EmailContact,
+    EmailRequest,
+    MailerSendClient,
+)
+from mailersend import exceptions as ms_errors
+from opentelemetry.trace import SpanKind, StatusCode
+
+import tests.test_privacy as privacy
+from opentelemetry.instrumentation.email import EmailInstrumentor
+from opentelemetry.instrumentation.email.providers.mailersend import MailersendInstrumentor
+from tests.conftest import Telemetry
+from tests.outcome import observe
+from tests.providers.http_server import ProviderServer
+from tests.support.smtp_server import free_port
+
+SEND = r"^/v1/email$"
+BULK = r"^/v1/bulk-email$"
+MESSAGE_ID = "5e42957d51f1d94a1070a733"
+BULK_ID = "614470d1588b866d0454f3e2"
+ACCEPTED_HEADERS = {"X-Message-Id": MESSAGE_ID, "Content-Type": "text/html; charset=UTF-8"}
+BULK_ACCEPTED = {"message": "The bulk email is being processed.", "bulk_email_id": BULK_ID}
+ERRORS: Dict[int, Dict[str, Any]] = {
+    401: {"message": "Unauthenticated."},
+    422: {
+        "message": "The from.email must be verified. (and 1 more error)",
+        "errors": {
+            "from.email": ["The from.email must be verified."],
+            "to": ["The to field is required."],
+        },
+    },
+    429: {"message": "Too Many Attempts."},
+    500: {"message": "Server Error"},
+    503: {"message": "Service Unavailable"},
+}
+
+
+def suppressed(kind: str, *emails: str) -> Dict[str, Any]:
+    text = {
+        "SOME_SUPPRESSED": "Some of the recipients have been suppressed.",
+        "ALL_SUPPRESSED": (
+            "None of the recipients were sent this email because they are all suppressed."
+        ),
+    }[kind]
+    return {
+        "message": "There are some warnings for your request.",
+        "warnings": [
+            {
+                "type": kind,
+                "warning": text,
+                "recipients": [
+                    {"email": e, "name": "Suppressed Recipient", "reasons": ["hard_bounced"]}
+                    for e in emails
+                ],
+            }
+        ],
+    }
+
+
+@pytest.fixture(autouse=True)
+def _quiet_sdk_logger() -> Iterator[None]:
+    # The SDK logs every API error at ERROR level to stderr.
+    logger = logging.getLogger("mailersend")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    yield
+    logger.setLevel(level)
+
+
+def client(server: ProviderServer, retries: int = 0) -> MailerSendClient:
+    return MailerSendClient(api_key="mlsn.test", base_url=server.url + "/v1/", max_retries=retries)
+
+
+def run_async(server: ProviderServer, call: Callable[[Any], Any], retries: int = 0) -> Any:
+    async def main() -> Any:
+        async with AsyncMailerSendClient(
+            api_key="mlsn.test", base_url=server.url + "/v1/", max_retries=retries
+        ) as async_client:
+            return await call(async_client)
+
+    return asyncio.run(main())
+
+
+def order(to: Any = None, **extra: Any) -> EmailRequest:
+    fields: Dict[str, Any] = {
+        "from": {"email": "orders@shop.example", "name": "Shop"},
+        "to": [{"email": "alice@gmail.com", "name": "Alice"}, {"email": "bob@example.org"}]
+        if to is None
+        else to,
+        "cc": [{"email": "carol@outlook.com"}],
+        "bcc": [{"email": "audit@shop.example"}],
+        "subject": "Your order #1042",
+        "html": "<p>Thank you</p>",
+        "attachments": [
+            {"content": "JVBERi0xLjc=", "disposition": "attachment", "filename": "invoice.pdf"}
+        ],
+    }
+    fields.update(extra)
+    return EmailRequest(**fields)
+
+
+def only_span(telemetry: Telemetry, name: str = "send mailersend") -> Any:
+    spans = telemetry.spans()
+    assert [s.name for s in spans] == [name]
+    return spans[0]
+
+
+def base(server: ProviderServer, operation: str = "send") -> Dict[str, Any]:
+    return {
+        "email.system": "mailersend",
+        "email.operation.name": operation,
+        "server.address": "127.0.0.1",
+        "server.port": server.port,
+    }
+
+
+ORDER_ATTRIBUTES = {
+    "email.from.address": "o***@shop.example",
+    "email.to.address": ("a***@gmail.com", "b***@example.org"),
+    "email.cc.address": ("c***@outlook.com",),
+    "email.bcc.address": ("a***@shop.example",),
+    "email.recipient.count": 4,
+    "email.attachments.count": 1,
+}
+
+
+def sent_messages(telemetry: Telemetry) -> List[Any]:
+    return sorted(
+        (sorted(a.items()), p.value) for a, p in telemetry.points("email.client.sent.messages")
+    )
+
+
+def failed_outcome(error_type: str, retryable: bool) -> List[Any]:
+    return [
+        ("email.error.retryable", retryable),
+        ("email.system", "mailersend"),
+        ("error.type", error_type),
+        ("server.address", "127.0.0.1"),
+    ]
+
+
+SENT = [("email.system", "mailersend"), ("server.address", "127.0.0.1")]
+
+
+# -- single send ---------------------------------------------------------------------------
+
+
+def test_send_exports_one_span_with_the_x_message_id(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    provider_server.on("POST", SEND, 202, headers=ACCEPTED_HEADERS)
+    response = client(provider_server).emails.send(order(template_id="jy7zpl9xk5ol5vx6"))
+
+    assert (response["id"], response.status_code) == (MESSAGE_ID, 202)
+    span = only_span(telemetry)
+    assert span.kind is SpanKind.CLIENT
+    assert span.status.status_code is StatusCode.UNSET
+    assert dict(span.attributes) == {
+        **base(provider_server),
+        **ORDER_ATTRIBUTES,
+        "email.template.id": "jy7zpl9xk5ol5vx6",
+        "email.provider.message_id": MESSAGE_ID,
+        "http.response.status_code": 202,
+    }
+    assert provider_server.requests[-1].json["from"] == {
+        "email": "orders@shop.example",
+        "name": "Shop",
+    }
+    assert sent_messages(telemetry) == [(SENT, 1)]
+    assert telemetry.counter("email.client.recipients", email__recipient__status="accepted") == 4
+    (log,) = telemetry.logs()
+    assert (log.event_name, log.severity_text) == ("email.send.result", "INFO")
+    assert (log.trace_id, log.span_id) == (span.context.trace_id, span.context.span_id)
+    assert str(log.body).startswith(
+        f"send mailersend via 127.0.0.1:{provider_server.port}: sent, recipients=4, id={MESSAGE_ID}"
+    )
+
+
+def test_async_send_span_covers_the_awaited_request(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    provider_server.on("POST", SEND, 202, headers=ACCEPTED_HEADERS, action="sleep:0.2")
+    response = run_async(provider_server, lambda c: c.emails.send(order()))
+    assert response["id"] == MESSAGE_ID
+    span = only_span(telemetry)
+    assert dict(span.attributes) == {
+        **base(provider_server),
+        **ORDER_ATTRIBUTES,
+        "email.provider.message_id": MESSAGE_ID,
+        "http.response.status_code": 202,
+    }
+    assert (span.end_time - span.start_time) / 1e9 >= 0.2
+
+
+def test_addresses_from_the_builder_and_model_objects_are_masked(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    provider_server.on("POST", SEND, 202, headers=ACCEPTED_HEADERS)
+    built = (
+        EmailBuilder()
+        .from_email("orders@shop.example", "Shop")
+        .to("alice@gmail.com", "Alice")
+        .to_many([{"email": "bob@example.org", "name": "Bob"}])
+        .cc("carol@outlook.com")
+        .bcc("audit@shop.example")
+        .subject("s")
+        .text("x")
+        .build()
+    )
+    modelled = EmailRequest(
+        from_email=EmailContact(email="orders@shop.example"),
+        to=[
+            EmailContact(email="alice@gmail.com", name="Alice"),
+            EmailContact(email="bob@example.org"),
+        ],
+        subject="s",
+        text="x",
+    )
+    ms = client(provider_server)
+    ms.emails.send(built)
+    ms.emails.send(modelled)
+    first, second = telemetry.spans()
+    assert {
+        k: v for k, v in first.attributes.items() if "address" in k and k != "server.address"
+    } == {
+        "email.from.address": "o***@shop.example",
+        "email.to.address": ("a***@gmail.com", "b***@example.org"),
+        "email.cc.address": ("c***@outlook.com",),
+        "email.bcc.address": ("a***@shop.example",),
+    }
+    assert second.attributes["email.to.address"] == ("a***@gmail.com", "b***@example.org")
+    assert second.attributes["email.recipient.count"] == 2
+
+
+def test_subject_only_when_enabled(
+    instrument: Callable[..., Telemetry], provider_server: ProviderServer
+) -> None:
+    provider_server.on("POST", SEND, 202, headers=ACCEPTED_HEADERS)
+    provider_server.on("POST", BULK, 202, json=BULK_ACCEPTED)
+    telemetry = instrument(capture_subject=True)
+    ms = client(provider_server)
+    ms.emails.send(order())
+    ms.emails.send_bulk([order(), order(subject="Other")])
+    assert [s.attributes.get("email.subject") for s in telemetry.spans()] == [
+        "Your order #1042",
+        None,
+    ]
+
+
+def test_other_api_calls_are_not_traced(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    provider_server.on(
+        "GET", r"^/v1/bulk-email/", 200, json={"data": {"id": BULK_ID, "state": "completed"}}
+    )
+    assert client(provider_server).emails.get_bulk_status(BULK_ID).status_code == 200
+    assert (
+        run_async(provider_server, lambda c: c.emails.get_bulk_status(BULK_ID)).status_code == 200
+    )
+    assert telemetry.spans() == []
+
+
+# -- suppressed recipients -----------------------------------------------------------------
+
+
+def test_some_suppressed_recipients_are_rejected_while_the_message_goes_out(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    provider_server.on(
+        "POST",
+        SEND,
+        202,
+        headers={"X-Message-Id": MESSAGE_ID},
+        json=suppressed("SOME_SUPPRESSED", "bob@example.org"),
+    )
+    response = client(provider_server).emails.send(order())
+    assert response["id"] == MESSAGE_ID  # the SDK drops the warnings
+
+    span = only_span(telemetry)
+    assert span.status.status_code is StatusCode.UNSET
+    assert span.attributes["email.recipient.rejected.count"] == 1
+    assert span.attributes["email.provider.message_id"] == MESSAGE_ID
+    assert [(e.name, dict(e.attributes)) for e in span.events] == [
+        ("email.recipient.rejected", {"email.recipient.address": "b***@example.org"})
+    ]
+    assert telemetry.counter("email.client.recipients", email__recipient__status="rejected") == 1
+    assert telemetry.counter("email.client.recipients", email__recipient__status="accepted") == 3
+    assert sent_messages(telemetry) == [(SENT, 1)]
+    (log,) = telemetry.logs()
+    assert log.severity_text == "WARN"
+    assert log.attributes["email.recipient.rejected"] == ("b***@example.org",)
+
+
+def test_all_suppressed_is_a_failed_send(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    provider_server.on(
+        "POST", SEND, 202, json=suppressed("ALL_SUPPRESSED", "alice@gmail.com", "bob@example.org")
+    )
+    response = client(provider_server).emails.send(order(cc=None, bcc=None))
+    assert response["id"] is None
+
+    span = only_span(telemetry)
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes["error.type"] == "ALL_SUPPRESSED"
+    assert span.attributes["email.error.retryable"] is False
+    # Every recipient refused: the failure says so and the events list them.
+    assert "email.recipient.rejected.count" not in span.attributes
+    assert [dict(e.attributes) for e in span.events] == [
+        {"email.recipient.address": "a***@gmail.com"},
+        {"email.recipient.address": "b***@example.org"},
+    ]
+    assert "email.provider.message_id" not in span.attributes
+    assert sent_messages(telemetry) == [(failed_outcome("ALL_SUPPRESSED", False), 1)]
+    assert telemetry.counter("email.client.recipients", email__recipient__status="accepted") == 0
+    (log,) = telemetry.logs()
+    assert log.severity_text == "ERROR"
+
+
+# -- bulk ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
+def test_bulk_is_one_send_batch_span_with_the_bulk_email_id(
+    telemetry: Telemetry, provider_server: ProviderServer, use_async: bool
+) -> None:
+    provider_server.on("POST", BULK, 202, json=BULK_ACCEPTED)
+    messages = [
+        order(),
+        order(to=[{"email": "dave@yahoo.com"}], cc=None, bcc=None, attachments=None),
+    ]
+    if use_async:
+        response = run_async(provider_server, lambda c: c.emails.send_bulk(messages))
+    else:
+        response = client(provider_server).emails.send_bulk(messages)
+    assert response["bulk_email_id"] == BULK_ID
+
+    span = only_span(telemetry, "send_batch mailersend")
+    assert dict(span.attributes) == {
+        **base(provider_server, "send_batch"),
+        "email.from.address": "o***@shop.example",
+        "email.to.address": ("a***@gmail.com", "b***@example.org", "d***@yahoo.com"),
+        "email.cc.address": ("c***@outlook.com",),
+        "email.bcc.address": ("a***@shop.example",),
+        "email.recipient.count": 5,
+        "email.attachments.count": 1,
+        "email.provider.message_id": BULK_ID,
+        "http.response.status_code": 202,
+    }
+    assert sent_messages(telemetry) == [(SENT, 2)]
+
+
+# -- failures ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "exception"),
+    [
+        (401, ms_errors.AuthenticationError),
+        (422, ms_errors.BadRequestError),
+        # With retries off, the sync client's urllib3 gives up on 429/5xx at
+        # once and the SDK raises a bare MailerSendError without a response.
+        (429, ms_errors.MailerSendError),
+        (500, ms_errors.MailerSendError),
+        (503, ms_errors.MailerSendError),
+    ],
+)
+def test_http_errors_raise_unchanged_and_are_reported_by_status(
+    telemetry: Telemetry, provider_server: ProviderServer, status: int, exception: type
+) -> None:
+    provider_server.on("POST", SEND, status, json=ERRORS[status])
+    with pytest.raises(exception) as raised:
+        client(provider_server).emails.send(order())
+    assert type(raised.value) is exception
+
+    retryable = status >= 429
+    span = only_span(telemetry)
+    assert span.status.status_code is StatusCode.ERROR
+    assert dict(span.attributes) == {
+        **base(provider_server),
+        **ORDER_ATTRIBUTES,
+        "http.response.status_code": status,
+        "error.type": str(status),
+        "email.error.retryable": retryable,
+    }
+    assert sent_messages(telemetry) == [(failed_outcome(str(status), retryable), 1)]
+    (log,) = telemetry.logs()
+    assert log.severity_text == "ERROR"
+
+
+@pytest.mark.parametrize(
+    ("status", "exception"),
+    [
+        (422, ms_errors.BadRequestError),
+        (429, ms_errors.RateLimitExceeded),
+        (500, ms_errors.ServerError),
+    ],
+)
+def test_async_http_errors_carry_the_response(
+    telemetry: Telemetry, provider_server: ProviderServer, status: int, exception: type
+) -> None:
+    provider_server.on("POST", BULK, status, json=ERRORS[status])
+    with pytest.raises(exception) as raised:
+        run_async(provider_server, lambda c: c.emails.send_bulk([order(), order()]))
+    assert raised.value.response.status_code == status
+    span = only_span(telemetry, "send_batch mailersend")
+    assert (span.attributes["http.response.status_code"], span.attributes["error.type"]) == (
+        status,
+        str(status),
+    )
+    assert sent_messages(telemetry) == [(failed_outcome(str(status), status >= 429), 2)]
+
+
+@pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
+def test_connection_refused(telemetry: Telemetry, use_async: bool) -> None:
+    url = f"http://127.0.0.1:{free_port()}/v1/"
+    with pytest.raises(ms_errors.MailerSendError) as raised:
+        if use_async:
+
+            async def main() -> Any:
+                async with AsyncMailerSendClient(api_key="k", base_url=url, max_retries=0) as c:
+                    return await c.emails.send(order())
+
+            asyncio.run(main())
+        else:
+            MailerSendClient(api_key="k", base_url=url, max_retries=0).emails.send(order())
+    assert raised.value.response is None
+    span = only_span(telemetry)
+    assert (span.attributes["error.type"], span.attributes["email.error.retryable"]) == (
+        "connection_refused",
+        True,
+    )
+    assert "http.response.status_code" not in span.attributes
+
+
+def test_server_dropping_the_connection(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    provider_server.on("POST", SEND, action="close")
+    with pytest.raises(ms_errors.MailerSendError):
+        client(provider_server).emails.send(order())
+    assert only_span(telemetry).attributes["error.type"] == "server_disconnected"
+
+
+# -- the SDK's retries ---------------------------------------------------------------------
+
+
+def test_with_retries_on_one_span_covers_every_attempt(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    provider_server.on("POST", SEND, 202, headers=ACCEPTED_HEADERS)
+    provider_server.on("POST", SEND, 500, json=ERRORS[500], times=1)
+    response = client(provider_server, retries=1).emails.send(order())
+    assert response["id"] == MESSAGE_ID
+    assert len(provider_server.requests) == 2
+    span = only_span(telemetry)
+    assert span.status.status_code is StatusCode.UNSET
+    assert span.attributes["http.response.status_code"] == 202
+    assert sent_messages(telemetry) == [(SENT, 1)]
+
+
+def test_with_retries_on_the_async_client_one_span_covers_every_attempt(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    provider_server.on("POST", SEND, 202, headers=ACCEPTED_HEADERS)
+    provider_server.on("POST", SEND, 429, json=ERRORS[429], headers={"Retry-After": "0"}, times=1)
+    response = run_async(provider_server, lambda c: c.emails.send(order()), retries=1)
+    assert response["id"] == MESSAGE_ID
+    assert len(provider_server.requests) == 2
+    assert only_span(telemetry).attributes["http.response.status_code"] == 202
+
+
+def test_with_retries_spent_the_last_status_is_reported(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    provider_server.on("POST", SEND, 503, json=ERRORS[503])
+    with pytest.raises(ms_errors.MailerSendError):
+        client(provider_server, retries=1).emails.send(order())
+    assert len(provider_server.requests) == 2
+    span = only_span(telemetry)
+    assert (span.attributes["error.type"], span.attributes["http.response.status_code"]) == (
+        "503",
+        503,
+    )
+
+
+# -- the application sees the same thing ---------------------------------------------------
+
+_VOLATILE = re.compile(r"\b\d{4,5}\b|'(?:date|Date)': '[^']*'|at 0x[0-9a-f]+")
+
+
+def _plain(outcome: Any) -> Any:
+    kind, value = outcome
+    if kind == "returned":
+        return (kind, value.data, value.status_code, value.headers, value.request_id)
+    state = dict(value["state"])
+    response = state.pop("response", None)
+    if response is not None:
+        state["response"] = (response.status_code, response.content)
+    return (kind, {**value, "state": state})
+
+
+def _scenario(name: str, server: ProviderServer, closed_port: int) -> Callable[[], Any]:
+    def on(path: str, status: int, **answer: Any) -> None:
+        server.on("POST", path, status, **answer)
+
+    def sync(
+        path: str, status: int, call: Callable[[MailerSendClient], Any], **answer: Any
+    ) -> Callable[[], Any]:
+        def run() -> Any:
+            on(path, status, **answer)
+            return call(client(server))
+
+        return run
+
+    def async_(
+        path: str, status: int, call: Callable[[Any], Any], **answer: Any
+    ) -> Callable[[], Any]:
+        def run() -> Any:
+            on(path, status, **answer)
+            return run_async(server, call)
+
+        return run
+
+    def refused() -> Any:
+        url = f"http://127.0.0.1:{closed_port}/v1/"
+        return MailerSendClient(api_key="k", base_url=url, max_retries=0).emails.send(order())
+
+    return {
+        "accepted": sync(SEND, 202, lambda c: c.emails.send(order()), headers=ACCEPTED_HEADERS),
+        "some suppressed": sync(
+            SEND,
+            202,
+            lambda c: c.emails.send(order()),
+            headers={"X-Message-Id": MESSAGE_ID},
+            json=suppressed("SOME_SUPPRESSED", "bob@example.org"),
+        ),
+        "bulk": sync(
+            BULK, 202, lambda c: c.emails.send_bulk([order(), order()]), json=BULK_ACCEPTED
+        ),
+        "422": sync(SEND, 422, lambda c: c.emails.send(order()), json=ERRORS[422]),
+        "500": sync(SEND, 500, lambda c: c.emails.send(order()), json=ERRORS[500]),
+        "refused": refused,
+        "accepted async": async_(
+            SEND, 202, lambda c: c.emails.send(order()), headers=ACCEPTED_HEADERS
+        ),
+        "429 async": async_(SEND, 429, lambda c: c.emails.send(order()), json=ERRORS[429]),
+    }[name]
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["accepted", "some suppressed", "bulk", "422", "500", "refused", "accepted async", "429 async"],
+)
+def test_instrumented_and_uninstrumented_behave_the_same(
+    provider_server: ProviderServer, name: str
+) -> None:
+    closed_port = free_port()
+    plain = _plain(observe(_scenario(name, provider_server, closed_port)))
+    telemetry = Telemetry()
+    EmailInstrumentor().instrument(**telemetry.providers())
+    try:
+        instrumented = _plain(observe(_scenario(name, provider_server, closed_port)))
+    finally:
+        EmailInstrumentor().uninstrument()
+    assert _VOLATILE.sub("<>", repr(instrumented)) == _VOLATILE.sub("<>", repr(plain))
+    if instrumented[0] == "raised":
+        assert instrumented[1]["frames"], "no library frame compared"
+    assert len(telemetry.spans()) == 1
+
+
+def test_uninstrument_restores_every_patched_callable() -> None:
+    originals = (vars(MailerSendClient)["request"], vars(AsyncMailerSendClient)["request"])
+    instrumentor = MailersendInstrumentor()
+    instrumentor.instrument(**Telemetry().providers())
+    try:
+        assert vars(MailerSendClient)["request"] is not originals[0]
+        assert vars(AsyncMailerSendClient)["request"] is not originals[1]
+    finally:
+        instrumentor.uninstrument()
+    assert vars(MailerSendClient)["request"] is originals[0]
+    assert vars(AsyncMailerSendClient)["request"] is originals[1]
+
+
+# -- property: nothing raw leaves the process ----------------------------------------------
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    sender=privacy._local,
+    to=privacy._local,
+    cc=privacy._local,
+    domain=st.sampled_from(["gmail.com", "example.org", "corp.example", "yahoo.fr"]),
+    subject=privacy._words,
+    body=privacy._words,
+    bulk=st.booleans(),
+)
+def test_default_settings_never_export_a_raw_address_subject_or_body(
+    provider_server: ProviderServer,
+    sender: str,
+    to: str,
+    cc: str,
+    domain: str,
+    subject: str,
+    body: str,
+    bulk: bool,
+) -> None:
+    # EmailStr validates addresses, so local parts stay ASCII here.
+    addresses = {
+        "from": f"s{sender}@shop.example",
+        "to": f"t{to}@{domain}",
+        "cc": f"c{cc}@{domain}",
+    }
+    provider_server.on(
+        "POST",
+        SEND,
+        202,
+        headers={"X-Message-Id": MESSAGE_ID},
+        json=suppressed("SOME_SUPPRESSED", addresses["cc"]),
+    )
+    provider_server.on("POST", BULK, 202, json=BULK_ACCEPTED)
+    request = EmailRequest(
+        **{"from": {"email": addresses["from"], "name": "Shop"}},
+        to=[{"email": addresses["to"], "name": "Customer"}],
+        cc=[{"email": addresses["cc"]}],
+        subject=subject,
+        text=body,
+    )
+    telemetry = Telemetry()
+    EmailInstrumentor().instrument(**telemetry.providers())
+    try:
+        ms = client(provider_server)
+        if bulk:
+            ms.emails.send_bulk([request, request])
+        else:
+            ms.emails.send(request)
+    finally:
+        EmailInstrumentor().uninstrument()
+    exported = "\n".join(privacy._exported(telemetry))
+    haystacks = (exported, exported.encode().decode("unicode_escape", "ignore"))
+    local_parts = [a.split("@")[0] for a in addresses.values()]
+    for needle in [*addresses.values(), *local_parts, subject.strip(), body.strip()[:12]]:
+        for haystack in haystacks:
+            assert needle not in haystack, f"{needle!r} was exported"
+    assert " mailersend" in exported

@@ -1,0 +1,655 @@
+"""The ``mailgun`` SDK against a local server answering as Mailgun does:
+what each send exports, how failures (returned, not raised) and the SDK's
+own retries show up, the address forms it accepts, privacy, and that the
+application sees the same results with and without instrumentation."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("mailgun")  # mailgun 1.10 needs Python 3.11+
+
+import asyncio
+import json
+import socket
+from typing import Any, Dict, Iterator, List, Tuple
+
+import httpx2
+import mailgun.client
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from mailgun import ApiError, AsyncClient, Client, MailgunMessageBuilder
+from mailgun.config import RetryPolicy
+from opentelemetry._logs import SeverityNumber
+from opentelemetry.trace import SpanKind, StatusCode
+
+from opentelemetry.instrumentation.email import EmailInstrumentor
+from opentelemetry.instrumentation.email.providers.mailgun import MailgunInstrumentor
+from tests.conftest import Telemetry
+from tests.outcome import observe
+from tests.providers.http_server import ProviderServer
+
+DOMAIN = "mg.shop.example"
+SEND_PATH = rf"^/v3/{DOMAIN}/messages$"
+MIME_PATH = rf"^/v3/{DOMAIN}/messages\.mime$"
+MAILGUN_ID = "<20240611142731.a4f1e7c92b3d5e60@mg.shop.example>"
+# Mailgun's answers, as its API documents and sends them.
+QUEUED = {"id": MAILGUN_ID, "message": "Queued. Thank you."}
+ERRORS: Dict[int, Dict[str, Any]] = {
+    400: {"json": {"message": "'to' parameter is not a valid address. please check documentation"}},
+    401: {"body": b"Forbidden", "headers": {"Content-Type": "text/plain; charset=utf-8"}},
+    429: {"json": {"message": "Too many requests"}},
+    500: {"json": {"message": "Internal Server Error"}},
+}
+NO_RETRIES = RetryPolicy(max_retries=0)
+
+ORDER = {
+    "from": "Shop <orders@shop.example>",
+    "to": ["Alice <alice@gmail.com>", "bob@example.org"],
+    "cc": "carol@outlook.com",
+    "bcc": "audit@shop.example",
+    "subject": "Your order #1042",
+    "text": "Thanks for your order.",
+    "o:tag": "receipts",
+}
+
+
+def _client(server: ProviderServer, **kwargs: Any) -> Client:
+    kwargs.setdefault("retry_policy", NO_RETRIES)
+    return Client(auth=("api", "key-test"), api_url=server.url, **kwargs)
+
+
+def _async_client(url: str, **kwargs: Any) -> AsyncClient:
+    kwargs.setdefault("retry_policy", NO_RETRIES)
+    # httpx's own connect retries (three, with backoff) only slow the tests down.
+    kwargs.setdefault("client_kwargs", {"transport": httpx2.AsyncHTTPTransport(retries=0)})
+    return AsyncClient(auth=("api", "key-test"), api_url=url, **kwargs)
+
+
+@pytest.fixture
+def closed_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def _only(telemetry: Telemetry, name: str = "send mailgun") -> Any:
+    spans = telemetry.spans()
+    assert [s.name for s in spans] == [name]
+    return spans[0]
+
+
+def _points(telemetry: Telemetry, metric: str) -> List[Tuple[Dict[str, Any], Any]]:
+    return sorted(
+        # Counters: the sum; histograms: how many were recorded.
+        ((attrs, getattr(p, "value", None) or p.count) for attrs, p in telemetry.points(metric)),
+        key=lambda item: json.dumps(item[0], sort_keys=True),
+    )
+
+
+def _mime(**headers: str) -> bytes:
+    lines = [f"{name.replace('_', '-')}: {value}" for name, value in headers.items()]
+    return (
+        "\r\n".join(
+            [
+                *lines,
+                "MIME-Version: 1.0",
+                'Content-Type: multipart/mixed; boundary="b1"',
+                "",
+                "--b1",
+                "Content-Type: text/plain",
+                "",
+                "Thanks for your order.",
+                "--b1",
+                "Content-Type: application/pdf",
+                'Content-Disposition: attachment; filename="invoice.pdf"',
+                "",
+                "JVBERi0xLjcK",
+                "--b1--",
+                "",
+            ]
+        )
+    ).encode()
+
+
+# -- success ----------------------------------------------------------------------------
+
+
+def test_send_exports_one_client_span_with_contract_attributes(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    provider_server.on("POST", SEND_PATH, 200, json=QUEUED)
+    files = [
+        ("attachment", ("invoice.pdf", b"%PDF-1.7", "application/pdf")),
+        ("attachment", ("terms.txt", b"terms", "text/plain")),
+        ("inline", ("logo.png", b"\x89PNG", "image/png")),
+    ]
+    with _client(provider_server) as client:
+        response = client.messages.create(data=ORDER, files=files, domain=DOMAIN)
+
+    assert response.status_code == 200 and response.json() == QUEUED
+    span = _only(telemetry)
+    assert span.kind is SpanKind.CLIENT
+    assert span.status.status_code is StatusCode.UNSET
+    assert dict(span.attributes) == {
+        "email.system": "mailgun",
+        "email.operation.name": "send",
+        "server.address": "127.0.0.1",
+        "server.port": provider_server.port,
+        "email.from.address": "o***@shop.example",
+        "email.to.address": ("a***@gmail.com", "b***@example.org"),
+        "email.cc.address": ("c***@outlook.com",),
+        "email.bcc.address": ("a***@shop.example",),
+        "email.recipient.count": 4,
+        "email.attachments.count": 2,
+        "email.provider.message_id": MAILGUN_ID,
+        "http.response.status_code": 200,
+    }
+    base = {"email.system": "mailgun", "server.address": "127.0.0.1"}
+    assert _points(telemetry, "email.client.sent.messages") == [(base, 1)]
+    assert _points(telemetry, "email.client.recipients") == sorted(
+        [
+            (
+                {
+                    "email.system": "mailgun",
+                    "email.recipient.status": "accepted",
+                    "email.recipient.domain": "gmail.com",
+                },
+                1,
+            ),
+            (
+                {
+                    "email.system": "mailgun",
+                    "email.recipient.status": "accepted",
+                    "email.recipient.domain": "outlook.com",
+                },
+                1,
+            ),
+            (
+                {
+                    "email.system": "mailgun",
+                    "email.recipient.status": "accepted",
+                    "email.recipient.domain": "other",
+                },
+                2,
+            ),
+        ],
+        key=lambda item: json.dumps(item[0], sort_keys=True),
+    )
+    [(duration_attrs, _)] = _points(telemetry, "email.client.operation.duration")
+    assert duration_attrs == {**base, "email.operation.name": "send"}
+    [log] = telemetry.logs()
+    assert log.event_name == "email.send.result"
+    assert log.severity_number is SeverityNumber.INFO
+    assert log.body.startswith(f"send mailgun via 127.0.0.1:{provider_server.port}: sent")
+    assert f"id={MAILGUN_ID}" in log.body
+    assert log.span_id == span.context.span_id
+    assert log.attributes["email.provider.message_id"] == MAILGUN_ID
+
+
+def test_template_and_subject_when_capture_is_on(
+    instrument: Any, provider_server: ProviderServer
+) -> None:
+    telemetry = instrument(capture_subject=True)
+    provider_server.on("POST", SEND_PATH, 200, json=QUEUED)
+    data = {**ORDER, "template": "order-confirmation", "t:variables": '{"order": 1042}'}
+    with _client(provider_server) as client:
+        client.messages.create(data=data, domain=DOMAIN)
+    attributes = _only(telemetry).attributes
+    assert attributes["email.template.id"] == "order-confirmation"
+    assert attributes["email.subject"] == "Your order #1042"
+
+
+def test_raw_mime_send_reads_headers_size_and_envelope(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    provider_server.on("POST", MIME_PATH, 200, json=QUEUED)
+    raw = _mime(
+        From="Shop <orders@shop.example>",
+        To="Alice <alice@gmail.com>",
+        Cc="carol@outlook.com",
+        Subject="Your order #1042",
+        Message_ID="<order-1042@shop.example>",
+    )
+    envelope = {"to": ["alice@gmail.com", "carol@outlook.com", "audit@shop.example"]}
+    with _client(provider_server) as client:
+        response = client.mimemessage.create(data=envelope, files={"message": raw}, domain=DOMAIN)
+    assert response.status_code == 200
+    assert b"Your order #1042" in provider_server.requests[-1].body
+    assert dict(_only(telemetry).attributes) == {
+        "email.system": "mailgun",
+        "email.operation.name": "send",
+        "server.address": "127.0.0.1",
+        "server.port": provider_server.port,
+        "email.from.address": "o***@shop.example",
+        "email.to.address": ("a***@gmail.com",),
+        "email.cc.address": ("c***@outlook.com",),
+        "email.recipient.count": 3,
+        "email.message_id": "<order-1042@shop.example>",
+        "email.message.size": len(raw),
+        "email.attachments.count": 1,
+        "email.provider.message_id": MAILGUN_ID,
+        "http.response.status_code": 200,
+    }
+    [(attrs, point)] = telemetry.points("email.client.message.size")
+    assert attrs == {"email.system": "mailgun"} and point.sum == len(raw)
+
+
+def test_raw_mime_in_a_filename_tuple(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    provider_server.on("POST", MIME_PATH, 200, json=QUEUED)
+    raw = _mime(From="orders@shop.example", To="alice@gmail.com", Subject="Hi")
+    with _client(provider_server) as client:
+        client.mimemessage.create(
+            data={"to": "alice@gmail.com"}, files=[("message", ("m.mime", raw))], domain=DOMAIN
+        )
+    attributes = _only(telemetry).attributes
+    assert attributes["email.message.size"] == len(raw)
+    assert attributes["email.to.address"] == ("a***@gmail.com",)
+
+
+@pytest.mark.parametrize(
+    ("data", "to", "count"),
+    [
+        pytest.param({**ORDER, "to": "alice@gmail.com"}, ("a***@gmail.com",), 3, id="str"),
+        pytest.param(
+            {**ORDER, "to": "Alice <alice@gmail.com>, Bob <bob@example.org>"},
+            ("a***@gmail.com", "b***@example.org"),
+            4,
+            id="comma-separated-with-names",
+        ),
+        pytest.param(
+            [
+                ("from", "orders@shop.example"),
+                ("to", "alice@gmail.com"),
+                ("to", "bob@example.org"),
+                ("subject", "Hi"),
+                ("text", "x"),
+            ],
+            ("a***@gmail.com", "b***@example.org"),
+            2,
+            id="list-of-pairs",
+        ),
+    ],
+)
+def test_address_forms(
+    telemetry: Telemetry, provider_server: ProviderServer, data: Any, to: Any, count: int
+) -> None:
+    provider_server.on("POST", SEND_PATH, 200, json=QUEUED)
+    with _client(provider_server) as client:
+        client.messages.create(data=data, domain=DOMAIN)
+    attributes = _only(telemetry).attributes
+    assert attributes["email.to.address"] == to
+    assert attributes["email.from.address"] == "o***@shop.example"
+    assert attributes["email.recipient.count"] == count
+
+
+def test_message_builder_payload(telemetry: Telemetry, provider_server: ProviderServer) -> None:
+    provider_server.on("POST", SEND_PATH, 200, json=QUEUED)
+    data, files = (
+        MailgunMessageBuilder("Shop <orders@shop.example>")
+        .add_recipient("alice@gmail.com")
+        .add_recipient("bob@example.org")
+        .add_recipient("carol@outlook.com", "cc")
+        .set_subject("Your order")
+        .set_text("Thanks")
+        .set_template("order-confirmation")
+        .build()
+    )
+    with _client(provider_server) as client:
+        client.messages.create(data=data, files=files, domain=DOMAIN)
+    attributes = _only(telemetry).attributes
+    assert attributes["email.to.address"] == ("a***@gmail.com", "b***@example.org")
+    assert attributes["email.cc.address"] == ("c***@outlook.com",)
+    assert attributes["email.template.id"] == "order-confirmation"
+    assert attributes["email.recipient.count"] == 3
+
+
+def test_other_resources_are_not_traced(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    provider_server.on("POST", r"/bounces$", 200, json={"message": "Address has been added"})
+    provider_server.on("GET", r"/messages", 200, json={"items": []})
+    with _client(provider_server) as client:
+        assert client.bounces.create(data={"address": "a@b.example"}, domain=DOMAIN).ok
+    assert telemetry.spans() == []
+    assert telemetry.logs() == []
+
+
+def test_dry_run_sends_nothing_and_is_not_traced(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    with _client(provider_server, dry_run=True) as client:
+        response = client.messages.create(data=ORDER, domain=DOMAIN)
+    assert response.json()["id"] == "<dry-run-mock-id>"
+    assert provider_server.requests == []
+    assert telemetry.spans() == []
+    assert telemetry.counter("email.client.sent.messages") == 0
+
+
+# -- failures: returned, not raised ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "retryable"), [(400, False), (401, False), (429, True), (500, True)]
+)
+def test_error_status_is_returned_and_reported_as_failed(
+    telemetry: Telemetry, provider_server: ProviderServer, status: int, retryable: bool
+) -> None:
+    provider_server.on("POST", SEND_PATH, status, **ERRORS[status])
+    with _client(provider_server) as client:
+        response = client.messages.create(data=ORDER, domain=DOMAIN)
+    assert response.status_code == status  # the SDK returns it; so does the instrumentation
+    span = _only(telemetry)
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.status.description == str(status)
+    attributes = dict(span.attributes)
+    assert attributes["error.type"] == str(status)
+    assert attributes["email.error.retryable"] is retryable
+    assert attributes["http.response.status_code"] == status
+    assert "email.provider.message_id" not in attributes
+    failed = {
+        "email.system": "mailgun",
+        "server.address": "127.0.0.1",
+        "error.type": str(status),
+        "email.error.retryable": retryable,
+    }
+    assert _points(telemetry, "email.client.sent.messages") == [(failed, 1)]
+    assert _points(telemetry, "email.client.recipients") == []
+    [log] = telemetry.logs()
+    assert log.severity_number is SeverityNumber.ERROR
+    assert f"failed: error.type={status}" in log.body
+
+
+def test_connection_refused_raises_api_error(telemetry: Telemetry, closed_url: str) -> None:
+    client = Client(auth=("api", "k"), api_url=closed_url, retry_policy=NO_RETRIES)
+    with client, pytest.raises(ApiError):
+        client.messages.create(data=ORDER, domain=DOMAIN)
+    span = _only(telemetry)
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes["error.type"] == "connection_refused"
+    assert span.attributes["email.error.retryable"] is True
+    assert "http.response.status_code" not in span.attributes
+    assert telemetry.counter("email.client.sent.messages", error__type="connection_refused") == 1
+
+
+def test_dropped_connection_is_server_disconnected(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    provider_server.on("POST", SEND_PATH, action="close")
+    with _client(provider_server) as client, pytest.raises(ApiError):
+        client.messages.create(data=ORDER, domain=DOMAIN)
+    assert _only(telemetry).attributes["error.type"] == "server_disconnected"
+
+
+def test_missing_domain_fails_before_any_request(telemetry: Telemetry) -> None:
+    client = Client(auth=("api", "k"), retry_policy=NO_RETRIES)
+    with client, pytest.raises(ApiError, match="Domain is required"):
+        client.messages.create(data=ORDER)
+    span = _only(telemetry)
+    assert span.attributes["server.address"] == "api.mailgun.net"
+    assert span.attributes["server.port"] == 443
+    assert span.attributes["error.type"] == "mailgun.handlers.error_handler.ApiError"
+
+
+def test_one_span_covers_the_sdks_retries(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    provider_server.on("POST", SEND_PATH, 200, json=QUEUED)
+    provider_server.on("POST", SEND_PATH, 503, json={"message": "busy"}, times=1)
+    retry = RetryPolicy(max_retries=2, base_delay=0.0, max_delay=0.0)
+    with _client(provider_server, retry_policy=retry) as client:
+        response = client.messages.create(data=ORDER, domain=DOMAIN)
+    assert response.status_code == 200
+    assert len(provider_server.requests) == 2
+    span = _only(telemetry)
+    assert span.status.status_code is StatusCode.UNSET
+    assert span.attributes["http.response.status_code"] == 200
+    assert span.attributes["email.provider.message_id"] == MAILGUN_ID
+    assert telemetry.counter("email.client.sent.messages") == 1
+
+
+# -- async -------------------------------------------------------------------------------
+
+
+def test_async_send_success_and_error_status(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    async def run() -> Tuple[int, int]:
+        async with _async_client(provider_server.url) as client:
+            provider_server.on("POST", SEND_PATH, 200, json=QUEUED)
+            ok = await client.messages.create(data=ORDER, domain=DOMAIN)
+            provider_server.on("POST", SEND_PATH, 429, **ERRORS[429])
+            limited = await client.messages.create(data=ORDER, domain=DOMAIN)
+            return ok.status_code, limited.status_code
+
+    assert asyncio.run(run()) == (200, 429)
+    first, second = telemetry.spans("send mailgun")
+    assert first.kind is SpanKind.CLIENT
+    assert first.attributes["email.provider.message_id"] == MAILGUN_ID
+    assert first.attributes["server.port"] == provider_server.port
+    assert first.status.status_code is StatusCode.UNSET
+    assert second.attributes["error.type"] == "429"
+    assert second.attributes["email.error.retryable"] is True
+    # The span covers the awaited request, not just creating the coroutine.
+    assert first.end_time - first.start_time > 0
+    assert [log.severity_number for log in telemetry.logs()] == [
+        SeverityNumber.INFO,
+        SeverityNumber.ERROR,
+    ]
+
+
+def test_async_mime_send(telemetry: Telemetry, provider_server: ProviderServer) -> None:
+    provider_server.on("POST", MIME_PATH, 200, json=QUEUED)
+    raw = _mime(From="orders@shop.example", To="alice@gmail.com", Subject="Hi")
+
+    async def run() -> int:
+        async with _async_client(provider_server.url) as client:
+            response = await client.mimemessage.create(
+                data={"to": "alice@gmail.com"}, files={"message": raw}, domain=DOMAIN
+            )
+            return int(response.status_code)
+
+    assert asyncio.run(run()) == 200
+    assert _only(telemetry).attributes["email.message.size"] == len(raw)
+
+
+@pytest.mark.parametrize("failure", ["connection_refused", "server_disconnected"])
+def test_async_network_failures(
+    telemetry: Telemetry, provider_server: ProviderServer, closed_url: str, failure: str
+) -> None:
+    url = closed_url if failure == "connection_refused" else provider_server.url
+    provider_server.on("POST", SEND_PATH, action="close")
+
+    async def run() -> None:
+        async with _async_client(url) as client:
+            await client.messages.create(data=ORDER, domain=DOMAIN)
+
+    with pytest.raises(ApiError):
+        asyncio.run(run())
+    span = _only(telemetry)
+    assert span.attributes["error.type"] == failure
+    assert span.attributes["email.error.retryable"] is True
+
+
+# -- the application sees no difference ----------------------------------------------------
+
+
+def _scenarios(server: ProviderServer, closed_url: str) -> Dict[str, Any]:
+    def sync_send(status: int) -> Any:
+        if status == 200:
+            server.on("POST", SEND_PATH, 200, json=QUEUED)
+        else:
+            server.on("POST", SEND_PATH, status, **ERRORS[status])
+        with _client(server) as client:
+            response = client.messages.create(data=ORDER, domain=DOMAIN)
+        return response.status_code, response.content, response.headers.get("Content-Type")
+
+    def refused() -> Any:
+        with Client(auth=("api", "k"), api_url=closed_url, retry_policy=NO_RETRIES) as client:
+            return client.messages.create(data=ORDER, domain=DOMAIN)
+
+    def async_send() -> Any:
+        server.on("POST", MIME_PATH, 200, json=QUEUED)
+
+        async def run() -> Any:
+            async with _async_client(server.url) as client:
+                response = await client.mimemessage.create(
+                    data={"to": "a@b.example"},
+                    files={"message": _mime(To="a@b.example")},
+                    domain=DOMAIN,
+                )
+                return response.status_code, response.content
+
+        return asyncio.run(run())
+
+    def async_dropped() -> Any:
+        server.on("POST", SEND_PATH, action="close")
+
+        async def run() -> Any:
+            async with _async_client(server.url) as client:
+                return await client.messages.create(data=ORDER, domain=DOMAIN)
+
+        return asyncio.run(run())
+
+    return {
+        "sent": lambda: sync_send(200),
+        "400": lambda: sync_send(400),
+        "401": lambda: sync_send(401),
+        "500": lambda: sync_send(500),
+        "refused": refused,
+        "async-mime": async_send,
+        "async-dropped": async_dropped,
+    }
+
+
+@pytest.mark.parametrize(
+    "name", ["sent", "400", "401", "500", "refused", "async-mime", "async-dropped"]
+)
+def test_instrumented_and_uninstrumented_behave_the_same(
+    provider_server: ProviderServer, closed_url: str, name: str
+) -> None:
+    scenario = _scenarios(provider_server, closed_url)[name]
+    plain = observe(scenario)
+    telemetry = Telemetry()
+    EmailInstrumentor().instrument(**telemetry.providers())
+    try:
+        instrumented = observe(scenario)
+    finally:
+        EmailInstrumentor().uninstrument()
+    assert repr(instrumented) == repr(plain)
+    if plain[0] == "raised":
+        assert plain[1]["frames"], "no library frame compared"
+    assert telemetry.spans("send mailgun"), "the instrumented run was not traced"
+
+
+def test_uninstrument_restores_every_patched_callable() -> None:
+    originals = (mailgun.client.Endpoint.create, mailgun.client.AsyncEndpoint.create)
+    instrumentor = MailgunInstrumentor()
+    instrumentor.instrument(**Telemetry().providers())
+    try:
+        assert mailgun.client.Endpoint.create is not originals[0]
+        assert mailgun.client.AsyncEndpoint.create is not originals[1]
+    finally:
+        instrumentor.uninstrument()
+    assert (mailgun.client.Endpoint.create, mailgun.client.AsyncEndpoint.create) == originals
+    assert mailgun.client.Endpoint.create is originals[0]
+    assert mailgun.client.AsyncEndpoint.create is originals[1]
+
+
+# -- privacy -------------------------------------------------------------------------------
+
+_local = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789", min_size=6, max_size=20)
+_unicode_local = st.text(alphabet="abcdefghijkäöüéßøñ", min_size=6, max_size=12)
+_domain = st.sampled_from(["gmail.com", "example.org", "corp.example", "bücher.example"])
+_words = st.text(alphabet="abcdefghijklmnopqrstuvwxyzÄÖÜ ", min_size=10, max_size=60).map(
+    lambda s: "Qx" + s
+)
+
+
+def _exported(telemetry: Telemetry) -> str:
+    out: List[str] = [span.to_json() for span in telemetry.spans()]
+    for log in telemetry.logs():
+        out.append(json.dumps({"body": str(log.body), "attrs": dict(log.attributes)}, default=str))
+    data = telemetry.metric_reader.get_metrics_data()
+    for rm in data.resource_metrics if data else ():
+        for scope in rm.scope_metrics:
+            for metric in scope.metrics:
+                for point in metric.data.data_points:
+                    text = json.dumps(dict(point.attributes or {}), default=str)
+                    assert "@" not in text, f"an address in a metric attribute: {text}"
+                    out.append(text)
+    return "\n".join(out)
+
+
+@pytest.fixture(scope="module")
+def _privacy_server() -> Iterator[ProviderServer]:
+    server = ProviderServer()
+    server.on("POST", SEND_PATH, 200, json=QUEUED)
+    server.on("POST", MIME_PATH, 200, json=QUEUED)
+    yield server
+    server.stop()
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    sender=_local,
+    to=st.one_of(_local, _unicode_local),
+    cc=_local,
+    domain=_domain,
+    subject=_words,
+    body=_words,
+)
+def test_default_settings_never_export_a_raw_address_subject_or_body(
+    _privacy_server: ProviderServer,
+    sender: str,
+    to: str,
+    cc: str,
+    domain: str,
+    subject: str,
+    body: str,
+) -> None:
+    addresses = {
+        "from": f"s{sender}@shop.example",
+        "to": f"t{to}@{domain}",
+        "cc": f"c{cc}@{domain}",
+    }
+    telemetry = Telemetry()
+    EmailInstrumentor().instrument(**telemetry.providers())
+    try:
+        with _client(_privacy_server) as client:
+            client.messages.create(
+                data={
+                    "from": f"Shop <{addresses['from']}>",
+                    "to": [f"Customer <{addresses['to']}>"],
+                    "cc": addresses["cc"],
+                    "subject": subject,
+                    "text": body,
+                    "template": "order",
+                },
+                domain=DOMAIN,
+            )
+            raw = (
+                f"From: {addresses['from']}\r\nTo: {addresses['to']}\r\n"
+                f"Cc: {addresses['cc']}\r\nSubject: {subject}\r\n\r\n{body}\r\n"
+            ).encode()
+            client.mimemessage.create(
+                data={"to": [addresses["to"], addresses["cc"]]},
+                files={"message": raw},
+                domain=DOMAIN,
+            )
+    finally:
+        EmailInstrumentor().uninstrument()
+    exported = _exported(telemetry)
+    haystacks = (exported, exported.encode().decode("unicode_escape", "ignore"))
+    local_parts = [a.split("@")[0] for a in addresses.values()]
+    for needle in [*addresses.values(), *local_parts, subject.strip(), body.strip()[:12]]:
+        for haystack in haystacks:
+            assert needle not in haystack, f"{needle!r} was exported"
+    assert exported.count('"send mailgun"') == 2  # the check above ran on real telemetry

@@ -1,0 +1,630 @@
+"""``mailjet-rest`` against a local server answering as Mailjet's Send API
+does (v3.1 and v3): single and batch sends, per-message statuses, the
+errors 1.8+ raises, the SDK's own retries, privacy, and the same results
+with and without instrumentation."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("mailjet_rest")  # mailjet-rest 1.9 needs Python 3.10+
+
+import json
+import socket
+from typing import Any, Dict, Iterator, List, Tuple
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from mailjet_rest import Client
+from mailjet_rest.errors import (
+    ApiError,
+    ApiRateLimitError,
+    CriticalApiError,
+    MailjetAuthError,
+    ValidationError,
+)
+from mailjet_rest.utils.guardrails import SecureHTTPAdapter
+from opentelemetry._logs import SeverityNumber
+from opentelemetry.trace import SpanKind, StatusCode
+
+import opentelemetry.instrumentation.email.providers.mailjet as adapter
+from opentelemetry.instrumentation.email import EmailInstrumentor
+from opentelemetry.instrumentation.email.providers.mailjet import MailjetInstrumentor
+from tests.conftest import Telemetry
+from tests.outcome import observe
+from tests.providers.http_server import ProviderServer
+
+V31, V3 = r"^/v3\.1/send$", r"^/v3/send$"
+IDS = [288230376456789012, 288230376456789013, 288230376456789014]
+
+
+def _delivered(*emails: str, first_id: int = IDS[0]) -> Dict[str, Any]:
+    """One v3.1 ``Messages[]`` entry for a message Mailjet accepted."""
+    return {
+        "Status": "success",
+        "CustomID": "",
+        "To": [
+            {
+                "Email": email,
+                "MessageUUID": f"1ab23cd4-e567-8901-2345-6789f0a1b2c{n}",
+                "MessageID": first_id + n,
+                "MessageHref": f"https://api.mailjet.com/v3/REST/message/{first_id + n}",
+            }
+            for n, email in enumerate(emails)
+        ],
+        "Cc": [],
+        "Bcc": [],
+    }
+
+
+def _rejected(code: str, message: str, related: str) -> Dict[str, Any]:
+    return {
+        "Errors": [
+            {
+                "ErrorIdentifier": "f987008f-251a-4dff-8ffc-40f1583ad7bc",
+                "ErrorCode": code,
+                "StatusCode": 400,
+                "ErrorMessage": message,
+                "ErrorRelatedTo": [related],
+            }
+        ],
+        "Status": "error",
+    }
+
+
+INVALID_TO = _rejected("mj-0013", '"bob.@example.org" is an invalid email address.', "To[0].Email")
+NO_CONTENT = _rejected(
+    "send-0003", 'At least "HTMLPart", "TextPart" or "TemplateID" must be provided.', "HTMLPart"
+)
+ERRORS: Dict[int, Dict[str, Any]] = {
+    400: {"json": {"Messages": [INVALID_TO]}},
+    401: {
+        "json": {
+            "ErrorIdentifier": "4a7a3e7a-7bd4-4c6d-9d3c-8a2c8a2b7f10",
+            "StatusCode": 401,
+            "ErrorMessage": "API key authentication/authorization failure. You may be "
+            "unauthorized to access the API or your API key may be expired. Visit API keys "
+            "management section to check your keys.",
+        }
+    },
+    429: {
+        "json": {
+            "ErrorIdentifier": "0c5a2d6e-1f1b-4e0e-a2c4-3b6f0d1e2a3b",
+            "StatusCode": 429,
+            "ErrorMessage": "Too many requests",
+        }
+    },
+    500: {
+        "json": {
+            "ErrorIdentifier": "D4DF574C-0C5F-45C7-BA52-7AA8E533C3DE",
+            "StatusCode": 500,
+            "ErrorMessage": "Internal Server Error",
+        }
+    },
+}
+MESSAGE = {
+    "From": {"Email": "orders@shop.example", "Name": "Shop"},
+    "To": [{"Email": "alice@gmail.com", "Name": "Alice"}, {"Email": "bob@example.org"}],
+    "Cc": [{"Email": "carol@outlook.com"}],
+    "Bcc": [{"Email": "audit@shop.example"}],
+    "Subject": "Your order #1042",
+    "TextPart": "Thanks for your order.",
+    "TemplateID": 5123456,
+    "Attachments": [
+        {"ContentType": "application/pdf", "Filename": "i.pdf", "Base64Content": "JVBERi0="}
+    ],
+}
+BASE = {"email.system": "mailjet", "server.address": "127.0.0.1"}
+
+
+def _client(url: str, version: str = "v3.1") -> Client:
+    return Client(auth=("api-key", "api-secret"), version=version, api_url=url + "/")
+
+
+@pytest.fixture
+def closed_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def _only(telemetry: Telemetry, name: str = "send mailjet") -> Any:
+    spans = telemetry.spans()
+    assert [s.name for s in spans] == [name]
+    return spans[0]
+
+
+def _points(telemetry: Telemetry, metric: str) -> List[Tuple[Dict[str, Any], Any]]:
+    return sorted(
+        ((attrs, getattr(p, "value", None) or p.count) for attrs, p in telemetry.points(metric)),
+        key=lambda item: json.dumps(item[0], sort_keys=True),
+    )
+
+
+def _accepted(**by_domain: int) -> List[Tuple[Dict[str, Any], int]]:
+    return sorted(
+        (
+            (
+                {
+                    "email.system": "mailjet",
+                    "email.recipient.status": "accepted",
+                    "email.recipient.domain": domain.replace("_", "."),
+                },
+                count,
+            )
+            for domain, count in by_domain.items()
+        ),
+        key=lambda item: json.dumps(item[0], sort_keys=True),
+    )
+
+
+# -- v3.1 ----------------------------------------------------------------------------------
+
+
+def test_send_exports_one_client_span_with_contract_attributes(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    answer = {"Messages": [_delivered("alice@gmail.com", "bob@example.org")]}
+    provider_server.on("POST", V31, 200, json=answer)
+    response = _client(provider_server.url).send.create(data={"Messages": [MESSAGE]})
+    assert response.status_code == 200 and response.json() == answer
+    span = _only(telemetry)
+    assert span.kind is SpanKind.CLIENT
+    assert span.status.status_code is StatusCode.UNSET
+    assert dict(span.attributes) == {
+        "email.system": "mailjet",
+        "email.operation.name": "send",
+        "server.address": "127.0.0.1",
+        "server.port": provider_server.port,
+        "email.from.address": "o***@shop.example",
+        "email.to.address": ("a***@gmail.com", "b***@example.org"),
+        "email.cc.address": ("c***@outlook.com",),
+        "email.bcc.address": ("a***@shop.example",),
+        "email.recipient.count": 4,
+        "email.attachments.count": 1,
+        "email.template.id": "5123456",
+        "email.provider.message_id": str(IDS[0]),
+        "http.response.status_code": 200,
+    }
+    assert _points(telemetry, "email.client.sent.messages") == [(BASE, 1)]
+    assert _points(telemetry, "email.client.recipients") == _accepted(
+        gmail_com=1, outlook_com=1, other=2
+    )
+    [log] = telemetry.logs()
+    assert log.event_name == "email.send.result"
+    assert log.severity_number is SeverityNumber.INFO
+    assert log.body.startswith(f"send mailjet via 127.0.0.1:{provider_server.port}: sent")
+    assert log.span_id == span.context.span_id
+
+
+def test_subject_when_capture_is_on(instrument: Any, provider_server: ProviderServer) -> None:
+    telemetry = instrument(capture_subject=True)
+    provider_server.on("POST", V31, 200, json={"Messages": [_delivered("alice@gmail.com")]})
+    _client(provider_server.url).send.create(data={"Messages": [MESSAGE]})
+    assert _only(telemetry).attributes["email.subject"] == "Your order #1042"
+
+
+def test_several_messages_are_one_batch_span(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    answer = {
+        "Messages": [
+            _delivered("alice@gmail.com", first_id=IDS[0]),
+            _delivered("dan@gmail.com", first_id=IDS[1]),
+        ]
+    }
+    provider_server.on("POST", V31, 200, json=answer)
+    shared = {"From": {"Email": "orders@shop.example"}, "TemplateID": 42, "Subject": "Receipt"}
+    _client(provider_server.url).send.create(
+        data={
+            "Globals": shared,
+            "Messages": [
+                {"To": [{"Email": "alice@gmail.com"}]},
+                {"To": [{"Email": "dan@gmail.com"}], "Cc": [{"Email": "eve@example.org"}]},
+            ],
+        }
+    )
+    span = _only(telemetry, "send_batch mailjet")
+    assert span.kind is SpanKind.CLIENT
+    assert dict(span.attributes) == {
+        "email.system": "mailjet",
+        "email.operation.name": "send_batch",
+        "server.address": "127.0.0.1",
+        "server.port": provider_server.port,
+        "email.from.address": "o***@shop.example",
+        "email.to.address": ("a***@gmail.com", "d***@gmail.com"),
+        "email.cc.address": ("e***@example.org",),
+        "email.recipient.count": 3,
+        "email.attachments.count": 0,
+        "email.template.id": "42",
+        "http.response.status_code": 200,
+    }
+    assert _points(telemetry, "email.client.sent.messages") == [(BASE, 2)]
+
+
+def test_batch_with_a_message_in_error_inside_a_200_is_a_partial_failure(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    answer = {"Messages": [_delivered("alice@gmail.com"), NO_CONTENT]}
+    provider_server.on("POST", V31, 200, json=answer)
+    response = _client(provider_server.url).send.create(
+        data={
+            "Messages": [
+                {"From": {"Email": "o@shop.example"}, "To": [{"Email": "alice@gmail.com"}]},
+                {"From": {"Email": "o@shop.example"}, "To": [{"Email": "dan@gmail.com"}]},
+            ]
+        }
+    )
+    assert response.json() == answer
+    span = _only(telemetry, "send_batch mailjet")
+    assert span.status.status_code is StatusCode.UNSET
+    assert "error.type" not in span.attributes
+    assert _points(telemetry, "email.client.sent.messages") == sorted(
+        [(BASE, 1), ({**BASE, "error.type": "send-0003", "email.error.retryable": False}, 1)],
+        key=lambda item: json.dumps(item[0], sort_keys=True),
+    )
+    assert _points(telemetry, "email.client.recipients") == _accepted(gmail_com=1)
+    [log] = telemetry.logs()
+    assert log.severity_number is SeverityNumber.WARN
+    assert "1 of 2 message(s) failed" in log.body
+
+
+def test_batch_answered_400_with_per_message_statuses(
+    instrument: Any, provider_server: ProviderServer
+) -> None:
+    # Mailjet sends the valid messages and answers 400 for the batch, listing
+    # each message's status; mailjet-rest 1.8+ raises ValidationError.
+    seen: Dict[str, Any] = {}
+    telemetry = instrument(
+        response_hook=lambda span, attempt, outcome: seen.update(
+            failed=list(attempt.failed_messages), not_sent=list(attempt.not_sent)
+        )
+    )
+    provider_server.on("POST", V31, 400, json={"Messages": [_delivered("a@gmail.com"), INVALID_TO]})
+    with pytest.raises(ValidationError) as info:
+        _client(provider_server.url).send.create(
+            data={
+                "Messages": [
+                    {"From": {"Email": "o@shop.example"}, "To": [{"Email": "a@gmail.com"}]},
+                    {"From": {"Email": "o@shop.example"}, "To": [{"Email": "bob.@example.org"}]},
+                ]
+            }
+        )
+    assert info.value.status_code == 400
+    span = _only(telemetry, "send_batch mailjet")
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes["error.type"] == "400"
+    assert span.attributes["http.response.status_code"] == 400
+    # The adapter read which message failed and whose recipients were not sent...
+    assert [f.error_type for f in seen["failed"]] == ["mj-0013"]
+    assert seen["not_sent"] == ["bob.@example.org"]
+    # ...but a call that raised counts every message as failed (core rule).
+    assert _points(telemetry, "email.client.sent.messages") == [
+        ({**BASE, "error.type": "400", "email.error.retryable": False}, 2)
+    ]
+
+
+def test_single_message_in_error_inside_a_200_fails_the_send(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    provider_server.on("POST", V31, 200, json={"Messages": [NO_CONTENT]})
+    _client(provider_server.url).send.create(data={"Messages": [MESSAGE]})
+    span = _only(telemetry)
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes["error.type"] == "send-0003"
+    assert span.attributes["email.error.retryable"] is False
+
+
+@pytest.mark.parametrize(
+    ("status", "raised", "retryable"),
+    [
+        (400, ValidationError, False),
+        (401, MailjetAuthError, False),
+        (429, ApiRateLimitError, True),
+        (500, ApiError, True),
+    ],
+)
+def test_http_errors_report_the_http_status(
+    telemetry: Telemetry,
+    provider_server: ProviderServer,
+    status: int,
+    raised: type,
+    retryable: bool,
+) -> None:
+    provider_server.on("POST", V31, status, **ERRORS[status])
+    with pytest.raises(raised) as info:
+        _client(provider_server.url).send.create(data={"Messages": [MESSAGE]})
+    assert type(info.value) is raised
+    span = _only(telemetry)
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.status.description == str(status)
+    assert span.attributes["error.type"] == str(status)
+    assert span.attributes["email.error.retryable"] is retryable
+    assert span.attributes["http.response.status_code"] == status
+    failed = {**BASE, "error.type": str(status), "email.error.retryable": retryable}
+    assert _points(telemetry, "email.client.sent.messages") == [(failed, 1)]
+    assert _points(telemetry, "email.client.recipients") == []
+    [log] = telemetry.logs()
+    assert log.severity_number is SeverityNumber.ERROR
+
+
+def test_connection_refused(telemetry: Telemetry, closed_url: str) -> None:
+    with pytest.raises(CriticalApiError):
+        _client(closed_url).send.create(data={"Messages": [MESSAGE]})
+    span = _only(telemetry)
+    assert span.attributes["error.type"] == "connection_refused"
+    assert span.attributes["email.error.retryable"] is True
+    assert "http.response.status_code" not in span.attributes
+
+
+def test_dropped_connection(telemetry: Telemetry, provider_server: ProviderServer) -> None:
+    provider_server.on("POST", V31, action="close")
+    with pytest.raises(CriticalApiError):
+        _client(provider_server.url).send.create(data={"Messages": [MESSAGE]})
+    assert _only(telemetry).attributes["error.type"] == "server_disconnected"
+
+
+def _with_sdk_retries(client: Client) -> Client:
+    # The SDK mounts its retrying adapter for https only; the test server is
+    # plain http. Same policy, no backoff sleeps.
+    policy = Client._RETRY_STRATEGY.new(backoff_factor=0)
+    client.session.mount("http://", SecureHTTPAdapter(max_retries=policy))
+    return client
+
+
+def test_one_span_covers_the_sdks_retries(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    provider_server.on("POST", V31, 200, json={"Messages": [_delivered("alice@gmail.com")]})
+    provider_server.on("POST", V31, 503, json=ERRORS[500]["json"], times=1)
+    response = _with_sdk_retries(_client(provider_server.url)).send.create(
+        data={"Messages": [MESSAGE]}
+    )
+    assert response.status_code == 200
+    assert len(provider_server.requests) == 2
+    span = _only(telemetry)
+    assert span.status.status_code is StatusCode.UNSET
+    assert span.attributes["http.response.status_code"] == 200
+    assert span.attributes["email.provider.message_id"] == str(IDS[0])
+
+
+def test_retries_running_out_report_the_last_status(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    provider_server.on("POST", V31, 500, **ERRORS[500])
+    with pytest.raises(ApiError):
+        _with_sdk_retries(_client(provider_server.url)).send.create(data={"Messages": [MESSAGE]})
+    assert len(provider_server.requests) == 4
+    span = _only(telemetry)
+    assert span.attributes["error.type"] == "500"
+    assert span.attributes["email.error.retryable"] is True
+    assert span.attributes["http.response.status_code"] == 500
+
+
+# -- forms ---------------------------------------------------------------------------------
+
+
+def test_v3_message_with_recipients(telemetry: Telemetry, provider_server: ProviderServer) -> None:
+    answer = {"Sent": [{"Email": "alice@gmail.com", "MessageID": IDS[2], "MessageUUID": "u-1"}]}
+    provider_server.on("POST", V3, 200, json=answer)
+    _client(provider_server.url, "v3").send.create(
+        data={
+            "FromEmail": "orders@shop.example",
+            "FromName": "Shop",
+            "Subject": "Your order",
+            "Text-part": "Thanks",
+            "Mj-TemplateID": 77,
+            "Recipients": [{"Email": "alice@gmail.com", "Name": "Alice"}],
+        }
+    )
+    assert dict(_only(telemetry).attributes) == {
+        "email.system": "mailjet",
+        "email.operation.name": "send",
+        "server.address": "127.0.0.1",
+        "server.port": provider_server.port,
+        "email.from.address": "o***@shop.example",
+        "email.to.address": ("a***@gmail.com",),
+        "email.recipient.count": 1,
+        "email.attachments.count": 0,
+        "email.template.id": "77",
+        "email.provider.message_id": str(IDS[2]),
+        "http.response.status_code": 200,
+    }
+
+
+def test_v3_header_strings_and_batch(telemetry: Telemetry, provider_server: ProviderServer) -> None:
+    answer = {"Sent": [{"Email": "a@gmail.com", "MessageID": IDS[0]}]}
+    provider_server.on("POST", V3, 200, json=answer)
+    client = _client(provider_server.url, "v3")
+    message = {
+        "FromEmail": "orders@shop.example",
+        "To": "Alice <a@gmail.com>, b@example.org",
+        "Cc": "Carol <c@outlook.com>",
+        "Bcc": "audit@shop.example",
+        "Text-part": "x",
+    }
+    client.send.create(data=message)
+    client.send.create(data={"Messages": [message, {**message, "To": "d@gmail.com"}]})
+    single, batch = telemetry.spans()
+    assert single.name == "send mailjet"
+    assert single.attributes["email.to.address"] == ("a***@gmail.com", "b***@example.org")
+    assert single.attributes["email.cc.address"] == ("c***@outlook.com",)
+    assert single.attributes["email.recipient.count"] == 4
+    assert batch.name == "send_batch mailjet"
+    assert batch.attributes["email.recipient.count"] == 7
+
+
+def test_direct_call_and_json_string_payload(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    provider_server.on("POST", V31, 200, json={"Messages": [_delivered("alice@gmail.com")]})
+    client = _client(provider_server.url)
+    client.send(method="POST", data=json.dumps({"Messages": [MESSAGE]}))
+    span = _only(telemetry)
+    assert span.attributes["email.to.address"] == ("a***@gmail.com", "b***@example.org")
+    assert span.attributes["email.provider.message_id"] == str(IDS[0])
+
+
+def test_other_resources_and_reads_are_not_traced(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    provider_server.on("POST", r"/REST/contact$", 201, json={"Count": 1, "Data": [], "Total": 1})
+    provider_server.on("GET", r".", 200, json={"Count": 0, "Data": [], "Total": 0})
+    client = _client(provider_server.url)
+    client.contact.create(data={"Email": "a@b.example"})
+    client.contact.get()
+    client.send.get()
+    assert telemetry.spans() == []
+
+
+def test_dry_run_sends_nothing_and_is_not_traced(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    client = Client(auth=("k", "s"), version="v3.1", api_url=provider_server.url, dry_run=True)
+    assert client.send.create(data={"Messages": [MESSAGE]}).status_code == 200
+    assert provider_server.requests == []
+    assert telemetry.spans() == []
+
+
+# -- the application sees no difference ----------------------------------------------------
+
+
+def _scenarios(server: ProviderServer, closed_url: str) -> Dict[str, Any]:
+    def send(status: int, body: Dict[str, Any]) -> Any:
+        server.on("POST", V31, status, **body)
+        response = _client(server.url).send.create(data={"Messages": [MESSAGE, MESSAGE]})
+        return response.status_code, response.content
+
+    return {
+        "sent": lambda: send(200, {"json": {"Messages": [_delivered("a@b.c")] * 2}}),
+        "partial-200": lambda: send(200, {"json": {"Messages": [_delivered("a@b.c"), NO_CONTENT]}}),
+        "400": lambda: send(400, ERRORS[400]),
+        "401": lambda: send(401, ERRORS[401]),
+        "429": lambda: send(429, ERRORS[429]),
+        "500": lambda: send(500, ERRORS[500]),
+        "refused": lambda: _client(closed_url).send.create(data={"Messages": [MESSAGE]}),
+    }
+
+
+@pytest.mark.parametrize("name", ["sent", "partial-200", "400", "401", "429", "500", "refused"])
+def test_instrumented_and_uninstrumented_behave_the_same(
+    provider_server: ProviderServer, closed_url: str, name: str
+) -> None:
+    scenario = _scenarios(provider_server, closed_url)[name]
+    plain = observe(scenario)
+    telemetry = Telemetry()
+    EmailInstrumentor().instrument(**telemetry.providers())
+    try:
+        instrumented = observe(scenario)
+    finally:
+        EmailInstrumentor().uninstrument()
+    assert repr(instrumented) == repr(plain)
+    if plain[0] == "raised":
+        assert plain[1]["frames"], "no library frame compared"
+    assert any(s.name.endswith(" mailjet") for s in telemetry.spans()), "not traced"
+
+
+def test_uninstrument_restores_every_patched_callable() -> None:
+    endpoint = adapter._ENDPOINT
+    original = vars(endpoint)[adapter._METHOD]
+    instrumentor = MailjetInstrumentor()
+    instrumentor.instrument(**Telemetry().providers())
+    try:
+        assert vars(endpoint)[adapter._METHOD] is not original
+    finally:
+        instrumentor.uninstrument()
+    assert vars(endpoint)[adapter._METHOD] is original
+
+
+# -- privacy -------------------------------------------------------------------------------
+
+_local = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789", min_size=6, max_size=20)
+_unicode_local = st.text(alphabet="abcdefghijkäöüéßøñ", min_size=6, max_size=12)
+_domain = st.sampled_from(["gmail.com", "example.org", "corp.example", "bücher.example"])
+_words = st.text(alphabet="abcdefghijklmnopqrstuvwxyzÄÖÜ ", min_size=10, max_size=60).map(
+    lambda s: "Qx" + s
+)
+
+
+def _exported(telemetry: Telemetry) -> str:
+    out: List[str] = [span.to_json() for span in telemetry.spans()]
+    for log in telemetry.logs():
+        out.append(json.dumps({"body": str(log.body), "attrs": dict(log.attributes)}, default=str))
+    data = telemetry.metric_reader.get_metrics_data()
+    for rm in data.resource_metrics if data else ():
+        for scope in rm.scope_metrics:
+            for metric in scope.metrics:
+                for point in metric.data.data_points:
+                    text = json.dumps(dict(point.attributes or {}), default=str)
+                    assert "@" not in text, f"an address in a metric attribute: {text}"
+                    out.append(text)
+    return "\n".join(out)
+
+
+@pytest.fixture(scope="module")
+def _privacy_server() -> Iterator[ProviderServer]:
+    server = ProviderServer()
+    server.on("POST", V31, 200, json={"Messages": [_delivered("x@example.org"), INVALID_TO]})
+    server.on("POST", V3, 400, json={"ErrorMessage": "bad", "StatusCode": 400})
+    yield server
+    server.stop()
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    sender=_local,
+    to=st.one_of(_local, _unicode_local),
+    cc=_local,
+    domain=_domain,
+    subject=_words,
+    body=_words,
+)
+def test_default_settings_never_export_a_raw_address_subject_or_body(
+    _privacy_server: ProviderServer,
+    sender: str,
+    to: str,
+    cc: str,
+    domain: str,
+    subject: str,
+    body: str,
+) -> None:
+    addresses = {
+        "from": f"s{sender}@shop.example",
+        "to": f"t{to}@{domain}",
+        "cc": f"c{cc}@{domain}",
+    }
+    message = {
+        "From": {"Email": addresses["from"], "Name": "Shop"},
+        "To": [{"Email": addresses["to"], "Name": "Customer"}],
+        "Cc": [{"Email": addresses["cc"]}],
+        "Subject": subject,
+        "TextPart": body,
+    }
+    telemetry = Telemetry()
+    EmailInstrumentor().instrument(**telemetry.providers())
+    try:
+        _client(_privacy_server.url).send.create(data={"Messages": [message, message]})
+        with pytest.raises(ValidationError):
+            _client(_privacy_server.url, "v3").send.create(
+                data={
+                    "FromEmail": addresses["from"],
+                    "To": f"Customer <{addresses['to']}>",
+                    "Cc": addresses["cc"],
+                    "Subject": subject,
+                    "Text-part": body,
+                }
+            )
+    finally:
+        EmailInstrumentor().uninstrument()
+    exported = _exported(telemetry)
+    haystacks = (exported, exported.encode().decode("unicode_escape", "ignore"))
+    local_parts = [a.split("@")[0] for a in addresses.values()]
+    for needle in [*addresses.values(), *local_parts, subject.strip(), body.strip()[:12]]:
+        for haystack in haystacks:
+            assert needle not in haystack, f"{needle!r} was exported"
+    assert '"send_batch mailjet"' in exported and '"send mailjet"' in exported

@@ -1,0 +1,570 @@
+"""Mailchimp Transactional (Mandrill) through the real SDK against the local
+provider server: what each send exports, how failures and rejected
+recipients are read, privacy, and that the app sees the same results."""
+
+from __future__ import annotations
+
+import json
+import re
+from email.message import EmailMessage
+from typing import Any, Callable, Dict, List, Optional
+
+import mailchimp_transactional as mailchimp
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from mailchimp_transactional.api.messages_api import MessagesApi
+from mailchimp_transactional.api_client import ApiClientError
+from opentelemetry.trace import SpanKind, StatusCode
+
+from opentelemetry.instrumentation.email import EmailInstrumentor
+from opentelemetry.instrumentation.email.providers import mandrill as adapter
+from tests.conftest import Telemetry
+from tests.outcome import observe
+from tests.providers import mandrill_responses as r
+from tests.providers.http_server import ProviderServer
+
+SENDER = "orders@shop.example"
+
+
+def _client(server: ProviderServer) -> Any:
+    client = mailchimp.Client("md-test-key")
+    client.api_client.host = server.url + "/api/1.3"
+    return client
+
+
+def _only(telemetry: Telemetry, name: str = "send mandrill") -> Any:
+    spans = telemetry.spans(name)
+    assert len(spans) == 1, [s.name for s in telemetry.spans()]
+    return spans[0]
+
+
+def _message(**extra: Any) -> Dict[str, Any]:
+    message: Dict[str, Any] = {
+        "from_email": SENDER,
+        "from_name": "Shop",
+        "subject": "Your order 1042",
+        "text": "Thanks for your order.",
+        "to": [{"email": "alice@gmail.com", "name": "Alice", "type": "to"}],
+    }
+    message.update(extra)
+    return message
+
+
+def _raw_mime() -> str:
+    message = EmailMessage()
+    message["From"] = "=?utf-8?q?Sh=C3=B6p?= <orders@shop.example>"
+    message["To"] = "Alice <alice@gmail.com>, bob@example.org"
+    message["Cc"] = "carol@outlook.com"
+    message["Subject"] = "Your order 1042"
+    message["Message-ID"] = "<order-1042@shop.example>"
+    message.set_content("Thanks for your order.")
+    message.add_attachment(b"%PDF-1.7", maintype="application", subtype="pdf", filename="a.pdf")
+    # A folded To header, as mail clients write long ones.
+    return message.as_string().replace("<alice@gmail.com>, ", "<alice@gmail.com>,\n ", 1)
+
+
+# -- success ---------------------------------------------------------------------
+
+
+def test_send_exports_one_client_span_with_id_and_masked_addresses(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    provider_server.on(
+        "POST",
+        r.SEND_PATH,
+        json=r.sent("alice@gmail.com", "bob@example.org", "carol@outlook.com", "dan@corp.example"),
+    )
+    message = _message(
+        to=[
+            {"email": "alice@gmail.com", "name": "Alice", "type": "to"},
+            {"email": "bob@example.org"},  # type defaults to "to"
+            {"email": "carol@outlook.com", "type": "cc"},
+            {"email": "dan@corp.example", "type": "bcc"},
+        ],
+        bcc_address="audit@shop.example",
+        attachments=[{"type": "application/pdf", "name": "a.pdf", "content": "JVBERi0="}],
+    )
+    result = _client(provider_server).messages.send({"message": message})
+    assert result[0]["_id"] == f"{1:032x}"
+    span = _only(telemetry)
+    assert span.kind is SpanKind.CLIENT
+    assert span.status.status_code is StatusCode.UNSET
+    assert dict(span.attributes) == {
+        "email.system": "mandrill",
+        "email.operation.name": "send",
+        "server.address": "127.0.0.1",
+        "server.port": provider_server.port,
+        "email.from.address": "o***@shop.example",
+        "email.to.address": ("a***@gmail.com", "b***@example.org"),
+        "email.cc.address": ("c***@outlook.com",),
+        "email.bcc.address": ("d***@corp.example", "a***@shop.example"),
+        "email.recipient.count": 5,
+        "email.attachments.count": 1,
+        "email.provider.message_id": f"{1:032x}",
+        "http.response.status_code": 200,
+    }
+    assert span.events == ()
+    assert provider_server.requests[-1].path == "/api/1.3/messages/send.json"
+    # Metrics: one message sent, recipients by mailbox provider.
+    assert telemetry.counter("email.client.sent.messages", email__system="mandrill") == 1
+    assert telemetry.counter("email.client.sent.messages", error__type=None) == 1
+    assert (
+        telemetry.counter(
+            "email.client.recipients",
+            email__recipient__status="accepted",
+            email__recipient__domain="gmail.com",
+        )
+        == 1
+    )
+    assert telemetry.counter("email.client.recipients", email__recipient__status="accepted") == 5
+    ((attributes, point),) = telemetry.points("email.client.operation.duration")
+    assert attributes == {
+        "email.system": "mandrill",
+        "email.operation.name": "send",
+        "server.address": "127.0.0.1",
+    }
+    assert point.count == 1
+    (log,) = telemetry.logs()
+    assert log.event_name == "email.send.result"
+    assert log.severity_text == "INFO"
+    assert log.span_id == span.context.span_id
+    assert log.body.startswith(f"send mandrill via 127.0.0.1:{provider_server.port}: sent")
+    assert f"id={1:032x}" in log.body
+    assert "alice" not in log.body
+
+
+def test_default_api_host_is_the_server_address() -> None:
+    messages = mailchimp.Client("k").messages
+    attempt = adapter._describe_send(messages, ({"message": _message()},), {})
+    assert (attempt.server_address, attempt.server_port) == ("mandrillapp.com", 443)
+
+
+def test_send_template_records_the_template_name(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    provider_server.on("POST", r.TEMPLATE_PATH, json=r.sent("alice@gmail.com"))
+    _client(provider_server).messages.send_template(
+        {
+            "template_name": "order-confirmation",
+            "template_content": [{"name": "main", "content": "Thanks"}],
+            "message": _message(),
+        }
+    )
+    span = _only(telemetry)
+    assert span.attributes["email.template.id"] == "order-confirmation"
+    assert span.attributes["email.to.address"] == ("a***@gmail.com",)
+    assert span.attributes["email.provider.message_id"] == f"{1:032x}"
+
+
+def test_send_raw_reads_the_mime_headers_and_size(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    provider_server.on(
+        "POST", r.RAW_PATH, json=r.sent("alice@gmail.com", "bob@example.org", "carol@outlook.com")
+    )
+    raw = _raw_mime()
+    _client(provider_server).messages.send_raw({"raw_message": raw})
+    span = _only(telemetry)
+    attributes = dict(span.attributes)
+    assert attributes["email.from.address"] == "o***@shop.example"
+    assert attributes["email.to.address"] == ("a***@gmail.com", "b***@example.org")
+    assert attributes["email.cc.address"] == ("c***@outlook.com",)
+    assert attributes["email.recipient.count"] == 3
+    assert attributes["email.message_id"] == "<order-1042@shop.example>"
+    assert attributes["email.message.size"] == len(raw)
+    assert attributes["email.attachments.count"] == 1
+    (size,) = telemetry.points("email.client.message.size")
+    assert size[1].sum == len(raw)
+
+
+def test_send_raw_envelope_overrides_the_headers(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    provider_server.on("POST", r.RAW_PATH, json=r.sent("erin@yahoo.com"))
+    _client(provider_server).messages.send_raw(
+        {"raw_message": _raw_mime(), "from_email": "bounce@shop.example", "to": ["erin@yahoo.com"]}
+    )
+    attributes = _only(telemetry).attributes
+    assert attributes["email.from.address"] == "b***@shop.example"
+    assert attributes["email.recipient.count"] == 1
+    # The headers still say who the message is addressed to.
+    assert attributes["email.to.address"] == ("a***@gmail.com", "b***@example.org")
+
+
+def test_with_http_info_form_and_the_nested_call_give_one_span(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    provider_server.on("POST", r.SEND_PATH, json=r.sent("alice@gmail.com"))
+    client = _client(provider_server)
+    client.messages.send_with_http_info({"message": _message()})
+    client.messages.send({"message": _message()})  # calls send_with_http_info inside
+    assert len(telemetry.spans("send mandrill")) == 2
+    assert len(telemetry.spans()) == 2
+
+
+def test_subject_is_recorded_only_when_capture_is_on(
+    instrument: Any, provider_server: ProviderServer
+) -> None:
+    telemetry = instrument(capture_subject=True)
+    provider_server.on("POST", r.SEND_PATH, json=r.sent("alice@gmail.com"))
+    _client(provider_server).messages.send({"message": _message()})
+    assert _only(telemetry).attributes["email.subject"] == "Your order 1042"
+
+
+# -- rejected recipients -------------------------------------------------------------
+
+
+def test_some_recipients_rejected_is_a_warning_not_an_error(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    provider_server.on(
+        "POST",
+        r.SEND_PATH,
+        json=[
+            r.recipient("bob@example.org", "rejected", "hard-bounce", id="1" * 32),
+            r.recipient("alice@gmail.com", "queued", id="2" * 32),
+            r.recipient("not-an-address", "invalid", id="3" * 32),
+        ],
+    )
+    message = _message(
+        to=[{"email": "bob@example.org"}, {"email": "alice@gmail.com"}, {"email": "not-an-address"}]
+    )
+    _client(provider_server).messages.send({"message": message})
+    span = _only(telemetry)
+    assert span.status.status_code is StatusCode.UNSET
+    assert "error.type" not in span.attributes
+    assert span.attributes["email.provider.message_id"] == "2" * 32
+    assert span.attributes["email.recipient.rejected.count"] == 2
+    assert [(e.name, dict(e.attributes)) for e in span.events] == [
+        ("email.recipient.rejected", {"email.recipient.address": "b***@example.org"}),
+        ("email.recipient.rejected", {"email.recipient.address": "n***"}),
+    ]
+    assert telemetry.counter("email.client.sent.messages", error__type=None) == 1
+    assert telemetry.counter("email.client.recipients", email__recipient__status="rejected") == 2
+    assert (
+        telemetry.counter(
+            "email.client.recipients",
+            email__recipient__status="accepted",
+            email__recipient__domain="gmail.com",
+        )
+        == 1
+    )
+    (log,) = telemetry.logs()
+    assert log.severity_text == "WARN"
+    assert log.attributes["email.recipient.rejected"] == ("b***@example.org", "n***")
+
+
+@pytest.mark.parametrize(
+    ("entries", "error_type"),
+    [
+        ([r.recipient("bob@example.org", "rejected", "hard-bounce")], "hard-bounce"),
+        ([r.recipient("bob@example.org", "rejected", "unsub")], "unsub"),
+        ([r.recipient("bob@example.org", "invalid", None)], "invalid"),
+        ([r.recipient("bob@example.org", "rejected", "sent 550 <bob@example.org> no")], "rejected"),
+    ],
+)
+def test_every_recipient_rejected_is_a_failed_send(
+    telemetry: Telemetry,
+    provider_server: ProviderServer,
+    entries: List[Dict[str, Any]],
+    error_type: str,
+) -> None:
+    provider_server.on("POST", r.SEND_PATH, json=entries)
+    message = _message(to=[{"email": "bob@example.org"}])
+    result = _client(provider_server).messages.send({"message": message})
+    assert result == entries  # returned, not raised: the app reads it the same way
+    span = _only(telemetry)
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.status.description == error_type
+    assert span.attributes["error.type"] == error_type
+    assert span.attributes["email.error.retryable"] is False
+    assert span.attributes["http.response.status_code"] == 200
+    assert "email.provider.message_id" not in span.attributes
+    assert "email.recipient.rejected.count" not in span.attributes
+    assert [dict(e.attributes) for e in span.events] == [
+        {"email.recipient.address": "b***@example.org"}
+    ]
+    assert telemetry.counter("email.client.sent.messages", error__type=error_type) == 1
+    assert telemetry.counter("email.client.recipients", email__recipient__status="accepted") == 0
+    (log,) = telemetry.logs()
+    assert log.severity_text == "ERROR"
+
+
+# -- failures -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "content_type", "error_type", "retryable"),
+    [
+        (500, r.INVALID_KEY, "application/json", "500", False),
+        (500, r.VALIDATION, "application/json", "500", False),
+        (500, r.UNKNOWN_TEMPLATE, "application/json", "500", False),
+        (500, r.GENERAL_ERROR, "application/json", "500", True),
+        # Statuses the API edge answers with its own bodies.
+        (400, b"<html>Bad Request</html>", "text/html", "400", False),
+        (401, b"Unauthorized", "text/plain", "401", False),
+        (
+            429,
+            {"status": "error", "code": -1, "name": "Too_Many_Requests"},
+            "application/json",
+            "429",
+            True,
+        ),
+        (503, b"<html>Service Unavailable</html>", "text/html", "503", True),
+    ],
+)
+def test_http_errors_raise_and_are_classified_by_status(
+    telemetry: Telemetry,
+    provider_server: ProviderServer,
+    status: int,
+    body: Any,
+    content_type: str,
+    error_type: str,
+    retryable: bool,
+) -> None:
+    payload = json.dumps(body).encode() if isinstance(body, dict) else body
+    provider_server.on(
+        "POST", r.SEND_PATH, status, body=payload, headers={"Content-Type": content_type}
+    )
+    with pytest.raises(ApiClientError) as raised:
+        _client(provider_server).messages.send({"message": _message()})
+    assert raised.value.status_code == status
+    span = _only(telemetry)
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.status.description == error_type
+    assert span.attributes["error.type"] == error_type
+    assert span.attributes["email.error.retryable"] is retryable
+    assert span.attributes["http.response.status_code"] == status
+    assert telemetry.counter("email.client.sent.messages", error__type=error_type) == 1
+    assert telemetry.counter("email.client.recipients") == 0
+    (log,) = telemetry.logs()
+    assert log.severity_text == "ERROR"
+    assert f"error.type={error_type}" in log.body
+
+
+def test_error_with_an_empty_body_is_returned_by_the_sdk_and_still_a_failure(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    provider_server.on("POST", r.SEND_PATH, 502)
+    result = _client(provider_server).messages.send({"message": _message()})
+    assert result.status_code == 502  # the SDK returns the requests.Response
+    span = _only(telemetry)
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes["error.type"] == "502"
+    assert span.attributes["email.error.retryable"] is True
+    assert span.attributes["http.response.status_code"] == 502
+
+
+def test_connection_refused_and_dropped_connection(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    import requests
+
+    client = mailchimp.Client("md-test-key")
+    client.api_client.host = "http://127.0.0.1:9/api/1.3"  # discard port: nothing listens
+    with pytest.raises(requests.ConnectionError):
+        client.messages.send({"message": _message()})
+    provider_server.on("POST", r.SEND_PATH, action="close")
+    with pytest.raises(requests.ConnectionError):
+        _client(provider_server).messages.send({"message": _message()})
+    refused, dropped = telemetry.spans("send mandrill")
+    assert refused.attributes["server.port"] == 9
+    assert refused.attributes["error.type"] == "connection_refused"
+    assert dropped.attributes["error.type"] == "server_disconnected"
+    for span in (refused, dropped):
+        assert span.attributes["email.error.retryable"] is True
+        assert "http.response.status_code" not in span.attributes
+
+
+# -- differential: the app sees the same thing -------------------------------------------
+
+Scenario = Callable[[ProviderServer], Any]
+
+
+def _ok(server: ProviderServer) -> Any:
+    server.on("POST", r.SEND_PATH, json=r.sent("alice@gmail.com"))
+    return _client(server).messages.send({"message": _message()})
+
+
+def _template(server: ProviderServer) -> Any:
+    server.on("POST", r.TEMPLATE_PATH, json=r.sent("alice@gmail.com"))
+    body = {"template_name": "t", "template_content": [], "message": _message()}
+    return _client(server).messages.send_template(body)
+
+
+def _raw(server: ProviderServer) -> Any:
+    server.on("POST", r.RAW_PATH, json=r.sent("alice@gmail.com"))
+    return _client(server).messages.send_raw({"raw_message": _raw_mime()})
+
+
+def _rejected(server: ProviderServer) -> Any:
+    server.on("POST", r.SEND_PATH, json=[r.recipient("b@example.org", "rejected", "spam")])
+    return _client(server).messages.send({"message": _message()})
+
+
+def _invalid_key(server: ProviderServer) -> Any:
+    server.on("POST", r.SEND_PATH, 500, json=r.INVALID_KEY)
+    return _client(server).messages.send({"message": _message()})
+
+
+def _empty_502(server: ProviderServer) -> Any:
+    server.on("POST", r.SEND_PATH, 502)
+    return _client(server).messages.send({"message": _message()}).status_code
+
+
+def _closed(server: ProviderServer) -> Any:
+    server.on("POST", r.SEND_PATH, action="close")
+    return _client(server).messages.send({"message": _message()})
+
+
+def _refused(server: ProviderServer) -> Any:
+    client = mailchimp.Client("md-test-key")
+    client.api_client.host = "http://127.0.0.1:9/api/1.3"
+    return client.messages.send({"message": _message()})
+
+
+def _bad_argument(server: ProviderServer) -> Any:
+    return _client(server).messages.send({"message": _message()}, unexpected=True)
+
+
+SCENARIOS: Dict[str, Scenario] = {
+    "ok": _ok,
+    "template": _template,
+    "raw": _raw,
+    "all_rejected": _rejected,
+    "invalid_key": _invalid_key,
+    "empty_502": _empty_502,
+    "closed": _closed,
+    "refused": _refused,
+    "bad_argument": _bad_argument,
+}
+_ADDRESS = re.compile(r" at 0x[0-9a-f]+")
+
+
+def _normalise(outcome: Any) -> str:
+    # Object addresses in reprs of urllib3 connections differ between runs.
+    return _ADDRESS.sub(" at 0x?", repr(outcome))
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_instrumented_and_uninstrumented_behave_the_same(
+    name: str, provider_server: ProviderServer
+) -> None:
+    scenario = SCENARIOS[name]
+    plain = observe(lambda: scenario(provider_server))
+    telemetry = Telemetry()
+    EmailInstrumentor().instrument(**telemetry.providers())
+    try:
+        instrumented = observe(lambda: scenario(provider_server))
+    finally:
+        EmailInstrumentor().uninstrument()
+    assert _normalise(instrumented) == _normalise(plain)
+    if instrumented[0] == "raised":
+        assert instrumented[1]["frames"], "no library frame compared"
+    if name != "bad_argument":
+        assert telemetry.spans("send mandrill"), "the instrumented run was not traced"
+
+
+def test_uninstrument_restores_every_patched_callable(telemetry: Telemetry) -> None:
+    names = [p.name.split(".")[1] for p in adapter.PATCHES]
+    originals: Dict[str, Optional[Any]] = {}
+    EmailInstrumentor().uninstrument()
+    for name in names:
+        originals[name] = MessagesApi.__dict__[name]
+    EmailInstrumentor().instrument(**telemetry.providers())
+    for name in names:
+        assert MessagesApi.__dict__[name] is not originals[name]
+    EmailInstrumentor().uninstrument()
+    for name in names:
+        assert MessagesApi.__dict__[name] is originals[name]
+
+
+# -- privacy: nothing raw leaves the process --------------------------------------------
+
+_local = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789", min_size=6, max_size=20)
+_domain = st.sampled_from(["gmail.com", "example.org", "corp.example", "yahoo.fr"])
+_words = st.text(alphabet="abcdefghijklmnopqrstuvwxyzÄÖÜ ", min_size=10, max_size=60).map(
+    lambda s: "Qx" + s
+)
+
+
+def _exported(telemetry: Telemetry) -> str:
+    out: List[str] = [span.to_json() for span in telemetry.spans()]
+    for log in telemetry.logs():
+        out.append(json.dumps({"body": str(log.body), "attrs": dict(log.attributes)}, default=str))
+    data = telemetry.metric_reader.get_metrics_data()
+    for rm in data.resource_metrics if data else ():
+        for scope in rm.scope_metrics:
+            for metric in scope.metrics:
+                for point in metric.data.data_points:
+                    text = json.dumps(dict(point.attributes or {}), default=str)
+                    assert "@" not in text, f"an address in a metric attribute: {text}"
+                    out.append(text)
+    return "\n".join(out)
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    sender=_local, to=_local, cc=_local, refused=_local, domain=_domain, subject=_words, body=_words
+)
+def test_default_settings_never_export_a_raw_address_subject_or_body(
+    provider_server: ProviderServer,
+    sender: str,
+    to: str,
+    cc: str,
+    refused: str,
+    domain: str,
+    subject: str,
+    body: str,
+) -> None:
+    addresses = {
+        "from": f"s{sender}@shop.example",
+        "to": f"t{to}@{domain}",
+        "cc": f"c{cc}@{domain}",
+        "refused": f"r{refused}@{domain}",
+    }
+    telemetry = Telemetry()
+    EmailInstrumentor().instrument(**telemetry.providers())
+    try:
+        provider_server.on(
+            "POST",
+            r.SEND_PATH,
+            json=[
+                r.recipient(addresses["to"]),
+                r.recipient(addresses["cc"]),
+                r.recipient(addresses["refused"], "rejected", "hard-bounce"),
+            ],
+        )
+        provider_server.on("POST", r.RAW_PATH, json=r.sent(addresses["to"]))
+        client = _client(provider_server)
+        message = {
+            "from_email": addresses["from"],
+            "subject": subject,
+            "text": body,
+            "to": [
+                {"email": addresses["to"], "name": "Customer"},
+                {"email": addresses["cc"], "type": "cc"},
+                {"email": addresses["refused"], "type": "bcc"},
+            ],
+        }
+        client.messages.send({"message": message})
+        mime = EmailMessage()
+        mime["From"] = addresses["from"]
+        mime["To"] = f"Customer <{addresses['to']}>"
+        mime["Subject"] = subject
+        mime.set_content(body)
+        client.messages.send_raw({"raw_message": mime.as_string()})
+    finally:
+        EmailInstrumentor().uninstrument()
+    exported = _exported(telemetry)
+    haystacks = (exported, exported.encode().decode("unicode_escape", "ignore"))
+    local_parts = [a.split("@")[0] for a in addresses.values()]
+    for needle in [*addresses.values(), *local_parts, subject.strip(), body.strip()[:12]]:
+        for haystack in haystacks:
+            assert needle not in haystack, f"{needle!r} was exported"
+    assert exported.count('"send mandrill"') == 2

@@ -1,0 +1,583 @@
+"""``postmarker`` against a local server answering as Postmark does: single,
+template and batch sends in every form postmarker accepts, the batch answer
+that reports failed messages inside a 200, HTTP and network failures,
+privacy, and the same results with and without instrumentation."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("postmarker")
+
+import json
+import socket
+from email.mime.application import MIMEApplication
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from typing import Any, Dict, Iterator, List, Tuple
+
+import postmarker.models.emails as emails_module
+import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from opentelemetry._logs import SeverityNumber
+from opentelemetry.trace import SpanKind, StatusCode
+from postmarker.core import PostmarkClient
+from postmarker.exceptions import ClientError
+
+from opentelemetry.instrumentation.email import EmailInstrumentor
+from opentelemetry.instrumentation.email.providers.postmark import PostmarkInstrumentor
+from tests.conftest import Telemetry
+from tests.outcome import observe
+from tests.providers.http_server import ProviderServer
+
+SEND, TEMPLATE = r"^/email$", r"^/email/withTemplate/$"
+BATCH, TEMPLATE_BATCH = r"^/email/batch$", r"^/email/batchWithTemplates/$"
+IDS = [
+    "b7bc2f4a-e38e-4336-af7d-e6c392c2f817",
+    "e2ecbbfc-fe12-463d-b933-9fe22915106d",
+    "806aa9ad-689d-48d3-9887-ac0c2bc6f57d",
+]
+SUBMITTED = "2024-06-11T14:27:31.2196962-04:00"
+INACTIVE = (
+    "You tried to send to recipient(s) that have been marked as inactive. Found inactive "
+    "addresses: bounced@example.org. Inactive recipients are ones that have generated a hard "
+    "bounce, a spam complaint, or a manual suppression."
+)
+
+
+def _accepted(to: str, message_id: str = IDS[0]) -> Dict[str, Any]:
+    return {
+        "To": to,
+        "SubmittedAt": SUBMITTED,
+        "MessageID": message_id,
+        "ErrorCode": 0,
+        "Message": "OK",
+    }
+
+
+# Postmark's error answers: JSON with its own ErrorCode, except where a proxy
+# or the rate limiter answers first.
+ERRORS: Dict[int, Dict[str, Any]] = {
+    401: {
+        "json": {
+            "ErrorCode": 10,
+            "Message": "The Server Token you provided in the X-Postmark-Server-Token request "
+            "header was invalid. Please verify that you are using a valid token.",
+        }
+    },
+    422: {"json": {"ErrorCode": 300, "Message": "Invalid 'To' address: 'bob@'."}},
+    429: {"body": b"Rate limit exceeded", "headers": {"Content-Type": "text/plain"}},
+    500: {"json": {"ErrorCode": 0, "Message": "Internal Server Error"}},
+    503: {"body": b"<html>Service Unavailable</html>", "headers": {"Content-Type": "text/html"}},
+}
+ORDER = {
+    "From": "Shop <orders@shop.example>",
+    "To": ["Alice <alice@gmail.com>", "bob@example.org"],
+    "Cc": "carol@outlook.com",
+    "Bcc": "audit@shop.example",
+    "Subject": "Your order #1042",
+    "HtmlBody": "<p>Thanks for your order.</p>",
+}
+
+
+def _client(server: ProviderServer) -> PostmarkClient:
+    return PostmarkClient(server_token="server-token", root_api_url=server.url + "/")
+
+
+@pytest.fixture
+def closed_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def _only(telemetry: Telemetry, name: str = "send postmark") -> Any:
+    spans = telemetry.spans()
+    assert [s.name for s in spans] == [name]
+    return spans[0]
+
+
+def _points(telemetry: Telemetry, metric: str) -> List[Tuple[Dict[str, Any], Any]]:
+    return sorted(
+        ((attrs, getattr(p, "value", None) or p.count) for attrs, p in telemetry.points(metric)),
+        key=lambda item: json.dumps(item[0], sort_keys=True),
+    )
+
+
+def _recipients(**by_domain: int) -> List[Tuple[Dict[str, Any], int]]:
+    return sorted(
+        (
+            (
+                {
+                    "email.system": "postmark",
+                    "email.recipient.status": "accepted",
+                    "email.recipient.domain": domain.replace("_", "."),
+                },
+                count,
+            )
+            for domain, count in by_domain.items()
+        ),
+        key=lambda item: json.dumps(item[0], sort_keys=True),
+    )
+
+
+BASE = {"email.system": "postmark", "server.address": "127.0.0.1"}
+
+
+# -- single sends ------------------------------------------------------------------------
+
+
+def test_send_exports_one_client_span_with_contract_attributes(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    provider_server.on("POST", SEND, 200, json=_accepted("alice@gmail.com"))
+    result = _client(provider_server).emails.send(
+        **ORDER,
+        Headers={"Message-ID": "<order-1042@shop.example>"},
+        Attachments=[
+            ("invoice.pdf", "JVBERi0xLjcK", "application/pdf"),
+            {"Name": "terms.txt", "Content": "dGVybXM=", "ContentType": "text/plain"},
+        ],
+    )
+    assert result == _accepted("alice@gmail.com")
+    sent = provider_server.requests[-1].json
+    assert sent["To"] == "Alice <alice@gmail.com>,bob@example.org"
+    span = _only(telemetry)
+    assert span.kind is SpanKind.CLIENT
+    assert span.status.status_code is StatusCode.UNSET
+    assert dict(span.attributes) == {
+        "email.system": "postmark",
+        "email.operation.name": "send",
+        "server.address": "127.0.0.1",
+        "server.port": provider_server.port,
+        "email.from.address": "o***@shop.example",
+        "email.to.address": ("a***@gmail.com", "b***@example.org"),
+        "email.cc.address": ("c***@outlook.com",),
+        "email.bcc.address": ("a***@shop.example",),
+        "email.recipient.count": 4,
+        "email.message_id": "<order-1042@shop.example>",
+        "email.attachments.count": 2,
+        "email.provider.message_id": IDS[0],
+        "http.response.status_code": 200,
+    }
+    assert _points(telemetry, "email.client.sent.messages") == [(BASE, 1)]
+    assert _points(telemetry, "email.client.recipients") == _recipients(
+        gmail_com=1, outlook_com=1, other=2
+    )
+    [log] = telemetry.logs()
+    assert log.event_name == "email.send.result"
+    assert log.severity_number is SeverityNumber.INFO
+    assert log.body.startswith(f"send postmark via 127.0.0.1:{provider_server.port}: sent")
+    assert log.span_id == span.context.span_id
+
+
+def test_send_mime_message(telemetry: Telemetry, provider_server: ProviderServer) -> None:
+    provider_server.on("POST", SEND, 200, json=_accepted("alice@gmail.com"))
+    message = MIMEMultipart()
+    message["From"] = "Shop <orders@shop.example>"
+    message["To"] = "Alice <alice@gmail.com>, bob@example.org"
+    message["Cc"] = "carol@outlook.com"
+    message["Subject"] = "Your order #1042"
+    message.attach(MIMEText("Thanks for your order.", "plain"))
+    pdf = MIMEApplication(b"%PDF-1.7", "pdf")
+    pdf.add_header("Content-Disposition", "attachment", filename="invoice.pdf")
+    message.attach(pdf)
+    _client(provider_server).emails.send(message=message)
+    attributes = _only(telemetry).attributes
+    assert attributes["email.from.address"] == "o***@shop.example"
+    assert attributes["email.to.address"] == ("a***@gmail.com", "b***@example.org")
+    assert attributes["email.cc.address"] == ("c***@outlook.com",)
+    assert attributes["email.recipient.count"] == 3
+    assert attributes["email.attachments.count"] == 1
+
+
+def test_send_email_object_and_its_own_send(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    provider_server.on("POST", SEND, 200, json=_accepted("alice@gmail.com"))
+    client = _client(provider_server)
+    email = client.emails.Email(
+        From="orders@shop.example", To="alice@gmail.com", Subject="Hi", TextBody="x"
+    )
+    client.emails.send(message=email)
+    email.send()
+    spans = telemetry.spans("send postmark")
+    assert len(spans) == 2
+    for span in spans:
+        assert span.attributes["email.to.address"] == ("a***@gmail.com",)
+        assert span.attributes["email.provider.message_id"] == IDS[0]
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [({"TemplateId": 3621180}, "3621180"), ({"TemplateAlias": "welcome"}, "welcome")],
+)
+def test_send_with_template(
+    instrument: Any, provider_server: ProviderServer, template: Dict[str, Any], expected: str
+) -> None:
+    telemetry = instrument(capture_subject=True)
+    provider_server.on("POST", TEMPLATE, 200, json=_accepted("alice@gmail.com"))
+    _client(provider_server).emails.send_with_template(
+        **template,
+        TemplateModel={"name": "Alice"},
+        From="orders@shop.example",
+        To="alice@gmail.com",
+        Subject="Welcome",
+    )
+    attributes = _only(telemetry).attributes
+    assert attributes["email.template.id"] == expected
+    assert attributes["email.subject"] == "Welcome"
+    assert attributes["email.provider.message_id"] == IDS[0]
+
+
+def test_other_api_calls_are_not_traced(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    provider_server.on("GET", r"^/deliverystats", 200, json={"InactiveMails": 0, "Bounces": []})
+    stats = _client(provider_server).bounces.deliverystats  # a property: GET /deliverystats
+    assert stats == {"InactiveMails": 0, "Bounces": []}
+    assert telemetry.spans() == []
+
+
+# -- batches -----------------------------------------------------------------------------
+
+
+def test_batch_with_one_failed_message_is_a_partial_failure(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    answer = [
+        _accepted("alice@gmail.com", IDS[0]),
+        {"ErrorCode": 406, "Message": INACTIVE},
+        _accepted("carol@outlook.com", IDS[2]),
+    ]
+    provider_server.on("POST", BATCH, 200, json=answer)
+    result = _client(provider_server).emails.send_batch(
+        {"From": "orders@shop.example", "To": "alice@gmail.com", "Subject": "A", "TextBody": "x"},
+        {
+            "From": "orders@shop.example",
+            "To": "bounced@example.org, Dan <dan@gmail.com>",
+            "Subject": "B",
+            "TextBody": "x",
+        },
+        {"From": "orders@shop.example", "To": "carol@outlook.com", "Subject": "C", "TextBody": "x"},
+    )
+    assert result == answer
+    span = _only(telemetry, "send_batch postmark")
+    assert span.kind is SpanKind.CLIENT
+    assert span.status.status_code is StatusCode.UNSET
+    assert dict(span.attributes) == {
+        "email.system": "postmark",
+        "email.operation.name": "send_batch",
+        "server.address": "127.0.0.1",
+        "server.port": provider_server.port,
+        "email.from.address": "o***@shop.example",
+        "email.to.address": (
+            "a***@gmail.com",
+            "b***@example.org",
+            "d***@gmail.com",
+            "c***@outlook.com",
+        ),
+        "email.recipient.count": 4,
+        "email.attachments.count": 0,
+        "http.response.status_code": 200,
+    }
+    assert _points(telemetry, "email.client.sent.messages") == sorted(
+        [
+            (BASE, 2),
+            ({**BASE, "error.type": "406", "email.error.retryable": False}, 1),
+        ],
+        key=lambda item: json.dumps(item[0], sort_keys=True),
+    )
+    # The failed message's recipients were neither accepted nor rejected.
+    assert _points(telemetry, "email.client.recipients") == _recipients(gmail_com=1, outlook_com=1)
+    [log] = telemetry.logs()
+    assert log.severity_number is SeverityNumber.WARN
+    assert "sent with 1 of 3 message(s) failed" in log.body
+
+
+def test_batch_where_every_message_failed_is_an_error(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    provider_server.on("POST", BATCH, 200, json=[{"ErrorCode": 406, "Message": INACTIVE}] * 2)
+    client = _client(provider_server)
+    batch = client.emails.EmailBatch(
+        client.emails.Email(From="a@shop.example", To="x@example.org", Subject="s", TextBody="t"),
+        {"From": "a@shop.example", "To": "y@example.org", "Subject": "s", "TextBody": "t"},
+    )
+    batch.send()
+    span = _only(telemetry, "send_batch postmark")
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes["error.type"] == "406"
+    assert span.attributes["email.error.retryable"] is False
+    assert telemetry.counter("email.client.sent.messages", error__type="406") == 2
+    assert _points(telemetry, "email.client.recipients") == []
+    assert telemetry.logs()[0].severity_number is SeverityNumber.ERROR
+
+
+def test_template_batch(instrument: Any, provider_server: ProviderServer) -> None:
+    telemetry = instrument(capture_subject=True)
+    answer = [_accepted("alice@gmail.com", IDS[0]), _accepted("bob@example.org", IDS[1])]
+    provider_server.on("POST", TEMPLATE_BATCH, 200, json=answer)
+    common = {"TemplateAlias": "receipt", "TemplateModel": {}, "From": "orders@shop.example"}
+    result = _client(provider_server).emails.send_template_batch(
+        {**common, "To": "alice@gmail.com"}, {**common, "To": "bob@example.org"}
+    )
+    assert result == answer
+    assert len(provider_server.requests[-1].json["Messages"]) == 2
+    span = _only(telemetry, "send_batch postmark")
+    assert span.attributes["email.template.id"] == "receipt"
+    assert span.attributes["email.recipient.count"] == 2
+    assert "email.provider.message_id" not in span.attributes  # two ids, no single one
+    assert "email.subject" not in span.attributes  # none given
+    assert telemetry.counter("email.client.sent.messages") == 2
+
+
+def test_batch_of_one_carries_its_message_id(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    provider_server.on("POST", BATCH, 200, json=[_accepted("alice@gmail.com", IDS[1])])
+    _client(provider_server).emails.send_batch(
+        {"From": "orders@shop.example", "To": "alice@gmail.com", "Subject": "A", "TextBody": "x"}
+    )
+    assert (
+        _only(telemetry, "send_batch postmark").attributes["email.provider.message_id"] == (IDS[1])
+    )
+
+
+# -- failures ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "raised", "retryable"),
+    [
+        (401, ClientError, False),
+        (422, ClientError, False),
+        (429, requests.HTTPError, True),
+        (500, ClientError, True),
+        (503, requests.HTTPError, True),
+    ],
+)
+def test_http_errors_report_the_http_status(
+    telemetry: Telemetry,
+    provider_server: ProviderServer,
+    status: int,
+    raised: type,
+    retryable: bool,
+) -> None:
+    provider_server.on("POST", SEND, status, **ERRORS[status])
+    with pytest.raises(raised) as info:
+        _client(provider_server).emails.send(**ORDER)
+    if raised is ClientError:  # Postmark's own code stays on the exception
+        assert info.value.error_code == ERRORS[status]["json"]["ErrorCode"]
+    span = _only(telemetry)
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.status.description == str(status)
+    assert span.attributes["error.type"] == str(status)
+    assert span.attributes["email.error.retryable"] is retryable
+    assert span.attributes["http.response.status_code"] == status
+    failed = {**BASE, "error.type": str(status), "email.error.retryable": retryable}
+    assert _points(telemetry, "email.client.sent.messages") == [(failed, 1)]
+    assert _points(telemetry, "email.client.recipients") == []
+    [log] = telemetry.logs()
+    assert log.severity_number is SeverityNumber.ERROR
+
+
+def test_json_error_without_error_code_still_reports_the_status(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    # postmarker then fails with KeyError while reading the body.
+    provider_server.on("POST", BATCH, 502, json={"Message": "Bad gateway"})
+    with pytest.raises(KeyError):
+        _client(provider_server).emails.send_batch(
+            {"From": "a@shop.example", "To": "x@example.org", "TextBody": "t"}
+        )
+    span = _only(telemetry, "send_batch postmark")
+    assert span.attributes["error.type"] == "502"
+    assert span.attributes["http.response.status_code"] == 502
+
+
+def test_connection_refused(telemetry: Telemetry, closed_url: str) -> None:
+    client = PostmarkClient(server_token="t", root_api_url=closed_url + "/")
+    with pytest.raises(requests.ConnectionError):
+        client.emails.send(**ORDER)
+    span = _only(telemetry)
+    assert span.attributes["error.type"] == "connection_refused"
+    assert span.attributes["email.error.retryable"] is True
+    assert "http.response.status_code" not in span.attributes
+    assert span.attributes["server.port"] == int(closed_url.rsplit(":", 1)[1])
+
+
+def test_dropped_connection(telemetry: Telemetry, provider_server: ProviderServer) -> None:
+    provider_server.on("POST", BATCH, action="close")
+    with pytest.raises(requests.ConnectionError):
+        _client(provider_server).emails.send_batch({**ORDER, "TextBody": "x"})
+    span = _only(telemetry, "send_batch postmark")
+    assert span.attributes["error.type"] == "server_disconnected"
+    assert telemetry.counter("email.client.sent.messages", error__type="server_disconnected") == 1
+
+
+# -- the application sees no difference ----------------------------------------------------
+
+
+def _scenarios(server: ProviderServer, closed_url: str) -> Dict[str, Any]:
+    def send(status: int) -> Any:
+        if status == 200:
+            server.on("POST", SEND, 200, json=_accepted("alice@gmail.com"))
+        else:
+            server.on("POST", SEND, status, **ERRORS[status])
+        return _client(server).emails.send(**ORDER)
+
+    def partial() -> Any:
+        server.on("POST", BATCH, 200, json=[_accepted("a@b.example"), {"ErrorCode": 406}])
+        return _client(server).emails.send_batch(
+            {**ORDER, "TextBody": "x"}, {**ORDER, "TextBody": "y"}
+        )
+
+    def key_error() -> Any:
+        server.on("POST", TEMPLATE, 502, json={"Message": "Bad gateway"})
+        return _client(server).emails.send_with_template(
+            TemplateId=1, TemplateModel={}, From="a@shop.example", To="b@example.org"
+        )
+
+    def refused() -> Any:
+        client = PostmarkClient(server_token="t", root_api_url=closed_url + "/")
+        return client.emails.send(**ORDER)
+
+    return {
+        "sent": lambda: send(200),
+        "401": lambda: send(401),
+        "422": lambda: send(422),
+        "429": lambda: send(429),
+        "batch-partial": partial,
+        "key-error": key_error,
+        "refused": refused,
+    }
+
+
+@pytest.mark.parametrize(
+    "name", ["sent", "401", "422", "429", "batch-partial", "key-error", "refused"]
+)
+def test_instrumented_and_uninstrumented_behave_the_same(
+    provider_server: ProviderServer, closed_url: str, name: str
+) -> None:
+    scenario = _scenarios(provider_server, closed_url)[name]
+    plain = observe(scenario)
+    telemetry = Telemetry()
+    EmailInstrumentor().instrument(**telemetry.providers())
+    try:
+        instrumented = observe(scenario)
+    finally:
+        EmailInstrumentor().uninstrument()
+    assert repr(instrumented) == repr(plain)
+    if plain[0] == "raised":
+        assert plain[1]["frames"], "no library frame compared"
+    assert any(s.name.endswith(" postmark") for s in telemetry.spans()), "not traced"
+
+
+def test_uninstrument_restores_every_patched_callable() -> None:
+    manager = emails_module.EmailManager
+    names = ("_send", "_send_with_template", "_send_batch", "_send_batch_with_template")
+    originals = [vars(manager)[name] for name in names]
+    instrumentor = PostmarkInstrumentor()
+    instrumentor.instrument(**Telemetry().providers())
+    try:
+        assert all(vars(manager)[n] is not o for n, o in zip(names, originals))
+    finally:
+        instrumentor.uninstrument()
+    assert [vars(manager)[name] for name in names] == originals
+    assert all(vars(manager)[n] is o for n, o in zip(names, originals))
+
+
+# -- privacy -------------------------------------------------------------------------------
+
+_local = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789", min_size=6, max_size=20)
+_unicode_local = st.text(alphabet="abcdefghijkäöüéßøñ", min_size=6, max_size=12)
+_domain = st.sampled_from(["gmail.com", "example.org", "corp.example", "bücher.example"])
+_words = st.text(alphabet="abcdefghijklmnopqrstuvwxyzÄÖÜ ", min_size=10, max_size=60).map(
+    lambda s: "Qx" + s
+)
+
+
+def _exported(telemetry: Telemetry) -> str:
+    out: List[str] = [span.to_json() for span in telemetry.spans()]
+    for log in telemetry.logs():
+        out.append(json.dumps({"body": str(log.body), "attrs": dict(log.attributes)}, default=str))
+    data = telemetry.metric_reader.get_metrics_data()
+    for rm in data.resource_metrics if data else ():
+        for scope in rm.scope_metrics:
+            for metric in scope.metrics:
+                for point in metric.data.data_points:
+                    text = json.dumps(dict(point.attributes or {}), default=str)
+                    assert "@" not in text, f"an address in a metric attribute: {text}"
+                    out.append(text)
+    return "\n".join(out)
+
+
+@pytest.fixture(scope="module")
+def _privacy_server() -> Iterator[ProviderServer]:
+    server = ProviderServer()
+    server.on("POST", SEND, 200, json=_accepted("x@example.org"))
+    server.on("POST", BATCH, 200, json=[_accepted("x@example.org"), {"ErrorCode": 406}])
+    server.on("POST", TEMPLATE, 422, json={"ErrorCode": 406, "Message": INACTIVE})
+    yield server
+    server.stop()
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    sender=_local,
+    to=st.one_of(_local, _unicode_local),
+    cc=_local,
+    domain=_domain,
+    subject=_words,
+    body=_words,
+)
+def test_default_settings_never_export_a_raw_address_subject_or_body(
+    _privacy_server: ProviderServer,
+    sender: str,
+    to: str,
+    cc: str,
+    domain: str,
+    subject: str,
+    body: str,
+) -> None:
+    addresses = {
+        "from": f"s{sender}@shop.example",
+        "to": f"t{to}@{domain}",
+        "cc": f"c{cc}@{domain}",
+    }
+    message = {
+        "From": f"Shop <{addresses['from']}>",
+        "To": f"Customer <{addresses['to']}>",
+        "Cc": addresses["cc"],
+        "Subject": subject,
+        "TextBody": body,
+    }
+    telemetry = Telemetry()
+    EmailInstrumentor().instrument(**telemetry.providers())
+    try:
+        client = _client(_privacy_server)
+        client.emails.send(**message)
+        client.emails.send_batch(message, {**message, "To": addresses["cc"]})
+        with pytest.raises(ClientError):
+            client.emails.send_with_template(
+                TemplateAlias="welcome",
+                TemplateModel={"body": body},
+                From=message["From"],
+                To=message["To"],
+            )
+    finally:
+        EmailInstrumentor().uninstrument()
+    exported = _exported(telemetry)
+    haystacks = (exported, exported.encode().decode("unicode_escape", "ignore"))
+    local_parts = [a.split("@")[0] for a in addresses.values()]
+    for needle in [*addresses.values(), *local_parts, subject.strip(), body.strip()[:12]]:
+        for haystack in haystacks:
+            assert needle not in haystack, f"{needle!r} was exported"
+    assert exported.count('"send postmark"') == 2 and '"send_batch postmark"' in exported

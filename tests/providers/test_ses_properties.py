@@ -1,0 +1,326 @@
+"""Properties of the SES adapter: nothing raw leaves the process whatever
+the payload, and the application sees the same results and exceptions with
+and without the instrumentation."""
+
+from __future__ import annotations
+
+import re
+from email.message import EmailMessage
+from typing import Any, Callable, Dict, List, Tuple
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from opentelemetry.instrumentation.email import EmailInstrumentor
+from tests.conftest import Telemetry
+from tests.outcome import observe
+from tests.providers.http_server import ProviderServer
+from tests.providers.ses_support import (
+    JSON,
+    MESSAGE_ID,
+    NOT_VERIFIED,
+    V1_PATH,
+    V2_BULK_PATH,
+    XML,
+    client,
+    free_port,
+    moto_url,
+    v1_bulk,
+    v1_error,
+    v2_error_headers,
+)
+from tests.test_privacy import _exported, _local, _unicode_local, _words
+
+
+@pytest.fixture(scope="session")
+def moto() -> str:
+    return moto_url()
+
+
+# -- privacy ---------------------------------------------------------------------------
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    sender=_local,
+    to=st.one_of(_local, _unicode_local),
+    cc=_local,
+    failed=_local,
+    domain=st.sampled_from(["gmail.com", "example.org", "corp.example", "yahoo.fr"]),
+    subject=_words,
+    body=_words,
+)
+def test_default_settings_never_export_a_raw_address_subject_or_body(
+    moto: str,
+    provider_server: ProviderServer,
+    sender: str,
+    to: str,
+    cc: str,
+    failed: str,
+    domain: str,
+    subject: str,
+    body: str,
+) -> None:
+    addresses = {
+        "from": f"s{sender}@shop.example",
+        "to": f"t{to}@{domain}",
+        "cc": f"c{cc}@{domain}",
+        "failed": f"f{failed}@{domain}",
+        "unverified": f"u{sender}@elsewhere.example",
+    }
+    provider_server.reset()
+    provider_server.on(
+        "POST",
+        V1_PATH,
+        body=v1_bulk(
+            {"Status": "Success", "MessageId": MESSAGE_ID},
+            {"Status": "MessageRejected", "Error": f"Qx not verified: {addresses['failed']}"},
+        ),
+        headers=XML,
+    )
+    provider_server.on(
+        "POST",
+        V2_BULK_PATH,
+        400,
+        json={"message": f"Qx rejected {addresses['failed']}"},
+        headers=v2_error_headers("MessageRejected"),
+    )
+    telemetry = Telemetry()
+    EmailInstrumentor().instrument(**telemetry.providers())
+    try:
+        ses = client("ses", moto)
+        destination = {
+            "ToAddresses": [f"Customer <{addresses['to']}>"],
+            "CcAddresses": [addresses["cc"]],
+        }
+        content = {"Subject": {"Data": subject}, "Body": {"Text": {"Data": body}}}
+        ses.send_email(
+            Source=f"Shop <{addresses['from']}>", Destination=destination, Message=content
+        )
+        message = EmailMessage()
+        message["From"] = addresses["from"]
+        message["To"] = f"Customer <{addresses['to']}>"
+        message["Cc"] = addresses["cc"]
+        message["Subject"] = subject
+        message.set_content(body)
+        ses.send_raw_email(RawMessage={"Data": message.as_bytes()})
+        client("sesv2", moto).send_email(
+            FromEmailAddress=addresses["from"], Destination=destination, Content={"Simple": content}
+        )
+        # SES quotes the address it rejects in its error text.
+        with pytest.raises(Exception, match="not verified"):
+            ses.send_email(Source=addresses["unverified"], Destination=destination, Message=content)
+        client("ses", provider_server.url).send_bulk_templated_email(
+            Source=addresses["from"],
+            Template="t",
+            DefaultTemplateData="{}",
+            Destinations=[
+                {"Destination": destination},
+                {"Destination": {"ToAddresses": [addresses["failed"]]}},
+            ],
+        )
+        with pytest.raises(Exception, match="rejected"):
+            client("sesv2", provider_server.url).send_bulk_email(
+                FromEmailAddress=addresses["from"],
+                DefaultContent={"Template": {"TemplateName": "t", "TemplateData": "{}"}},
+                BulkEmailEntries=[{"Destination": {"ToAddresses": [addresses["failed"]]}}],
+            )
+    finally:
+        EmailInstrumentor().uninstrument()
+    exported = "\n".join(_exported(telemetry))
+    haystacks = (exported, exported.encode().decode("unicode_escape", "ignore"))
+    local_parts = [a.split("@")[0] for a in addresses.values()]
+    needles = [*addresses.values(), *local_parts, subject.strip(), body.strip()[:12]]
+    for needle in needles:
+        for haystack in haystacks:
+            assert needle not in haystack, f"{needle!r} was exported"
+    assert len(telemetry.spans()) == 6
+    assert "send_batch ses" in exported  # the check above ran on real telemetry
+
+
+# -- differential ------------------------------------------------------------------------
+
+SIMPLE = {"Subject": {"Data": "Qx order"}, "Body": {"Text": {"Data": "Qx body"}}}
+DESTINATION = {"ToAddresses": ["alice@example.org"]}
+
+
+def _v1_send(url: str, source: str = "orders@shop.example") -> Any:
+    return client("ses", url).send_email(Source=source, Destination=DESTINATION, Message=SIMPLE)
+
+
+def _scenarios(moto: str, server: ProviderServer) -> List[Tuple[str, Callable[[], Any], bool]]:
+    """(name, call, raises); each call sets up its own route first."""
+
+    def routed(method: str, path: str, *args: Any, **kwargs: Any) -> Callable[[], None]:
+        return lambda: server.on(method, path, *args, **kwargs)
+
+    def then(setup: Callable[[], None], call: Callable[[], Any]) -> Callable[[], Any]:
+        def run() -> Any:
+            server.reset()
+            setup()
+            return call()
+
+        return run
+
+    nothing = lambda: None  # noqa: E731
+    return [
+        ("v1 send", then(nothing, lambda: _v1_send(moto)), False),
+        (
+            "v1 raw",
+            then(
+                nothing,
+                lambda: client("ses", moto).send_raw_email(
+                    RawMessage={"Data": b"From: o@shop.example\r\nTo: a@b.example\r\n\r\nQx"}
+                ),
+            ),
+            False,
+        ),
+        ("v1 rejected", then(nothing, lambda: _v1_send(moto, "u@elsewhere.example")), True),
+        (
+            "v2 simple",
+            then(
+                nothing,
+                lambda: client("sesv2", moto).send_email(
+                    FromEmailAddress="orders@shop.example",
+                    Destination=DESTINATION,
+                    Content={"Simple": SIMPLE},
+                ),
+            ),
+            False,
+        ),
+        (
+            "v1 bulk partial",
+            then(
+                routed(
+                    "POST",
+                    V1_PATH,
+                    body=v1_bulk(
+                        {"Status": "Success", "MessageId": MESSAGE_ID},
+                        {"Status": "MessageRejected", "Error": NOT_VERIFIED},
+                    ),
+                    headers=XML,
+                ),
+                lambda: client("ses", server.url).send_bulk_templated_email(
+                    Source="orders@shop.example",
+                    Template="t",
+                    DefaultTemplateData="{}",
+                    Destinations=[{"Destination": DESTINATION}, {"Destination": DESTINATION}],
+                ),
+            ),
+            False,
+        ),
+        (
+            "v1 throttled",
+            then(
+                routed("POST", V1_PATH, 400, body=v1_error("Throttling", "Qx"), headers=XML),
+                lambda: _v1_send(server.url),
+            ),
+            True,
+        ),
+        (
+            "v2 bulk 429",
+            then(
+                routed(
+                    "POST",
+                    V2_BULK_PATH,
+                    429,
+                    json={"message": "Qx"},
+                    headers=v2_error_headers("TooManyRequestsException"),
+                ),
+                lambda: client("sesv2", server.url).send_bulk_email(
+                    FromEmailAddress="orders@shop.example",
+                    DefaultContent={"Template": {"TemplateName": "t", "TemplateData": "{}"}},
+                    BulkEmailEntries=[{"Destination": DESTINATION}],
+                ),
+            ),
+            True,
+        ),
+        (
+            "v2 bulk ok",
+            then(
+                routed(
+                    "POST",
+                    V2_BULK_PATH,
+                    json={
+                        "BulkEmailEntryResults": [{"Status": "SUCCESS", "MessageId": MESSAGE_ID}]
+                    },
+                    headers=JSON,
+                ),
+                lambda: client("sesv2", server.url).send_bulk_email(
+                    FromEmailAddress="orders@shop.example",
+                    DefaultContent={"Template": {"TemplateName": "t", "TemplateData": "{}"}},
+                    BulkEmailEntries=[{"Destination": DESTINATION}],
+                ),
+            ),
+            False,
+        ),
+        (
+            "dropped connection",
+            then(routed("POST", V1_PATH, action="close"), lambda: _v1_send(server.url)),
+            True,
+        ),
+        (
+            "connection refused",
+            then(nothing, lambda: _v1_send(f"http://127.0.0.1:{free_port()}")),
+            True,
+        ),
+    ]
+
+
+_VARYING_KEYS = {"RequestId", "MessageId", "date", "x-amzn-requestid", "content-length"}
+_PORT = re.compile(r"127\.0\.0\.1(:|', port=)\d+")
+
+
+def _normalise(value: Any) -> Any:
+    """What legitimately differs between two runs: generated ids, dates,
+    the length of a body carrying them, and throwaway ports."""
+    if isinstance(value, dict):
+        return {k: "<varies>" if k in _VARYING_KEYS else _normalise(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_normalise(v) for v in value)
+    if isinstance(value, str):
+        return _PORT.sub(r"127.0.0.1\1<port>", value)
+    if isinstance(value, (int, float, bool, bytes, type)) or value is None:
+        return value
+    if hasattr(value, "method") and hasattr(value, "url"):
+        # botocore's prepared request: its signature and date change by the second.
+        return (type(value), value.method, _normalise(value.url), value.body)
+    # Other objects (the urllib3 error inside a botocore one) by type and text.
+    return (type(value), _normalise(str(value)))
+
+
+def _outcome(call: Callable[[], Any]) -> Any:
+    kind, value = observe(call)
+    if kind == "raised":
+        value = dict(value)
+        value["args"] = _normalise(value["args"])
+        value["str"] = _normalise(value["str"])
+        value["state"] = _normalise(value["state"])
+        value["frames"] = [(f, fn, _normalise(line)) for f, fn, line in value["frames"]]
+    else:
+        value = _normalise(value)
+    return kind, value
+
+
+def test_instrumented_and_uninstrumented_behave_the_same(
+    moto: str, provider_server: ProviderServer
+) -> None:
+    scenarios = _scenarios(moto, provider_server)
+    plain: Dict[str, Any] = {name: _outcome(call) for name, call, _ in scenarios}
+    telemetry = Telemetry()
+    EmailInstrumentor().instrument(**telemetry.providers())
+    try:
+        instrumented = {name: _outcome(call) for name, call, _ in scenarios}
+    finally:
+        EmailInstrumentor().uninstrument()
+    for name, _call, raises in scenarios:
+        assert instrumented[name] == plain[name], name
+        assert instrumented[name][0] == ("raised" if raises else "returned"), name
+        if raises:
+            assert instrumented[name][1]["frames"], f"{name}: no library frame compared"
+    assert len(telemetry.spans()) == len(scenarios)

@@ -1,0 +1,458 @@
+"""SparkPost (python-sparkpost) through the real SDK against the local
+provider server: what each transmission exports, rejected recipient counts,
+failures, privacy, and that the app sees the same results."""
+
+from __future__ import annotations
+
+import json
+import re
+from email.message import EmailMessage
+from typing import Any, Callable, Dict, List
+
+import pytest
+import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from opentelemetry.trace import SpanKind, StatusCode
+from sparkpost import SparkPost
+from sparkpost.exceptions import SparkPostAPIException
+from sparkpost.transmissions import Transmissions
+
+from opentelemetry.instrumentation.email import EmailInstrumentor
+from tests.conftest import Telemetry
+from tests.outcome import observe
+from tests.providers import sparkpost_responses as r
+from tests.providers.http_server import ProviderServer
+
+
+def _client(url: str) -> SparkPost:
+    sp = SparkPost("sp-test-key")
+    sp.transmissions.base_uri = url + "/api/v1"  # the constructor forces https
+    return sp
+
+
+def _only(telemetry: Telemetry, name: str = "send sparkpost") -> Any:
+    spans = telemetry.spans(name)
+    assert len(spans) == 1, [s.name for s in telemetry.spans()]
+    return spans[0]
+
+
+def _send(url: str, **overrides: Any) -> Any:
+    kwargs: Dict[str, Any] = {
+        "recipients": ["alice@gmail.com"],
+        "from_email": "Shop <orders@shop.example>",
+        "subject": "Your order 1042",
+        "text": "Thanks for your order.",
+    }
+    kwargs.update(overrides)
+    return _client(url).transmissions.send(**kwargs)
+
+
+# -- success ---------------------------------------------------------------------
+
+
+def test_send_exports_one_client_span_with_the_transmission_id(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    provider_server.on("POST", r.PATH, json=r.results(accepted=5))
+    result = _send(
+        provider_server.url,
+        recipients=[
+            "Alice <alice@gmail.com>",
+            {"address": {"email": "bob@example.org", "name": "Bob"}},
+            {"address": "dan@yahoo.com"},
+        ],
+        cc=["carol@outlook.com"],
+        bcc=["erin@corp.example"],
+        attachments=[{"type": "application/pdf", "name": "a.pdf", "data": "JVBERi0="}],
+    )
+    assert result["id"] == r.ID
+    span = _only(telemetry)
+    assert span.kind is SpanKind.CLIENT
+    assert span.status.status_code is StatusCode.UNSET
+    assert dict(span.attributes) == {
+        "email.system": "sparkpost",
+        "email.operation.name": "send",
+        "server.address": "127.0.0.1",
+        "server.port": provider_server.port,
+        "email.from.address": "o***@shop.example",
+        "email.to.address": ("a***@gmail.com", "b***@example.org", "d***@yahoo.com"),
+        "email.cc.address": ("c***@outlook.com",),
+        "email.bcc.address": ("e***@corp.example",),
+        "email.recipient.count": 5,
+        "email.attachments.count": 1,
+        "email.provider.message_id": r.ID,
+        "http.response.status_code": 200,
+    }
+    assert len(provider_server.requests[-1].json["recipients"]) == 5
+    assert telemetry.counter("email.client.sent.messages", email__system="sparkpost") == 1
+    assert telemetry.counter("email.client.sent.messages", error__type=None) == 1
+    assert telemetry.counter("email.client.recipients", email__recipient__status="accepted") == 5
+    ((attributes, _point),) = telemetry.points("email.client.operation.duration")
+    assert attributes == {
+        "email.system": "sparkpost",
+        "email.operation.name": "send",
+        "server.address": "127.0.0.1",
+    }
+    (log,) = telemetry.logs()
+    assert log.event_name == "email.send.result"
+    assert log.severity_text == "INFO"
+    assert log.span_id == span.context.span_id
+    assert f"id={r.ID}" in log.body and "alice" not in log.body
+
+
+def test_default_api_host_is_the_server_address(telemetry: Telemetry) -> None:
+    # No request: the closed discard port stands in for api.sparkpost.com.
+    sp = SparkPost("sp-test-key")
+    assert sp.transmissions.base_uri == "https://api.sparkpost.com/api/v1"
+    sp.transmissions.base_uri = "http://127.0.0.1:9/api/v1"
+    with pytest.raises(requests.ConnectionError):
+        sp.transmissions.send(recipients=["a@gmail.com"], text="t")
+    assert _only(telemetry).attributes["server.port"] == 9
+
+
+def test_template_and_dict_sender(telemetry: Telemetry, provider_server: ProviderServer) -> None:
+    provider_server.on("POST", r.PATH, json=r.results(accepted=1))
+    _send(
+        provider_server.url,
+        from_email={"email": "orders@shop.example", "name": "Shop"},
+        template="order-confirmation",
+        subject=None,
+        text=None,
+    )
+    attributes = _only(telemetry).attributes
+    assert attributes["email.template.id"] == "order-confirmation"
+    assert attributes["email.from.address"] == "o***@shop.example"
+
+
+def test_raw_rfc822_message_is_read_from_its_headers(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    provider_server.on("POST", r.PATH, json=r.results(accepted=2))
+    mime = EmailMessage()
+    mime["From"] = "orders@shop.example"
+    mime["To"] = "Alice <alice@gmail.com>"
+    mime["Cc"] = "bob@example.org"
+    mime["Subject"] = "Your order 1042"
+    mime["Message-ID"] = "<order-1042@shop.example>"
+    mime.set_content("Thanks")
+    mime.add_attachment(b"%PDF-1.7", maintype="application", subtype="pdf", filename="a.pdf")
+    raw = mime.as_string()
+    _client(provider_server.url).transmissions.send(
+        recipients=["alice@gmail.com", "bob@example.org"],
+        email_rfc822=raw,
+        from_email="bounce@shop.example",
+    )
+    attributes = _only(telemetry).attributes
+    assert attributes["email.to.address"] == ("a***@gmail.com",)
+    assert attributes["email.cc.address"] == ("b***@example.org",)
+    assert attributes["email.recipient.count"] == 2
+    assert attributes["email.message.size"] == len(raw)
+    assert attributes["email.message_id"] == "<order-1042@shop.example>"
+    assert attributes["email.attachments.count"] == 1
+
+
+def test_subject_is_recorded_only_when_capture_is_on(
+    instrument: Any, provider_server: ProviderServer
+) -> None:
+    telemetry = instrument(capture_subject=True)
+    provider_server.on("POST", r.PATH, json=r.results(accepted=1))
+    _send(provider_server.url)
+    assert _only(telemetry).attributes["email.subject"] == "Your order 1042"
+
+
+def test_legacy_transmission_alias_is_the_same_object(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    provider_server.on("POST", r.PATH, json=r.results(accepted=1))
+    sp = _client(provider_server.url)
+    sp.transmission.send(recipients=["alice@gmail.com"], text="t")
+    assert _only(telemetry).attributes["email.provider.message_id"] == r.ID
+
+
+# -- rejected recipients ----------------------------------------------------------------
+
+
+def test_some_recipients_rejected_are_counted_without_addresses(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    provider_server.on("POST", r.PATH, json=r.results(accepted=2, rejected=1))
+    _send(provider_server.url, recipients=["alice@gmail.com", "bob@gmail.com", "c@corp.example"])
+    span = _only(telemetry)
+    assert span.status.status_code is StatusCode.UNSET
+    assert "error.type" not in span.attributes
+    assert span.attributes["email.recipient.rejected.count"] == 1
+    assert [(e.name, dict(e.attributes)) for e in span.events] == [("email.recipient.rejected", {})]
+    assert telemetry.counter("email.client.sent.messages", error__type=None) == 1
+    assert (
+        telemetry.counter(
+            "email.client.recipients",
+            email__recipient__status="rejected",
+            email__recipient__domain="other",
+        )
+        == 1
+    )
+    (log,) = telemetry.logs()
+    assert log.severity_text == "WARN"
+    assert log.attributes["email.recipient.rejected"] == ("?",)
+
+
+def test_every_recipient_rejected_is_a_failed_send(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    provider_server.on("POST", r.PATH, json=r.results(accepted=0, rejected=2))
+    result = _send(provider_server.url, recipients=["alice@gmail.com", "bob@gmail.com"])
+    assert result["total_rejected_recipients"] == 2  # returned, not raised
+    span = _only(telemetry)
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes["error.type"] == "rejected"
+    assert span.attributes["email.error.retryable"] is False
+    # The failure says it; the count is for sends that went out.
+    assert "email.recipient.rejected.count" not in span.attributes
+    assert [e.name for e in span.events] == ["email.recipient.rejected"] * 2
+    assert span.attributes["email.provider.message_id"] == r.ID
+    assert telemetry.counter("email.client.sent.messages", error__type="rejected") == 1
+    assert telemetry.counter("email.client.recipients", email__recipient__status="accepted") == 0
+    assert telemetry.counter("email.client.recipients", email__recipient__status="rejected") == 2
+    (log,) = telemetry.logs()
+    assert log.severity_text == "ERROR"
+
+
+# -- failures -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "retryable"),
+    [
+        (400, r.BAD_REQUEST, False),
+        (401, r.UNAUTHORIZED, False),
+        (422, r.BAD_REQUEST, False),
+        (429, r.TOO_MANY, True),
+        (500, r.INTERNAL, True),
+        (503, None, True),
+    ],
+)
+def test_http_errors_raise_and_are_classified_by_status(
+    telemetry: Telemetry,
+    provider_server: ProviderServer,
+    status: int,
+    body: Any,
+    retryable: bool,
+) -> None:
+    provider_server.on("POST", r.PATH, status, json=body, body=b"Service Unavailable")
+    with pytest.raises(SparkPostAPIException) as raised:
+        _send(provider_server.url)
+    assert raised.value.status == status
+    span = _only(telemetry)
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.status.description == str(status)
+    assert span.attributes["error.type"] == str(status)
+    assert span.attributes["email.error.retryable"] is retryable
+    assert span.attributes["http.response.status_code"] == status
+    assert telemetry.counter("email.client.sent.messages", error__type=str(status)) == 1
+    assert telemetry.counter("email.client.recipients") == 0
+    (log,) = telemetry.logs()
+    assert log.severity_text == "ERROR"
+    assert f"error.type={status}" in log.body
+
+
+def test_connection_refused_and_dropped_connection(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    with pytest.raises(requests.ConnectionError):
+        _send("http://127.0.0.1:9")
+    provider_server.on("POST", r.PATH, action="close")
+    with pytest.raises(requests.ConnectionError):
+        _send(provider_server.url)
+    refused, dropped = telemetry.spans("send sparkpost")
+    assert refused.attributes["error.type"] == "connection_refused"
+    assert dropped.attributes["error.type"] == "server_disconnected"
+    for span in (refused, dropped):
+        assert span.attributes["email.error.retryable"] is True
+        assert "http.response.status_code" not in span.attributes
+
+
+def test_tornado_transport_calls_pass_through_untraced(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    # A transport named like sparkpost.tornado's returns a Future; a span
+    # ending when send returns would not cover the request.
+    calls: List[str] = []
+
+    class TornadoTransport:
+        def request(self, method: str, uri: str, headers: Any, **kwargs: Any) -> Any:
+            calls.append(uri)
+            return "a Future"
+
+    transmissions = Transmissions(provider_server.url + "/api/v1", "key", TornadoTransport)
+    assert transmissions.send(recipients=["a@gmail.com"], text="t") == "a Future"
+    assert calls and telemetry.spans() == []
+
+
+# -- differential: the app sees the same thing -------------------------------------------
+
+Scenario = Callable[[ProviderServer], Any]
+
+
+def _ok(server: ProviderServer) -> Any:
+    server.on("POST", r.PATH, json=r.results(accepted=1))
+    return _send(server.url)
+
+
+def _partial(server: ProviderServer) -> Any:
+    server.on("POST", r.PATH, json=r.results(accepted=1, rejected=1))
+    return _send(server.url, recipients=["a@gmail.com", "b@gmail.com"])
+
+
+def _all_rejected(server: ProviderServer) -> Any:
+    server.on("POST", r.PATH, json=r.results(accepted=0, rejected=1))
+    return _send(server.url)
+
+
+def _status(status: int, body: Dict[str, Any]) -> Scenario:
+    def scenario(server: ProviderServer) -> Any:
+        server.on("POST", r.PATH, status, json=body)
+        return _send(server.url)
+
+    return scenario
+
+
+def _closed(server: ProviderServer) -> Any:
+    server.on("POST", r.PATH, action="close")
+    return _send(server.url)
+
+
+def _refused(server: ProviderServer) -> Any:
+    return _send("http://127.0.0.1:9")
+
+
+def _bad_recipients(server: ProviderServer) -> Any:
+    return _send(server.url, recipients="alice@gmail.com")  # the SDK wants a list
+
+
+SCENARIOS: Dict[str, Scenario] = {
+    "ok": _ok,
+    "partial": _partial,
+    "all_rejected": _all_rejected,
+    "400": _status(400, r.BAD_REQUEST),
+    "401": _status(401, r.UNAUTHORIZED),
+    "429": _status(429, r.TOO_MANY),
+    "500": _status(500, r.INTERNAL),
+    "closed": _closed,
+    "refused": _refused,
+    "bad_recipients": _bad_recipients,
+}
+_ADDRESS = re.compile(r" at 0x[0-9a-f]+")
+
+
+def _normalise(outcome: Any) -> str:
+    return _ADDRESS.sub(" at 0x?", repr(outcome))
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_instrumented_and_uninstrumented_behave_the_same(
+    name: str, provider_server: ProviderServer
+) -> None:
+    scenario = SCENARIOS[name]
+    plain = observe(lambda: scenario(provider_server))
+    telemetry = Telemetry()
+    EmailInstrumentor().instrument(**telemetry.providers())
+    try:
+        instrumented = observe(lambda: scenario(provider_server))
+    finally:
+        EmailInstrumentor().uninstrument()
+    assert _normalise(instrumented) == _normalise(plain)
+    if instrumented[0] == "raised":
+        assert instrumented[1]["frames"], "no library frame compared"
+    assert telemetry.spans("send sparkpost"), "the instrumented run was not traced"
+
+
+def test_uninstrument_restores_the_patched_callable(telemetry: Telemetry) -> None:
+    EmailInstrumentor().uninstrument()
+    original = Transmissions.__dict__["send"]
+    EmailInstrumentor().instrument(**telemetry.providers())
+    assert Transmissions.__dict__["send"] is not original
+    EmailInstrumentor().uninstrument()
+    assert Transmissions.__dict__["send"] is original
+
+
+# -- privacy: nothing raw leaves the process --------------------------------------------
+
+_local = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789", min_size=6, max_size=20)
+_domain = st.sampled_from(["gmail.com", "example.org", "corp.example", "yahoo.fr"])
+_words = st.text(alphabet="abcdefghijklmnopqrstuvwxyzÄÖÜ ", min_size=10, max_size=60).map(
+    lambda s: "Qx" + s
+)
+
+
+def _exported(telemetry: Telemetry) -> str:
+    out: List[str] = [span.to_json() for span in telemetry.spans()]
+    for log in telemetry.logs():
+        out.append(json.dumps({"body": str(log.body), "attrs": dict(log.attributes)}, default=str))
+    data = telemetry.metric_reader.get_metrics_data()
+    for rm in data.resource_metrics if data else ():
+        for scope in rm.scope_metrics:
+            for metric in scope.metrics:
+                for point in metric.data.data_points:
+                    text = json.dumps(dict(point.attributes or {}), default=str)
+                    assert "@" not in text, f"an address in a metric attribute: {text}"
+                    out.append(text)
+    return "\n".join(out)
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    sender=_local, to=_local, cc=_local, other=_local, domain=_domain, subject=_words, body=_words
+)
+def test_default_settings_never_export_a_raw_address_subject_or_body(
+    provider_server: ProviderServer,
+    sender: str,
+    to: str,
+    cc: str,
+    other: str,
+    domain: str,
+    subject: str,
+    body: str,
+) -> None:
+    addresses = {
+        "from": f"s{sender}@shop.example",
+        "to": f"t{to}@{domain}",
+        "cc": f"c{cc}@{domain}",
+        "other": f"o{other}@{domain}",
+    }
+    telemetry = Telemetry()
+    EmailInstrumentor().instrument(**telemetry.providers())
+    try:
+        provider_server.on("POST", r.PATH, json=r.results(accepted=3, rejected=1))
+        _send(
+            provider_server.url,
+            recipients=[
+                f"Customer <{addresses['to']}>",
+                {"address": {"email": addresses["other"], "name": "Other"}},
+            ],
+            cc=[addresses["cc"]],
+            bcc=[addresses["from"]],
+            from_email=f"Shop <{addresses['from']}>",
+            subject=subject,
+            text=body,
+            html=f"<p>{body}</p>",
+        )
+        mime = EmailMessage()
+        mime["From"] = addresses["from"]
+        mime["To"] = addresses["to"]
+        mime["Subject"] = subject
+        mime.set_content(body)
+        _send(provider_server.url, recipients=[addresses["to"]], email_rfc822=mime.as_string())
+    finally:
+        EmailInstrumentor().uninstrument()
+    exported = _exported(telemetry)
+    haystacks = (exported, exported.encode().decode("unicode_escape", "ignore"))
+    local_parts = [a.split("@")[0] for a in addresses.values()]
+    for needle in [*addresses.values(), *local_parts, subject.strip(), body.strip()[:12]]:
+        for haystack in haystacks:
+            assert needle not in haystack, f"{needle!r} was exported"
+    assert exported.count('"send sparkpost"') == 2
