@@ -4,9 +4,10 @@ fill an :class:`EmailAttempt`, the telemetry core reads it."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from opentelemetry.instrumentation.email._conventions import (
+    MAX_ADDRESSES_PER_ATTRIBUTE,
     OP_SEND,
     OP_SEND_BATCH,
     Failure,
@@ -96,6 +97,12 @@ class EmailAttempt:
     def is_send(self) -> bool:
         return self.operation == OP_SEND or self.operation == OP_SEND_BATCH
 
+    def set_provider_ids(self, ids: Iterable[Any]) -> None:
+        """The provider's ids for the messages of a batch, as one value: the
+        first 20, comma-separated (one id: just that id)."""
+        kept = [str(i) for i in ids if i][:MAX_ADDRESSES_PER_ATTRIBUTE]
+        self.provider_message_id = ",".join(kept) or None
+
     def envelope(self) -> Sequence[str]:
         """Every recipient the message was addressed to."""
         if self.recipients is not None:
@@ -109,7 +116,9 @@ class EmailAttempt:
         )
 
 
-Describe = Callable[[Any, Tuple[Any, ...], Dict[str, Any]], EmailAttempt]
+# None: this call sends nothing (a resumed poller, a client that only returns
+# a future): it runs untraced.
+Describe = Callable[[Any, Tuple[Any, ...], Dict[str, Any]], Optional[EmailAttempt]]
 OnResult = Callable[[EmailAttempt, Any], None]
 OnError = Callable[[EmailAttempt, BaseException], Failure]
 OnNested = Callable[[EmailAttempt, Any, Tuple[Any, ...], Dict[str, Any]], None]

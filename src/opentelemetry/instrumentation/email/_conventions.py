@@ -93,6 +93,17 @@ ERROR_REJECTED: Final = "rejected"
 
 # email.system values.
 SYSTEM_SMTP: Final = "smtp"
+SYSTEM_SES: Final = "ses"
+SYSTEM_SENDGRID: Final = "sendgrid"
+SYSTEM_RESEND: Final = "resend"
+SYSTEM_MAILGUN: Final = "mailgun"
+SYSTEM_POSTMARK: Final = "postmark"
+SYSTEM_MAILJET: Final = "mailjet"
+SYSTEM_MANDRILL: Final = "mandrill"
+SYSTEM_BREVO: Final = "brevo"
+SYSTEM_SPARKPOST: Final = "sparkpost"
+SYSTEM_AZURE_COMMUNICATION_EMAIL: Final = "azure_communication_email"
+SYSTEM_MAILERSEND: Final = "mailersend"
 
 
 # error.type mapping: the one place a failure becomes a value.
@@ -183,6 +194,36 @@ def _every_address_failed(exc: BaseException) -> Optional[Failure]:
     return None
 
 
+# HTTP clients that raise their own classes, not the socket error (httpx,
+# httpcore, aiohttp): recognised by class name, so the core needs none of them.
+_TIMEOUT_NAMES = frozenset(
+    {"TimeoutException", "ConnectTimeout", "ReadTimeout", "WriteTimeout", "PoolTimeout"}
+)
+_DISCONNECT_NAMES = frozenset({"RemoteProtocolError", "ServerDisconnectedError"})
+
+
+def _named(exc: BaseException, names: frozenset[str]) -> bool:
+    return any(cls.__name__ in names for cls in type(exc).__mro__)
+
+
+def _next_in_chain(exc: BaseException) -> Optional[BaseException]:
+    """The exception this one wraps: the chain Python keeps, or where
+    libraries keep it beside the chain (azure-core's ``inner_exception``,
+    urllib3's and urllib's ``reason``, urllib3's ``ProtocolError(msg, exc)``)."""
+    if exc.__cause__ is not None:
+        return exc.__cause__
+    if exc.__context__ is not None:
+        return exc.__context__
+    for attribute in ("inner_exception", "reason"):
+        inner = getattr(exc, attribute, None)
+        if isinstance(inner, BaseException) and inner is not exc:
+            return inner
+    for arg in exc.args:
+        if isinstance(arg, BaseException) and arg is not exc:
+            return arg
+    return None
+
+
 def network_failure(exc: BaseException) -> Optional[Failure]:
     """The contract's value for a socket-level failure, looking through the
     ``__cause__`` / ``__context__`` chain that wrapping libraries leave; None
@@ -203,7 +244,11 @@ def network_failure(exc: BaseException) -> Optional[Failure]:
         every = _every_address_failed(current)
         if every is not None:
             return every
-        current = current.__cause__ or current.__context__
+        if _named(current, _TIMEOUT_NAMES):
+            return TIMEOUT
+        if _named(current, _DISCONNECT_NAMES):
+            return SERVER_DISCONNECTED
+        current = _next_in_chain(current)
         seen += 1
     return None
 

@@ -68,4 +68,11 @@ class LibraryInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             path = patch.name.split(".")
             for part in path[:-1]:
                 owner = getattr(owner, part)
-            unwrap(owner, path[-1])
+            name = path[-1]
+            # Read the class's own slot: getattr() on a wrapped classmethod
+            # binds it, and unwrap() would then store a bound method.
+            current = vars(owner).get(name) if isinstance(owner, type) else None
+            if current is not None and hasattr(current, "__wrapped__"):
+                setattr(owner, name, current.__wrapped__)
+            else:
+                unwrap(owner, name)

@@ -16,7 +16,7 @@ from opentelemetry.instrumentation.email._attempt import EmailAttempt
 # Headers telemetry reads, matched only inside the header block (a few
 # hundred bytes), never over the body.
 _HEADER = re.compile(
-    rb"^(to|cc|bcc|message-id|subject):[ \t]*(.*(?:\r?\n[ \t].*)*)",
+    rb"^(from|to|cc|bcc|message-id|subject):[ \t]*(.*(?:\r?\n[ \t].*)*)",
     re.IGNORECASE | re.MULTILINE,
 )
 _FOLD = re.compile(rb"\r?\n(?=[ \t])")
@@ -84,6 +84,10 @@ def read_raw_message(attempt: EmailAttempt, data: Union[str, bytes]) -> None:
             cc.extend(_addresses([value]))
         elif name == b"bcc":
             bcc.extend(_addresses([value]))
+        elif name == b"from":
+            if attempt.sender is None:
+                found = _addresses([value])
+                attempt.sender = found[0] if found else None
         elif name == b"message-id":
             attempt.message_id = value
         else:

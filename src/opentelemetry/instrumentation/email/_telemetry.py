@@ -47,11 +47,14 @@ def _is_placeholder(provider: object) -> bool:
 class _Call:
     """What one traced call carries from start to finish."""
 
-    __slots__ = ("active_token", "attempt", "attributes", "span", "start", "token")
+    __slots__ = ("active_token", "attempt", "attributes", "owned", "span", "start", "token")
 
-    def __init__(self, attempt: EmailAttempt, span: trace.Span, attributes: Dict[str, Any]) -> None:
+    def __init__(
+        self, attempt: EmailAttempt, span: trace.Span, attributes: Dict[str, Any], owned: bool
+    ) -> None:
         self.attempt = attempt
         self.span = span
+        self.owned = owned  # False: another instrumentation's span, which it ends
         self.attributes = attributes
         self.start = perf_counter()
         self.token = context.attach(trace.set_span_in_context(span))
@@ -210,14 +213,23 @@ class EmailTelemetry:
     # -- one call ----------------------------------------------------------------
 
     def start_call(
-        self, op: Operation, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
+        self,
+        op: Operation,
+        instance: Any,
+        args: Tuple[Any, ...],
+        kwargs: Dict[str, Any],
+        span: Optional[trace.Span] = None,
     ) -> Optional[_Call]:
-        """For libraries that announce a call's start and end separately
-        (botocore's event hooks) instead of being wrapped: start the span and
-        make it current; None means "not traced". Never raises."""
+        """For adapters that cannot be a plain wrapper around one call: start
+        the span and make it current; None means "not traced". Never raises.
+
+        ``span``: another instrumentation's CLIENT span for this very call
+        (opentelemetry-instrumentation-botocore's) to use as the send span, so
+        there are never two CLIENT spans for one request: it is renamed and
+        given the attributes, and its owner ends it."""
         if not is_instrumentation_enabled():
             return None
-        return self._begin(op, instance, args, kwargs)
+        return self._begin(op, instance, args, kwargs, span)
 
     def end_call(
         self, op: Operation, call: _Call, result: Any, exc: Optional[BaseException] = None
@@ -226,7 +238,12 @@ class EmailTelemetry:
         self._finish(op, call, result, exc)
 
     def _begin(
-        self, op: Operation, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
+        self,
+        op: Operation,
+        instance: Any,
+        args: Tuple[Any, ...],
+        kwargs: Dict[str, Any],
+        adopt: Optional[trace.Span] = None,
     ) -> Optional[_Call]:
         """Start the span for a call, or None to just call through (nested
         operation, no SDK, or any failure in here)."""
@@ -242,6 +259,8 @@ class EmailTelemetry:
             if not self._live and not self._check_live():
                 return None
             attempt = op.describe(instance, args, kwargs)
+            if attempt is None:  # the adapter says this call sends nothing
+                return None
             attributes: Dict[str, Any] = {
                 c.EMAIL_SYSTEM: attempt.system,
                 c.EMAIL_OPERATION_NAME: attempt.operation,
@@ -250,10 +269,14 @@ class EmailTelemetry:
                 attributes[c.SERVER_ADDRESS] = attempt.server_address
             if attempt.server_port:
                 attributes[c.SERVER_PORT] = attempt.server_port
-            span = self._tracer.start_span(
-                f"{attempt.operation} {attempt.system}", kind=SpanKind.CLIENT, attributes=attributes
-            )
-            call = _Call(attempt, span, attributes)
+            name = f"{attempt.operation} {attempt.system}"
+            if adopt is None:
+                span = self._tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
+            else:
+                span = adopt
+                span.update_name(name)
+                span.set_attributes(attributes)
+            call = _Call(attempt, span, attributes, owned=adopt is None)
         except Exception:
             _logger.warning("email instrumentation: could not start telemetry", exc_info=True)
             return None
@@ -304,7 +327,8 @@ class EmailTelemetry:
             _logger.warning("email instrumentation: could not record the outcome", exc_info=True)
         finally:
             try:
-                span.end()
+                if call.owned:
+                    span.end()
             finally:
                 _ACTIVE.reset(call.active_token)
                 context.detach(call.token)
@@ -349,7 +373,10 @@ class EmailTelemetry:
     def _response_attributes(self, attempt: EmailAttempt) -> Dict[str, Any]:
         out: Dict[str, Any] = {}
         # Attributes only known once the library has run (size of a message
-        # flattened inside send_message, the Message-ID it added).
+        # flattened inside send_message, the Message-ID it added, a recipient
+        # count only the provider's answer gives).
+        if attempt.is_send and attempt.recipient_count is not None:
+            out[c.EMAIL_RECIPIENT_COUNT] = attempt.recipient_count
         if attempt.size is not None:
             out[c.EMAIL_MESSAGE_SIZE] = attempt.size
         if attempt.message_id:
@@ -401,9 +428,12 @@ class EmailTelemetry:
             return
         # Messages: all failed when the call failed, else the batch's failures
         # one by one and the rest as sent.
-        if failure is not None:
+        if failure is not None and not attempt.failed_messages:
             self._messages.add(attempt.message_count, outcome)
         else:
+            # Per-message outcomes, also when the call failed as a whole but
+            # the provider still said which messages went out (Mailjet's 400
+            # for a batch with one bad message).
             for message_failure in attempt.failed_messages:
                 self._messages.add(
                     1,
@@ -429,14 +459,23 @@ class EmailTelemetry:
             counts[key] = counts.get(key, 0) + 1
         # Accepted only when the message went out; a failed send's recipients
         # were neither accepted nor (individually) refused.
-        if attempt.failure is None:
+        if attempt.failure is None or attempt.failed_messages:
             skip = {address for address, _ in rejected}
             skip.update(attempt.not_sent)
+            # Refusals known only by count (SparkPost) come off the accepted
+            # recipients, from "other" first: the big providers' counts stay exact
+            # where the refused ones were most likely small domains.
+            unknown = sum(1 for address, _ in rejected if not address)
+            accepted: Dict[str, int] = {}
             for address in attempt.envelope():
-                if address in skip:
-                    continue
-                key = (c.RECIPIENT_ACCEPTED, recipient_domain(address))
-                counts[key] = counts.get(key, 0) + 1
+                if address not in skip:
+                    domain = recipient_domain(address)
+                    accepted[domain] = accepted.get(domain, 0) + 1
+            for domain in sorted(accepted, key=lambda d: d != OTHER_DOMAIN):
+                taken = min(unknown, accepted[domain])
+                unknown -= taken
+                if accepted[domain] > taken:
+                    counts[(c.RECIPIENT_ACCEPTED, domain)] = accepted[domain] - taken
         for (status, domain), count in counts.items():
             self._recipients.add(
                 count,
