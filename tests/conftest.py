@@ -17,6 +17,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from opentelemetry.instrumentation.email import EmailInstrumentor
+from tests.providers.http_server import ProviderServer
 from tests.support.smtp_server import RawServer, Server, start_smtp
 
 
@@ -150,3 +151,19 @@ def silent_server() -> Iterator[RawServer]:
     server = RawServer(None)
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def _provider_server() -> Iterator[ProviderServer]:
+    server = ProviderServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def provider_server(_provider_server: ProviderServer) -> Iterator[ProviderServer]:
+    """A local HTTP server answering like a provider's API (routes and
+    recorded requests cleared for every test)."""
+    _provider_server.reset()
+    yield _provider_server
+    _provider_server.reset()

@@ -14,7 +14,8 @@ from typing import Any, Dict, List
 
 import pytest
 
-APP = Path(__file__).resolve().parents[1] / "examples" / "send_mail_app.py"
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+APP = EXAMPLES / "send_mail_app.py"
 
 
 def _json_documents(text: str) -> List[Dict[str, Any]]:
@@ -32,7 +33,7 @@ def _json_documents(text: str) -> List[Dict[str, Any]]:
         docs.append(doc)
 
 
-def _run(server: Any, **env: str) -> List[Dict[str, Any]]:
+def _run(server: Any, app: Path = APP, **env: str) -> List[Dict[str, Any]]:
     command = shutil.which("opentelemetry-instrument")
     assert command, "opentelemetry-instrument is not installed (opentelemetry-instrumentation)"
     environ = {
@@ -47,7 +48,7 @@ def _run(server: Any, **env: str) -> List[Dict[str, Any]]:
         **env,
     }
     result = subprocess.run(
-        [command, sys.executable, str(APP)],
+        [command, sys.executable, str(app)],
         env=environ,
         capture_output=True,
         text=True,
@@ -105,3 +106,23 @@ def test_disabled_instrumentations_switch_off_exactly_that_one(
 ) -> None:
     docs = _run(smtp_server, OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=disabled)
     assert set(_send_spans(docs)) == {left}
+
+
+def test_one_app_with_smtplib_and_two_providers_is_traced_alike(
+    smtp_server: Any, provider_server: Any
+) -> None:
+    provider_server.on("POST", r"^/v3/mail/send$", 202, headers={"X-Message-Id": "sg-abc123"})
+    provider_server.on("POST", r"^/emails$", 200, json={"id": "re-49a3999c"})
+    docs = _run(smtp_server, EXAMPLES / "multi_provider_app.py", PROVIDER_URL=provider_server.url)
+    sends = {d["name"]: d for d in docs if d.get("name", "").startswith("send ")}
+    assert set(sends) == {"send smtp", "send sendgrid", "send resend"}
+    for name, span in sends.items():
+        assert span["kind"] == "SpanKind.CLIENT"
+        assert span["attributes"]["email.system"] == name.split()[1]
+        assert span["attributes"]["email.recipient.count"] == 1
+    assert sends["send sendgrid"]["attributes"]["email.provider.message_id"] == "sg-abc123"
+    assert sends["send resend"]["attributes"]["email.provider.message_id"] == "re-49a3999c"
+    assert sends["send sendgrid"]["attributes"]["server.address"] == "127.0.0.1"
+    assert sends["send resend"]["attributes"]["email.to.address"] == ["c***@resend.example"]
+    logs = [d for d in docs if d.get("event_name") == "email.send.result"]
+    assert len(logs) == 3
