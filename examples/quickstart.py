@@ -3,10 +3,11 @@
 Runs with nothing else installed or running: an embedded SMTP server (aiosmtpd)
 plays the mail provider on localhost, and a small shop sends an order
 confirmation, a password reset, a newsletter with one unknown recipient, a
-shipping notice that is greylisted once and retried, and an alert to a mail
-server that is down. The telemetry is printed readably to the console; set
-``OTEL_EXPORTER_OTLP_ENDPOINT`` (e.g. ``http://localhost:4318``) to export it
-over OTLP instead, to the stack in ``collector-config/``.
+shipping notice that is greylisted once and retried, a welcome mail to a
+mistyped address, and an alert to a mail server that is down. The telemetry
+is printed readably to the console; set ``OTEL_EXPORTER_OTLP_ENDPOINT``
+(e.g. ``http://localhost:4318``) to export it over OTLP instead, to the stack
+in ``collector-config/``.
 
     pip install -e '.[examples]'
     python examples/quickstart.py
@@ -268,6 +269,10 @@ def run_app(host: str, port: int, down_port: int) -> None:
                 print(f"    app   attempt {attempt} greylisted, retrying")
         return None
 
+    def welcome_to_mistyped_address() -> Any:
+        with smtplib.SMTP(host, port, timeout=5) as smtp:
+            return smtp.send_message(message("unknown-frank@gmial.com", "Welcome!", "Hello"))
+
     def alert_to_down_server() -> Any:
         with smtplib.SMTP("127.0.0.1", down_port, timeout=2) as smtp:
             return smtp.send_message(message("oncall@ops.example", "Disk full", "db-1 at 97%"))
@@ -276,6 +281,7 @@ def run_app(host: str, port: int, down_port: int) -> None:
     step("password reset (aiosmtplib.send)", password_reset)
     step("newsletter with an unknown recipient (550 for one of two)", newsletter)
     step("shipping notice greylisted once (451), then retried", shipping_notice)
+    step("welcome mail to a mistyped address (550, permanent)", welcome_to_mistyped_address)
     step("alert to a mail server that is down (connection refused)", alert_to_down_server)
 
 

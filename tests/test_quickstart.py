@@ -19,7 +19,13 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 QUICKSTART = Path(__file__).resolve().parents[1] / "examples" / "quickstart.py"
-RAW_ADDRESSES = ("alice@gmail.com", "bob@outlook.com", "carol@yahoo.com", "unknown-dave")
+RAW_ADDRESSES = (
+    "alice@gmail.com",
+    "bob@outlook.com",
+    "carol@yahoo.com",
+    "unknown-dave",
+    "unknown-frank",
+)
 
 
 def _run(**env: str) -> subprocess.CompletedProcess:
@@ -91,12 +97,12 @@ def test_demo_exports_over_otlp_when_the_endpoint_is_set(
     for body in otlp_endpoint["/v1/traces"]:
         request = ExportTraceServiceRequest.FromString(body)
         spans += [s for rs in request.resource_spans for ss in rs.scope_spans for s in ss.spans]
-    assert sum(s.name == "send smtp" for s in spans) == 5
+    assert sum(s.name == "send smtp" for s in spans) == 6
     logs = []
     for body in otlp_endpoint["/v1/logs"]:
         request = ExportLogsServiceRequest.FromString(body)
         logs += [r for rl in request.resource_logs for sl in rl.scope_logs for r in sl.log_records]
-    assert sum(r.event_name == "email.send.result" for r in logs) == 5
+    assert sum(r.event_name == "email.send.result" for r in logs) == 6
     metrics = set()
     for body in otlp_endpoint["/v1/metrics"]:
         request = ExportMetricsServiceRequest.FromString(body)

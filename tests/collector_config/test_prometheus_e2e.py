@@ -1,0 +1,477 @@
+"""End to end with a real Prometheus.
+
+The quickstart demo (examples/quickstart.py) runs for real: an embedded SMTP
+server, a round of mails every second -- some accepted, one with a refused
+recipient, one greylisted (451, retryable) and retried, one to a server that
+is down -- and OpenTelemetry's Prometheus exporter on a free port. A real
+`prometheus` (Debian's package; missing means failure, not a skip) scrapes it
+every second with the shipped rules loaded and evaluated every second. Then,
+through Prometheus' HTTP API:
+
+- the demo is scraped as job="shop-mailer" (what the rules and panels group
+  by) and its service.name reaches `target_info`;
+- every shipped rule loads and evaluates without error;
+- every recording rule's expression, and the series it records, returns a
+  number;
+- every Prometheus query of the dashboards (panel targets, the variables'
+  `label_values` selectors) and of the datasources' trace-to-metrics links
+  returns a number, with Grafana's variables filled in;
+- the alerts the demo's failure mix reaches (success rate below 95%, the
+  retryable error burst, refused recipients at one mailbox provider) are
+  pending or firing, and the ones it cannot reach stay quiet.
+
+Prometheus evaluates every second, so rates over 5m windows have their two
+samples after a few seconds; the test polls until everything holds (or a
+deadline passes and it names every expression still without data).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import IO, Any, Callable, Iterator
+
+import pytest
+import yaml
+
+from tests.collector_config.collector_checks import (
+    CONFIG_DIR,
+    REPO,
+    grafana_to_promql,
+    load_yaml,
+    split_label_values,
+)
+
+QUICKSTART = REPO / "examples" / "quickstart.py"
+RULE_FILES = sorted((CONFIG_DIR / "prometheus" / "rules").glob("*.yml"))
+
+# service.name of the demo, and the scrape job name: a plain scrape sets `job`
+# from the job name (the exporter puts service.name on target_info only), the
+# OTLP routes set it from service.name; the two agree here as in production.
+JOB = "shop-mailer"
+
+# Everything below must hold within this many seconds of Prometheus being
+# ready (in practice 10-20 s: the retryable-burst alert needs ten failures
+# inside its window, one per demo round).
+DEADLINE_S = 60.0
+# The demo sends for this long unless stopped (it is stopped by the fixture).
+DEMO_RUN_FOR_S = 240
+
+# Alerts by what the demo's traffic does to them. Each round attempts six
+# messages of which two fail: the greylisted first attempt (451, retryable)
+# and the welcome mail to a mistyped address (550, permanent); four
+# recipients at domain "other" of which three are refused.
+EXPECTED_ACTIVE = {
+    # 67% success < 95%, and far more than 10 attempts per 5 minutes.
+    "EmailSendSuccessRateLow": {"job": JOB},
+    "EmailProviderSuccessRateLow": {"job": JOB, "email_system": "smtp"},
+    # One retryable failure a round: 10 per 5 minutes after ten rounds.
+    "EmailRetryableErrorBurst": {
+        "job": JOB,
+        "email_system": "smtp",
+        "email_error_retryable": "true",
+    },
+    # One permanent failure a round: 5 per 5 minutes after five rounds.
+    "EmailPermanentErrorBurst": {
+        "job": JOB,
+        "email_system": "smtp",
+        "email_error_retryable": "false",
+    },
+    # Three of four recipients at "other" refused, more than 20 per 30 minutes.
+    "EmailRecipientsRejectedHigh": {"job": JOB, "email_recipient_domain": "other"},
+}
+EXPECTED_QUIET = {
+    # Sends to localhost take about a millisecond, far below 5 s.
+    "EmailSendLatencyHigh",
+    # These compare with 1 day, 1 week or 5 hours ago: no such history here.
+    "EmailNoMessagesSent",
+    "EmailSendVolumeDrop",
+    "EmailSuccessRateTrendingDown",
+}
+
+
+# ---------------------------------------------------------------------------
+# Processes
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child
+    """If pytest itself is killed, take the child along (Linux only)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class Child:
+    """A subprocess with its output in a log file, stopped for sure."""
+
+    def __init__(self, name: str, argv: list[str], log: Path, **kwargs: Any) -> None:
+        self.name = name
+        self.log = log
+        self._log_file: IO[bytes] = log.open("wb")
+        self.process = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,
+            **kwargs,
+        )
+
+    def tail(self, lines: int = 40) -> str:
+        self._log_file.flush()
+        text = self.log.read_text(encoding="utf-8", errors="replace")
+        return "\n".join(text.splitlines()[-lines:])
+
+    def check_alive(self) -> None:
+        code = self.process.poll()
+        if code is not None:
+            pytest.fail(f"{self.name} exited with code {code}:\n{self.tail()}")
+
+    def stop(self) -> None:
+        try:
+            if self.process.poll() is None:
+                self.process.terminate()
+                try:
+                    self.process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+                    self.process.wait(timeout=10)
+        finally:
+            self._log_file.close()
+
+
+class Prometheus:
+    """Prometheus' HTTP API, and polling against a shared deadline."""
+
+    def __init__(self, url: str, children: list[Child], deadline: float) -> None:
+        self.url = url
+        self.children = children
+        self.deadline = deadline
+
+    def get(self, path: str, **params: str) -> Any:
+        """The `data` of an API answer; raises ValueError with the API's error."""
+        query = f"?{urllib.parse.urlencode(params)}" if params else ""
+        try:
+            with urllib.request.urlopen(f"{self.url}{path}{query}", timeout=5) as response:
+                answer = json.load(response)
+        except urllib.error.HTTPError as error:  # 400/422: a bad query
+            answer = json.load(error)
+        if answer.get("status") != "success":
+            raise ValueError(f"{answer.get('errorType')}: {answer.get('error')}")
+        return answer["data"]
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        """An instant query's samples as [{"metric": {...}, "value": float}]."""
+        data = self.get("/api/v1/query", query=expr)
+        if data["resultType"] == "scalar":
+            return [{"metric": {}, "value": float(data["result"][1])}]
+        if data["resultType"] != "vector":
+            raise ValueError(f"expected an instant vector, got a {data['resultType']}")
+        return [
+            {"metric": sample["metric"], "value": float(sample["value"][1])}
+            for sample in data["result"]
+        ]
+
+    def poll(self, check: Callable[[], list[str]]) -> list[str]:
+        """Run `check` every second until it reports no problem or the
+        deadline passes; return its last problems."""
+        while True:
+            for child in self.children:
+                child.check_alive()
+            problems = check()
+            if not problems or time.monotonic() > self.deadline:
+                return problems
+            time.sleep(1)
+
+
+def _prometheus_config(demo_port: int) -> dict[str, Any]:
+    return {
+        "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(path) for path in RULE_FILES],
+        "scrape_configs": [
+            {"job_name": JOB, "static_configs": [{"targets": [f"127.0.0.1:{demo_port}"]}]}
+        ],
+    }
+
+
+@pytest.fixture(scope="module")
+def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
+    binary = shutil.which("prometheus")
+    if binary is None:
+        pytest.fail("prometheus is not installed: apt-get install -y prometheus")
+    assert RULE_FILES, "no rule files under collector-config/prometheus/rules"
+    work = tmp_path_factory.mktemp("prometheus-e2e")
+    demo_port, prometheus_port = _free_port(), _free_port()
+    (work / "prometheus.yml").write_text(
+        yaml.safe_dump(_prometheus_config(demo_port), sort_keys=False), encoding="utf-8"
+    )
+    # Only what the demo needs: no OTLP endpoint (it would export there
+    # instead of printing), no disabled instrumentations from the caller.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env.update(OTEL_SERVICE_NAME=JOB, PYTHONUNBUFFERED="1")
+
+    children: list[Child] = []
+    try:
+        children.append(
+            Child(
+                "the demo",
+                [
+                    sys.executable,
+                    str(QUICKSTART),
+                    "--repeat-for",
+                    str(DEMO_RUN_FOR_S),
+                    "--prometheus-port",
+                    str(demo_port),
+                ],
+                work / "demo.log",
+                cwd=REPO,
+                env=env,
+            )
+        )
+        children.append(
+            Child(
+                "prometheus",
+                [
+                    binary,
+                    f"--config.file={work / 'prometheus.yml'}",
+                    f"--storage.tsdb.path={work / 'data'}",
+                    f"--web.listen-address=127.0.0.1:{prometheus_port}",
+                ],
+                work / "prometheus.log",
+                cwd=work,
+            )
+        )
+        url = f"http://127.0.0.1:{prometheus_port}"
+        ready_by = time.monotonic() + 20
+        while True:
+            for child in children:
+                child.check_alive()
+            try:
+                with urllib.request.urlopen(f"{url}/-/ready", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:  # refused while starting, 503 while loading
+                pass
+            if time.monotonic() > ready_by:
+                pytest.fail(f"prometheus not ready after 20 s:\n{children[1].tail()}")
+            time.sleep(0.2)
+        yield Prometheus(url, children, deadline=time.monotonic() + DEADLINE_S)
+    finally:
+        for child in reversed(children):
+            child.stop()
+
+
+# ---------------------------------------------------------------------------
+# What to query
+
+
+def _rules() -> list[dict[str, Any]]:
+    return [
+        rule
+        for path in RULE_FILES
+        for group in load_yaml(path)["groups"]
+        for rule in group["rules"]
+    ]
+
+
+def _fill_variables(expr: str) -> str:
+    """A Grafana query as Grafana runs it with the demo's service selected
+    and "All" for the other variables."""
+    expr = re.sub(r"\$\{job(?::[A-Za-z]+)?\}|\$job\b", JOB, expr)
+    expr = expr.replace("$__tags", f'job="{JOB}"')
+    return grafana_to_promql(expr)
+
+
+def _panels(panels: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for panel in panels:
+        yield panel
+        yield from _panels(panel.get("panels", []))  # inside collapsed rows
+
+
+def _is_prometheus(datasource: Any) -> bool:
+    return isinstance(datasource, dict) and datasource.get("type") == "prometheus"
+
+
+def _dashboard_queries(dashboards: dict[str, dict[str, Any]]) -> list[tuple[str, str]]:
+    found = []
+    for name, dashboard in dashboards.items():
+        for panel in _panels(dashboard.get("panels", [])):
+            for target in panel.get("targets", []):
+                if _is_prometheus(target.get("datasource", panel.get("datasource"))):
+                    where = f"{name}: panel {panel['title']!r} {target['refId']}"
+                    found.append((where, _fill_variables(target["expr"])))
+    return found
+
+
+def _variable_selectors(dashboards: dict[str, dict[str, Any]]) -> list[tuple[str, str, str]]:
+    """(where, selector, label) of every `label_values(selector, label)`."""
+    found = []
+    for name, dashboard in dashboards.items():
+        for variable in dashboard.get("templating", {}).get("list", []):
+            if variable.get("type") == "query" and _is_prometheus(variable.get("datasource")):
+                selector, label = split_label_values(variable["definition"]) or (None, "")
+                assert selector, f"{name}: variable {variable['name']} has no selector"
+                found.append(
+                    (f"{name}: variable {variable['name']}", _fill_variables(selector), label)
+                )
+    return found
+
+
+def _datasource_queries(datasources: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    found = []
+    for ds in datasources:
+        for query in (ds.get("jsonData", {}).get("tracesToMetrics") or {}).get("queries", []):
+            # `$$` is provisioning's escaped `$`.
+            expr = _fill_variables(query["query"].replace("$$", "$"))
+            found.append((f"datasource {ds['name']}: tracesToMetrics {query['name']!r}", expr))
+    return found
+
+
+def _no_number(prometheus: Prometheus, expr: str) -> str | None:
+    """Why `expr` has no data, or None when it returns a number."""
+    try:
+        samples = prometheus.query(expr)
+    except ValueError as error:
+        return f"error {error}"
+    if not samples:
+        return "empty result"
+    if not any(math.isfinite(sample["value"]) for sample in samples):
+        return f"only NaN/Inf: {samples}"
+    return None
+
+
+def _problems_of(prometheus: Prometheus, queries: list[tuple[str, str]]) -> Callable[[], list[str]]:
+    def check() -> list[str]:
+        return [
+            f"{where}: {why}\n    {expr}"
+            for where, expr in queries
+            if (why := _no_number(prometheus, expr)) is not None
+        ]
+
+    return check
+
+
+# ---------------------------------------------------------------------------
+# Tests
+
+
+def test_demo_is_scraped_as_the_job_the_rules_group_by(prometheus: Prometheus) -> None:
+    checks = {
+        "the scrape target is up": f'up{{job="{JOB}"}} == 1',
+        "service.name reaches target_info": f'target_info{{job="{JOB}", service_name="{JOB}"}}',
+        "messages go out": f'email_client_sent_messages_total{{job="{JOB}", error_type=""}}',
+        "messages fail": f'email_client_sent_messages_total{{job="{JOB}", error_type!=""}}',
+        "recipients are refused": (
+            f'email_client_recipients_total{{job="{JOB}", email_recipient_status="rejected"}}'
+        ),
+    }
+    problems = prometheus.poll(_problems_of(prometheus, list(checks.items())))
+    assert problems == [], "\n".join(problems)
+
+
+def test_shipped_rules_load_and_evaluate_without_errors(prometheus: Prometheus) -> None:
+    shipped = {rule.get("record") or rule["alert"] for rule in _rules()}
+
+    def check() -> list[str]:
+        loaded = {}
+        for group in prometheus.get("/api/v1/rules")["groups"]:
+            for rule in group["rules"]:
+                loaded[rule["name"]] = rule
+        problems = [f"{name}: not loaded" for name in sorted(shipped - set(loaded))]
+        problems += [f"{name}: not shipped, yet loaded" for name in sorted(set(loaded) - shipped)]
+        for name, rule in sorted(loaded.items()):
+            if rule.get("health") != "ok":
+                problems.append(f"{name}: health {rule.get('health')} {rule.get('lastError', '')}")
+        return problems
+
+    problems = prometheus.poll(check)
+    assert problems == [], "\n".join(problems)
+
+
+def test_every_recording_rule_returns_data(prometheus: Prometheus) -> None:
+    queries = []
+    for rule in _rules():
+        if "record" in rule:
+            queries.append((f"rule {rule['record']} (its expression)", rule["expr"]))
+            queries.append((f"rule {rule['record']} (recorded series)", rule["record"]))
+    assert queries
+    problems = prometheus.poll(_problems_of(prometheus, queries))
+    assert problems == [], "\n".join(problems)
+
+
+def test_every_dashboard_query_returns_data(
+    prometheus: Prometheus,
+    dashboards: dict[str, dict[str, Any]],
+    datasources: list[dict[str, Any]],
+) -> None:
+    queries = _dashboard_queries(dashboards) + _datasource_queries(datasources)
+    variables = _variable_selectors(dashboards)
+    assert queries and variables
+    for where, expr in queries:
+        assert "$" not in expr, f"{where}: unresolved variable in {expr!r}"
+    data_check = _problems_of(prometheus, queries)
+
+    def check() -> list[str]:
+        problems = data_check()
+        for where, selector, label in variables:
+            try:
+                samples = prometheus.query(selector)
+            except ValueError as error:
+                problems.append(f"{where}: error {error}\n    {selector}")
+                continue
+            if not {sample["metric"].get(label) for sample in samples} - {None, ""}:
+                problems.append(f"{where}: no values of {label!r} in\n    {selector}")
+        return problems
+
+    problems = prometheus.poll(check)
+    assert problems == [], "\n".join(problems)
+
+
+def test_every_alert_is_accounted_for() -> None:
+    """A new alert needs a decision here: should the demo reach it or not."""
+    shipped = {rule["alert"] for rule in _rules() if "alert" in rule}
+    assert shipped == set(EXPECTED_ACTIVE) | EXPECTED_QUIET
+
+
+def test_error_rate_alerts_are_pending_or_firing(prometheus: Prometheus) -> None:
+    def active() -> dict[str, list[dict[str, Any]]]:
+        found: dict[str, list[dict[str, Any]]] = {}
+        for alert in prometheus.get("/api/v1/alerts")["alerts"]:
+            if alert["state"] in ("pending", "firing"):
+                found.setdefault(alert["labels"]["alertname"], []).append(alert)
+        return found
+
+    def check() -> list[str]:
+        now = active()
+        problems = []
+        for name, labels in EXPECTED_ACTIVE.items():
+            if not any(labels.items() <= alert["labels"].items() for alert in now.get(name, [])):
+                problems.append(f"{name}{labels} is neither pending nor firing")
+        return problems
+
+    problems = prometheus.poll(check)
+    assert problems == [], "\n".join(problems) + f"\nactive: {sorted(active())}"
+    # With `for:` of 5 to 15 minutes they are pending at this point (the
+    # issue accepts either state); the ones out of the demo's reach are quiet.
+    loud = EXPECTED_QUIET & set(active())
+    assert not loud, f"active although the demo cannot reach them: {sorted(loud)}"
