@@ -12,13 +12,20 @@ import socket
 import ssl
 from typing import Final, Optional
 
+from opentelemetry.semconv.attributes import (
+    error_attributes,
+    http_attributes,
+    server_attributes,
+)
+
 INSTRUMENTATION_NAME: Final = "opentelemetry.instrumentation.email"
 
 # Span attributes.
 EMAIL_SYSTEM: Final = "email.system"
 EMAIL_OPERATION_NAME: Final = "email.operation.name"
-SERVER_ADDRESS: Final = "server.address"
-SERVER_PORT: Final = "server.port"
+# Stable OpenTelemetry attributes come from the semantic-conventions package.
+SERVER_ADDRESS: Final = server_attributes.SERVER_ADDRESS
+SERVER_PORT: Final = server_attributes.SERVER_PORT
 EMAIL_MESSAGE_ID: Final = "email.message_id"
 EMAIL_PROVIDER_MESSAGE_ID: Final = "email.provider.message_id"
 EMAIL_FROM_ADDRESS: Final = "email.from.address"
@@ -32,8 +39,8 @@ EMAIL_ATTACHMENTS_COUNT: Final = "email.attachments.count"
 EMAIL_TEMPLATE_ID: Final = "email.template.id"
 EMAIL_SUBJECT: Final = "email.subject"
 EMAIL_SMTP_RESPONSE_CODE: Final = "email.smtp.response.code"
-HTTP_RESPONSE_STATUS_CODE: Final = "http.response.status_code"
-ERROR_TYPE: Final = "error.type"
+HTTP_RESPONSE_STATUS_CODE: Final = http_attributes.HTTP_RESPONSE_STATUS_CODE
+ERROR_TYPE: Final = error_attributes.ERROR_TYPE
 EMAIL_ERROR_RETRYABLE: Final = "email.error.retryable"
 
 # Metric-only attributes.
