@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from contextvars import ContextVar
-from time import perf_counter, time_ns
+from time import monotonic, perf_counter, time_ns
 from typing import Any, Awaitable, Callable, Dict, Optional, Tuple
 
 from opentelemetry._logs import LogRecord, SeverityNumber, get_logger, get_logger_provider
@@ -29,6 +29,8 @@ from opentelemetry.instrumentation.email.version import __version__
 _logger = logging.getLogger(__name__)
 
 _SCHEMA_URL = "https://opentelemetry.io/schemas/1.26.0"
+_LIVE_RECHECK_S = 0.5
+_MAX_ATTRIBUTE_SETS = 1024
 
 RequestHook = Callable[[trace.Span, EmailAttempt], None]
 ResponseHook = Callable[[trace.Span, EmailAttempt, Any], None]
@@ -81,6 +83,10 @@ class EmailTelemetry:
         self._privacy = settings.privacy
         self._providers = (tracer_provider, meter_provider, logger_provider)
         self._live = False
+        self._recheck_at = 0.0
+        # Metric attribute sets per (system, server, operation) and per
+        # (system, status, domain): built once, not per send.
+        self._attribute_sets: Dict[Tuple[Any, ...], Dict[str, Any]] = {}
         self._request_hook = request_hook
         self._response_hook = response_hook
         self._tracer = trace.get_tracer(
@@ -121,8 +127,14 @@ class EmailTelemetry:
 
     def _check_live(self) -> bool:
         """True once any signal has a real SDK behind it. Until then a wrapper
-        only calls through; the answer is cached once true (providers can be
-        set once, never unset)."""
+        only calls through. The answer is kept once true (providers are set
+        once, never unset); a "no" is asked again at most every half second,
+        so an application that configures the SDK after instrument() is
+        picked up within that time."""
+        now = monotonic()
+        if now < self._recheck_at:
+            return False
+        self._recheck_at = now + _LIVE_RECHECK_S
         tracer_provider, meter_provider, logger_provider = self._providers
         if (
             not _is_placeholder(tracer_provider or trace.get_tracer_provider())
@@ -146,9 +158,9 @@ class EmailTelemetry:
             args: Tuple[Any, ...],
             kwargs: Dict[str, Any],
         ) -> Any:
-            if not is_instrumentation_enabled():
+            if not is_instrumentation_enabled() or self._skip(op, instance, args, kwargs):
                 return wrapped(*args, **kwargs)
-            call = self._begin(op, instance, args, kwargs)
+            call = self._start(op, instance, args, kwargs)
             if call is None:
                 return wrapped(*args, **kwargs)
             try:
@@ -162,29 +174,41 @@ class EmailTelemetry:
         return wrapper
 
     def async_wrapper(self, op: Operation) -> Callable[..., Awaitable[Any]]:
-        """A ``wrapt`` wrapper for a coroutine function: the span starts when
-        the coroutine is awaited and covers the awaited network work."""
+        """A ``wrapt`` wrapper for a coroutine function. A call that is not
+        traced gets the library's own coroutine back; a traced one gets a
+        coroutine whose span starts when it is awaited and covers the awaited
+        network work, not the creation of the coroutine."""
 
-        async def wrapper(
+        def wrapper(
             wrapped: Callable[..., Awaitable[Any]],
             instance: Any,
             args: Tuple[Any, ...],
             kwargs: Dict[str, Any],
-        ) -> Any:
-            if not is_instrumentation_enabled():
-                return await wrapped(*args, **kwargs)
-            call = self._begin(op, instance, args, kwargs)
-            if call is None:
-                return await wrapped(*args, **kwargs)
-            try:
-                result = await wrapped(*args, **kwargs)
-            except BaseException as exc:
-                self._finish(op, call, None, exc)
-                raise
-            self._finish(op, call, result, None)
-            return result
+        ) -> Awaitable[Any]:
+            if not is_instrumentation_enabled() or self._skip(op, instance, args, kwargs):
+                return wrapped(*args, **kwargs)
+            return self._traced(op, wrapped, instance, args, kwargs)
 
         return wrapper
+
+    async def _traced(
+        self,
+        op: Operation,
+        wrapped: Callable[..., Awaitable[Any]],
+        instance: Any,
+        args: Tuple[Any, ...],
+        kwargs: Dict[str, Any],
+    ) -> Any:
+        call = self._start(op, instance, args, kwargs)
+        if call is None:
+            return await wrapped(*args, **kwargs)
+        try:
+            result = await wrapped(*args, **kwargs)
+        except BaseException as exc:
+            self._finish(op, call, None, exc)
+            raise
+        self._finish(op, call, result, None)
+        return result
 
     def observer_wrapper(self, observer: Observer) -> Callable[..., Any]:
         """A ``wrapt`` wrapper that only reports to the operation around it."""
@@ -227,9 +251,9 @@ class EmailTelemetry:
         (opentelemetry-instrumentation-botocore's) to use as the send span, so
         there are never two CLIENT spans for one request: it is renamed and
         given the attributes, and its owner ends it."""
-        if not is_instrumentation_enabled():
+        if not is_instrumentation_enabled() or self._skip(op, instance, args, kwargs):
             return None
-        return self._begin(op, instance, args, kwargs, span)
+        return self._start(op, instance, args, kwargs, span)
 
     def end_call(
         self, op: Operation, call: _Call, result: Any, exc: Optional[BaseException] = None
@@ -237,7 +261,24 @@ class EmailTelemetry:
         """End what :meth:`start_call` started, in the same thread. Never raises."""
         self._finish(op, call, result, exc)
 
-    def _begin(
+    def _skip(
+        self, op: Operation, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
+    ) -> bool:
+        """True when the call is not traced: no SDK is configured, or it is
+        the same operation called from inside one already traced (its
+        on_nested then reports to the outer attempt). Never raises."""
+        try:
+            outer = _ACTIVE.get()
+            if outer is not None and outer.operation == op.name and outer.system == op.system:
+                if op.on_nested is not None:
+                    op.on_nested(outer, instance, args, kwargs)
+                return True
+            return not self._live and not self._check_live()
+        except Exception:
+            _logger.warning("email instrumentation: could not decide to trace", exc_info=True)
+            return True
+
+    def _start(
         self,
         op: Operation,
         instance: Any,
@@ -245,30 +286,13 @@ class EmailTelemetry:
         kwargs: Dict[str, Any],
         adopt: Optional[trace.Span] = None,
     ) -> Optional[_Call]:
-        """Start the span for a call, or None to just call through (nested
-        operation, no SDK, or any failure in here)."""
-        outer = _ACTIVE.get()
-        if outer is not None and outer.operation == op.name and outer.system == op.system:
-            if op.on_nested is not None:
-                try:
-                    op.on_nested(outer, instance, args, kwargs)
-                except Exception:
-                    _logger.debug("email instrumentation: nested call not read", exc_info=True)
-            return None
+        """Start the span for a call and make it current, or None to just
+        call through (the adapter declined it, or any failure in here)."""
         try:
-            if not self._live and not self._check_live():
-                return None
             attempt = op.describe(instance, args, kwargs)
             if attempt is None:  # the adapter says this call sends nothing
                 return None
-            attributes: Dict[str, Any] = {
-                c.EMAIL_SYSTEM: attempt.system,
-                c.EMAIL_OPERATION_NAME: attempt.operation,
-            }
-            if attempt.server_address:
-                attributes[c.SERVER_ADDRESS] = attempt.server_address
-            if attempt.server_port:
-                attributes[c.SERVER_PORT] = attempt.server_port
+            attributes = self._request_attributes(attempt)
             name = f"{attempt.operation} {attempt.system}"
             if adopt is None:
                 span = self._tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
@@ -280,18 +304,11 @@ class EmailTelemetry:
         except Exception:
             _logger.warning("email instrumentation: could not start telemetry", exc_info=True)
             return None
-        try:
-            if span.is_recording() or (self._log is not None and attempt.is_send):
-                request = self._request_attributes(attempt)
-                attributes.update(request)
-                if span.is_recording():
-                    span.set_attributes(request)
-            if self._request_hook is not None:
+        if self._request_hook is not None:
+            try:
                 self._request_hook(span, attempt)
-        except Exception:
-            _logger.warning(
-                "email instrumentation: request hook or attributes failed", exc_info=True
-            )
+            except Exception:
+                _logger.warning("email instrumentation: request hook failed", exc_info=True)
         return call
 
     def _finish(
@@ -310,7 +327,7 @@ class EmailTelemetry:
                 if exc is not None:
                     attempt.failure = c.exception_failure(exc)
                 _logger.debug("email instrumentation: could not read the outcome", exc_info=True)
-            response = self._response_attributes(attempt)
+            response = self._response_attributes(attempt, call.attributes)
             call.attributes.update(response)
             if span.is_recording():
                 span.set_attributes(response)
@@ -337,7 +354,14 @@ class EmailTelemetry:
 
     def _request_attributes(self, attempt: EmailAttempt) -> Dict[str, Any]:
         privacy = self._privacy
-        out: Dict[str, Any] = {}
+        out: Dict[str, Any] = {
+            c.EMAIL_SYSTEM: attempt.system,
+            c.EMAIL_OPERATION_NAME: attempt.operation,
+        }
+        if attempt.server_address:
+            out[c.SERVER_ADDRESS] = attempt.server_address
+        if attempt.server_port:
+            out[c.SERVER_PORT] = attempt.server_port
         if privacy.records_addresses:
             if attempt.sender:
                 sender = privacy.address(attempt.sender)
@@ -370,16 +394,19 @@ class EmailTelemetry:
             out[c.EMAIL_SUBJECT] = subject
         return out
 
-    def _response_attributes(self, attempt: EmailAttempt) -> Dict[str, Any]:
+    def _response_attributes(
+        self, attempt: EmailAttempt, request: Dict[str, Any]
+    ) -> Dict[str, Any]:
         out: Dict[str, Any] = {}
-        # Attributes only known once the library has run (size of a message
-        # flattened inside send_message, the Message-ID it added, a recipient
-        # count only the provider's answer gives).
-        if attempt.is_send and attempt.recipient_count is not None:
-            out[c.EMAIL_RECIPIENT_COUNT] = attempt.recipient_count
-        if attempt.size is not None:
+        # Attributes only known, or only exact, once the library has run: the
+        # size of a message flattened inside send_message, the Message-ID it
+        # added, a recipient count only the provider's answer gives.
+        count = attempt.recipient_count
+        if count is not None and attempt.is_send and request.get(c.EMAIL_RECIPIENT_COUNT) != count:
+            out[c.EMAIL_RECIPIENT_COUNT] = count
+        if attempt.size is not None and request.get(c.EMAIL_MESSAGE_SIZE) != attempt.size:
             out[c.EMAIL_MESSAGE_SIZE] = attempt.size
-        if attempt.message_id:
+        if attempt.message_id and request.get(c.EMAIL_MESSAGE_ID) != attempt.message_id:
             out[c.EMAIL_MESSAGE_ID] = attempt.message_id
         if attempt.provider_message_id:
             out[c.EMAIL_PROVIDER_MESSAGE_ID] = attempt.provider_message_id
@@ -414,16 +441,33 @@ class EmailTelemetry:
 
     # -- metrics and log ------------------------------------------------------------
 
+    def _attribute_set(self, *key: Any) -> Dict[str, Any]:
+        """A metric attribute set, built once per distinct key and reused (the
+        SDK copies what it keeps). ``key`` is a flat tuple of name, value."""
+        found = self._attribute_sets.get(key)
+        if found is None:
+            found = {key[i]: key[i + 1] for i in range(0, len(key), 2) if key[i + 1] is not None}
+            if len(self._attribute_sets) < _MAX_ATTRIBUTE_SETS:
+                self._attribute_sets[key] = found
+        return found
+
     def _record_metrics(self, attempt: EmailAttempt, duration: float) -> None:
-        failure = attempt.failure
-        base: Dict[str, Any] = {c.EMAIL_SYSTEM: attempt.system}
-        if attempt.server_address:
-            base[c.SERVER_ADDRESS] = attempt.server_address
-        outcome = dict(base)
-        if failure is not None:
-            outcome[c.ERROR_TYPE] = failure.error_type
-            outcome[c.EMAIL_ERROR_RETRYABLE] = failure.retryable
-        self._duration.record(duration, {**outcome, c.EMAIL_OPERATION_NAME: attempt.operation})
+        system, server, failure = attempt.system, attempt.server_address, attempt.failure
+        base = self._attribute_set(c.EMAIL_SYSTEM, system, c.SERVER_ADDRESS, server or None)
+        if failure is None:
+            outcome = base
+            timed = self._attribute_set(
+                c.EMAIL_SYSTEM,
+                system,
+                c.SERVER_ADDRESS,
+                server or None,
+                c.EMAIL_OPERATION_NAME,
+                attempt.operation,
+            )
+        else:
+            outcome = self._failed(base, failure)
+            timed = {**outcome, c.EMAIL_OPERATION_NAME: attempt.operation}
+        self._duration.record(duration, timed)
         if not attempt.is_send:
             return
         # Messages: all failed when the call failed, else the batch's failures
@@ -435,20 +479,21 @@ class EmailTelemetry:
             # the provider still said which messages went out (Mailjet's 400
             # for a batch with one bad message).
             for message_failure in attempt.failed_messages:
-                self._messages.add(
-                    1,
-                    {
-                        **base,
-                        c.ERROR_TYPE: message_failure.error_type,
-                        c.EMAIL_ERROR_RETRYABLE: message_failure.retryable,
-                    },
-                )
+                self._messages.add(1, self._failed(base, message_failure))
             sent = attempt.message_count - len(attempt.failed_messages)
             if sent > 0:
                 self._messages.add(sent, base)
         self._record_recipients(attempt)
         if attempt.size is not None:
-            self._size.record(attempt.size, {c.EMAIL_SYSTEM: attempt.system})
+            self._size.record(attempt.size, self._attribute_set(c.EMAIL_SYSTEM, system))
+
+    @staticmethod
+    def _failed(base: Dict[str, Any], failure: c.Failure) -> Dict[str, Any]:
+        return {
+            **base,
+            c.ERROR_TYPE: failure.error_type,
+            c.EMAIL_ERROR_RETRYABLE: failure.retryable,
+        }
 
     def _record_recipients(self, attempt: EmailAttempt) -> None:
         counts: Dict[Tuple[str, str], int] = {}
@@ -462,16 +507,18 @@ class EmailTelemetry:
         if attempt.failure is None or attempt.failed_messages:
             skip = {address for address, _ in rejected}
             skip.update(attempt.not_sent)
-            # Refusals known only by count (SparkPost) come off the accepted
-            # recipients, from "other" first: the big providers' counts stay exact
-            # where the refused ones were most likely small domains.
-            unknown = sum(1 for address, _ in rejected if not address)
             accepted: Dict[str, int] = {}
             for address in attempt.envelope():
                 if address not in skip:
                     domain = recipient_domain(address)
                     accepted[domain] = accepted.get(domain, 0) + 1
-            for domain in sorted(accepted, key=lambda d: d != OTHER_DOMAIN):
+            # Refusals known only by count (SparkPost) come off the accepted
+            # recipients, from "other" first: the big providers' counts stay
+            # exact where the refused ones were most likely small domains.
+            unknown = sum(1 for address, _ in rejected if not address)
+            for domain in (
+                sorted(accepted, key=lambda d: d != OTHER_DOMAIN) if unknown else accepted
+            ):
                 taken = min(unknown, accepted[domain])
                 unknown -= taken
                 if accepted[domain] > taken:
@@ -479,11 +526,14 @@ class EmailTelemetry:
         for (status, domain), count in counts.items():
             self._recipients.add(
                 count,
-                {
-                    c.EMAIL_SYSTEM: attempt.system,
-                    c.EMAIL_RECIPIENT_STATUS: status,
-                    c.EMAIL_RECIPIENT_DOMAIN: domain,
-                },
+                self._attribute_set(
+                    c.EMAIL_SYSTEM,
+                    attempt.system,
+                    c.EMAIL_RECIPIENT_STATUS,
+                    status,
+                    c.EMAIL_RECIPIENT_DOMAIN,
+                    domain,
+                ),
             )
 
     def _emit_log(self, attempt: EmailAttempt, attributes: Dict[str, Any], duration: float) -> None:

@@ -161,6 +161,8 @@ def _envelope(attempt: EmailAttempt, sender: Any, recipients: Any) -> None:
 def _read_message(attempt: EmailAttempt, message: Any, sender: Any, recipients: Any) -> None:
     if isinstance(message, (str, bytes)):
         attempt.size = len(message)
+        if isinstance(sender, str):
+            attempt.sender = sender  # the envelope's; no need to parse From
         read_raw_message(attempt, message)
     elif isinstance(message, Message):
         read_message_object(attempt, message)
