@@ -1,0 +1,426 @@
+"""How much slower sending mail gets with the instrumentation, as ratios.
+
+    python benchmarks/overhead.py                # about 2-3 minutes
+    python benchmarks/overhead.py --quick        # about 20-30 seconds
+    python benchmarks/overhead.py --rounds 40 --json results.json
+    python benchmarks/overhead.py --cases a,e
+
+Starts a minimal aiosmtpd server in another process (``smtp_sink.py``, on a
+free 127.0.0.1 port), then runs each case in a fresh Python process
+(``cases.py``), so that no case inherits another's providers, threads or
+patches:
+
+  a  1 KB over one smtplib connection, SDK with all three signals; a third
+     arm wraps the plain send in the floor's replay (no package code), which
+     splits the delta into the SDK's share and the package's own
+  b  the same, instrumenting with no SDK configured (the API's no-ops)
+  c  a 1 MiB attachment with smtplib ``send_message``, SDK configured
+  d  200 concurrent aiosmtplib sends in one ``asyncio.gather``, each on its
+     own persistent connection (``--aio-mode connection``: aiosmtplib.send,
+     a new connection per send), SDK configured
+  e  the floor: the SDK's own cost for one send's span, metric points and log
+     record, with no mail library and no package code
+
+Each of a-d prints instrumented / uninstrumented as "ratio (min-max)": the
+median over rounds of the per-round ratio of medians, and the smallest and
+largest per-round ratio. Nothing is pinned to a CPU; on a 2-core machine the
+server process takes one core, the client and the SDK's export threads share
+the other. The run records, per round, whether client and server last ran on
+the same core, and how much of the machine other processes used; both move
+the numbers (see README.md).
+"""
+
+# The output prints ranges with an en dash, "(min-max)" typeset properly.
+# ruff: noqa: RUF001
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Dict, Optional, Sequence
+
+HERE = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class Case:
+    key: str
+    title: str
+    target: Optional[float]
+    block: int  # timed units per block (sends, or batches of 200 for d)
+    rounds: int  # default run
+    quick_rounds: int
+    quick_block: int
+
+
+CASES: Dict[str, Case] = {
+    c.key: c
+    for c in (
+        Case("a", "smtplib 1 KB, SDK (3 signals)", 1.08, 200, 70, 15, 150),
+        Case("b", "smtplib 1 KB, no SDK (API no-ops)", 1.01, 200, 150, 30, 150),
+        Case("c", "smtplib 1 MiB attachment, SDK", 1.02, 6, 40, 8, 4),
+        Case("d", "aiosmtplib 200 concurrent, SDK", 1.10, 4, 40, 10, 2),
+        Case("e", "SDK floor: span + 4 metric points + log", None, 2000, 30, 8, 1000),
+    )
+}
+
+# Case b must see no global provider, not even one named by the environment.
+_PROVIDER_VARIABLES = (
+    "OTEL_PYTHON_TRACER_PROVIDER",
+    "OTEL_PYTHON_METER_PROVIDER",
+    "OTEL_PYTHON_LOGGER_PROVIDER",
+)
+
+
+# -- processes ------------------------------------------------------------------------------
+
+
+class SinkServer:
+    """``smtp_sink.py`` in a child process."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, str(HERE / "smtp_sink.py"), "--port", "0"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline().split()
+        if len(line) != 2 or line[0] != "READY":
+            self.stop()
+            raise SystemExit("the SMTP sink did not start")
+        self.port = int(line[1])
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def _cpu_seconds() -> Optional[Dict[str, float]]:
+    """Busy CPU time of the whole machine and of this process's waited-for
+    children (Linux), to tell how much of the machine other work took."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = [int(v) for v in stat.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    hz = os.sysconf("SC_CLK_TCK")
+    user, nice, system, _idle, _iowait, irq, softirq = fields[:7]
+    steal = fields[7] if len(fields) > 7 else 0
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {
+        "busy": (user + nice + system + irq + softirq) / hz,
+        "steal": steal / hz,
+        "children": children.ru_utime + children.ru_stime,
+    }
+
+
+def _process_cpu_seconds(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            text = stat.read()
+    except OSError:
+        return 0.0
+    fields = text[text.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def run_case(
+    case: Case, port: int, server_pid: int, rounds: int, block: int, args: argparse.Namespace
+) -> Any:
+    command = [
+        sys.executable,
+        str(HERE / "cases.py"),
+        case.key,
+        "--port",
+        str(port),
+        "--rounds",
+        str(rounds),
+        "--block",
+        str(block),
+        "--aio-mode",
+        args.aio_mode,
+        "--aio-pool",
+        str(args.aio_pool),
+        "--server-pid",
+        str(server_pid),
+    ]
+    env = dict(os.environ)
+    if case.key == "b":
+        for variable in _PROVIDER_VARIABLES:
+            env.pop(variable, None)
+    print(f"{case.key}: {case.title} ({rounds} rounds)", file=sys.stderr, flush=True)
+    started = time.perf_counter()
+    cpu_before, server_before = _cpu_seconds(), _process_cpu_seconds(server_pid)
+    done = subprocess.run(command, stdout=subprocess.PIPE, text=True, env=env, check=False)
+    cpu_after, server_after = _cpu_seconds(), _process_cpu_seconds(server_pid)
+    if done.returncode != 0:
+        raise SystemExit(f"case {case.key} failed (exit status {done.returncode})")
+    result = json.loads(done.stdout)
+    seconds = time.perf_counter() - started
+    result["seconds"] = round(seconds, 1)
+    if cpu_before is not None and cpu_after is not None:
+        # CPU that neither the case nor the SMTP sink used, as a share of the
+        # whole machine over the case: other work competing with the run.
+        ours = cpu_after["children"] - cpu_before["children"] + server_after - server_before
+        other = cpu_after["busy"] - cpu_before["busy"] - ours
+        capacity = seconds * (os.cpu_count() or 1)
+        result["other_load"] = max(0.0, other / capacity)
+        result["steal"] = (cpu_after["steal"] - cpu_before["steal"]) / capacity
+    return result
+
+
+# -- numbers ----------------------------------------------------------------------------------
+
+
+def _spread(values: Sequence[float]) -> Dict[str, float]:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def summarise_ab(case: Case, result: Dict[str, Any]) -> Dict[str, Any]:
+    rounds = result["rounds"]
+    ratios = [r["ratio"] for r in rounds]
+    ratio = statistics.median(ratios)
+    plain = [r["median_us"]["plain"] for r in rounds]
+    delta = [r["median_us"]["instrumented"] - r["median_us"]["plain"] for r in rounds]
+    summary: Dict[str, Any] = {
+        "ratio": ratio,
+        "ratio_min": min(ratios),
+        "ratio_max": max(ratios),
+        "ratio_quartiles": statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3,
+        "mean_ratio": statistics.median(r["mean_ratio"] for r in rounds),
+        "uninstrumented_us": statistics.median(plain),
+        "instrumented_us": statistics.median(r["median_us"]["instrumented"] for r in rounds),
+        "delta_us": statistics.median(delta),
+        "rounds": len(rounds),
+        "target": case.target,
+        "meets_target": case.target is None or ratio <= case.target,
+        "placement": {},
+    }
+    for where in ("split", "same", "mixed", "unknown"):
+        subset = [r["ratio"] for r in rounds if r["placement"] == where]
+        if subset:
+            summary["placement"][where] = {"rounds": len(subset), **_spread(subset)}
+    if "floor" in result["arms"]:
+        # Per round: the ideal instrumentation's cost (floor arm - plain) and
+        # what the package adds on top of it (instrumented - floor arm).
+        summary["floor_in_situ_us"] = _spread(
+            [r["median_us"]["floor"] - r["median_us"]["plain"] for r in rounds]
+        )
+        summary["package_us"] = _spread(
+            [r["median_us"]["instrumented"] - r["median_us"]["floor"] for r in rounds]
+        )
+        summary["package_share"] = summary["package_us"]["median"] / summary["uninstrumented_us"]
+        summary["floor_in_situ_share"] = (
+            summary["floor_in_situ_us"]["median"] / summary["uninstrumented_us"]
+        )
+    if case.key == "d":
+        summary["delta_per_send_us"] = summary["delta_us"] / result["concurrency"]
+    return summary
+
+
+def summarise_floor(result: Dict[str, Any]) -> Dict[str, Any]:
+    return {
+        "floor_us": _spread([r["median_us"] for r in result["rounds"]]),
+        "floor_mean_us": statistics.median(r["mean_us"] for r in result["rounds"]),
+        "rounds": len(result["rounds"]),
+    }
+
+
+# -- output -------------------------------------------------------------------------------------
+
+
+def _duration(us: float) -> str:
+    if abs(us) >= 10_000:
+        return f"{us / 1000:,.1f} ms"
+    return f"{us:,.1f} µs"
+
+
+def _range(spread: Dict[str, float], signed: bool = False) -> str:
+    sign = "+" if signed else ""
+    return f"{spread['median']:{sign}.1f} µs ({spread['min']:{sign}.1f}–{spread['max']:{sign}.1f})"
+
+
+def _versions() -> str:
+    names = ("opentelemetry-sdk", "opentelemetry-instrumentation-email", "aiosmtplib", "aiosmtpd")
+    parts = []
+    for name in names:
+        try:
+            parts.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            parts.append(f"{name} (not installed)")
+    return ", ".join(parts)
+
+
+def render(results: Dict[str, Any], summaries: Dict[str, Dict[str, Any]], seconds: float) -> str:
+    lines = [
+        "Overhead of opentelemetry-instrumentation-email (instrumented / uninstrumented)",
+        f"machine: {os.cpu_count()} CPUs, nothing pinned, the SMTP sink process uses one; "
+        f"Python {platform.python_version()} on {platform.system()}",
+        _versions(),
+        "ratio = median over rounds of (median instrumented / median uninstrumented) in the round;"
+        " (min–max) over rounds",
+        "",
+    ]
+    header = (
+        f"{'case':<40} {'unit':<9} {'uninstr':>10} {'instr':>10} {'delta':>11} "
+        f"{'ratio (min–max)':>22} {'mean ratio':>10} {'target':>7}"
+    )
+    lines += [header, "-" * (len(header) + 5)]
+    for key, summary in summaries.items():
+        if key == "e":
+            continue
+        case = CASES[key]
+        ratio = f"{summary['ratio']:.3f} ({summary['ratio_min']:.3f}–{summary['ratio_max']:.3f})"
+        lines.append(
+            f"{key}  {case.title:<37} {'200 sends' if key == 'd' else 'send':<9} "
+            f"{_duration(summary['uninstrumented_us']):>10} "
+            f"{_duration(summary['instrumented_us']):>10} "
+            f"{'+' + _duration(summary['delta_us']):>11} {ratio:>22} "
+            f"{summary['mean_ratio']:>10.3f} {'≤ ' + format(case.target, '.2f'):>7} "
+            f"{'ok' if summary['meets_target'] else 'MISS'}"
+        )
+    if "d" in summaries:
+        lines.append(
+            f"   d: {results['d']['connection']}; "
+            f"+{_duration(summaries['d']['delta_per_send_us'])} per send"
+        )
+    placement = []
+    for key, summary in summaries.items():
+        parts = [
+            f"{where} {p['rounds']}: {p['median']:.3f}"
+            for where, p in summary.get("placement", {}).items()
+        ]
+        if parts:
+            placement.append(f"   {key}: " + ", ".join(parts))
+    if placement:
+        lines += [
+            "",
+            "client and server on different cores (split) or the same core, rounds: median ratio",
+            *placement,
+        ]
+    if "e" in summaries:
+        floor = summaries["e"]["floor_us"]
+        replayed = results["e"]["replayed"]
+        line = f"e  {CASES['e'].title}, alone (no mail library): {_range(floor)} per send"
+        if "a" in summaries:
+            share = floor["median"] / summaries["a"]["uninstrumented_us"]
+            line += f" = {share:.1%} of a's uninstrumented send"
+        lines += [
+            "",
+            line,
+            f"   replays the package's own '{replayed['span']}' span "
+            f"({replayed['span_attributes']} attributes), "
+            f"{len(replayed['metric_points'])} metric points and log record "
+            f"({replayed['log_attributes']} attributes) straight on the SDK",
+        ]
+    a = summaries.get("a", {})
+    if "package_us" in a:
+        lines += [
+            "",
+            f"where a's delta of {_duration(a['delta_us'])} per send goes (per-round medians):",
+            f"   the same telemetry emitted around the plain send, no package code (floor arm):"
+            f" {_range(a['floor_in_situ_us'], True)} = {a['floor_in_situ_share']:.1%}"
+            " of the send",
+            f"   the package's own share (instrumented - floor arm):"
+            f" {_range(a['package_us'], True)} = {a['package_share']:.1%} of the send",
+        ]
+    if "b" in summaries:
+        lines.append(
+            "   with no SDK at all (case b) the package costs "
+            f"{_duration(summaries['b']['delta_us'])} per send"
+            " (wrappers and the 'is an SDK configured' check)"
+        )
+    load = [
+        f"{key} {results[key]['other_load']:.0%}"
+        for key in results
+        if results[key].get("other_load") is not None
+    ]
+    if load:
+        lines += [
+            "",
+            "machine share used by other processes during each case (0% = quiet machine): "
+            + ", ".join(load),
+        ]
+    lines += ["", f"total {seconds:.0f} s"]
+    return "\n".join(lines)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Overhead of opentelemetry-instrumentation-email, as ratios.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__,
+    )
+    parser.add_argument("--quick", action="store_true", help="fewer, shorter rounds (~30 s)")
+    parser.add_argument("--rounds", type=int, help="rounds per case (overrides the defaults)")
+    parser.add_argument("--cases", default="a,b,c,d,e", help="comma-separated, default a,b,c,d,e")
+    parser.add_argument("--json", metavar="PATH", help="also write every round as JSON")
+    parser.add_argument(
+        "--aio-mode",
+        choices=("pool", "connection"),
+        default="pool",
+        help="case d: persistent connections (default) or a new one per send (aiosmtplib.send)",
+    )
+    parser.add_argument(
+        "--aio-pool", type=int, default=200, help="case d: connections in the pool (default 200)"
+    )
+    args = parser.parse_args(argv)
+    keys = [k.strip() for k in args.cases.split(",") if k.strip()]
+    unknown = [k for k in keys if k not in CASES]
+    if unknown:
+        parser.error(f"unknown case(s): {', '.join(unknown)}")
+
+    started = time.perf_counter()
+    server = SinkServer()
+    results: Dict[str, Any] = {}
+    try:
+        for key in keys:
+            case = CASES[key]
+            rounds = args.rounds or (case.quick_rounds if args.quick else case.rounds)
+            block = case.quick_block if args.quick else case.block
+            results[key] = run_case(case, server.port, server.process.pid, rounds, block, args)
+    finally:
+        server.stop()
+    seconds = time.perf_counter() - started
+
+    summaries: Dict[str, Dict[str, Any]] = {}
+    for key in keys:
+        summaries[key] = (
+            summarise_floor(results[key]) if key == "e" else summarise_ab(CASES[key], results[key])
+        )
+    print(render(results, summaries, seconds))
+    if args.json:
+        document = {
+            "machine": {
+                "cpus": os.cpu_count(),
+                "python": platform.python_version(),
+                "platform": platform.platform(),
+                "versions": _versions(),
+            },
+            "arguments": vars(args),
+            "seconds": round(seconds, 1),
+            "summary": summaries,
+            "cases": results,
+        }
+        Path(args.json).write_text(json.dumps(document, indent=2, default=str) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
