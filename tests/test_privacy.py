@@ -26,15 +26,6 @@ from tests.support.privacy import (
     words,
 )
 
-# Older names, imported by provider tests.
-_exported, _local, _unicode_local, _domain, _words = (
-    exported,
-    local_parts,
-    unicode_local_parts,
-    domains,
-    words,
-)
-
 KEY = b"test-key"
 
 

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import re
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict
 
 import pytest
 from azure.communication.email import EmailClient
@@ -20,9 +19,9 @@ from azure.core.exceptions import (
     HttpResponseError,
     ServiceRequestError,
     ServiceResponseError,
+    ServiceResponseTimeoutError,
 )
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from opentelemetry.trace import SpanKind, StatusCode
 
 from opentelemetry.instrumentation.email import EmailInstrumentor
@@ -30,6 +29,7 @@ from tests.conftest import Telemetry
 from tests.outcome import observe
 from tests.providers import azure_communication_email_responses as r
 from tests.providers.http_server import ProviderServer
+from tests.support import privacy
 
 SYSTEM = "azure_communication_email"
 SPAN = f"send {SYSTEM}"
@@ -297,6 +297,19 @@ def test_connection_refused_and_dropped_connection(
         assert span.attributes["email.error.retryable"] is True
 
 
+def test_total_timeout_spent_is_a_timeout(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    # The retry policy raises ServiceResponseTimeoutError with nothing under
+    # it once the call's total timeout is spent (here at once).
+    _accept(provider_server)
+    with pytest.raises(ServiceResponseTimeoutError):
+        _client(provider_server.url).begin_send(_message(), polling_interval=0, timeout=0)
+    span = _only(telemetry)
+    assert span.attributes["error.type"] == "timeout"
+    assert span.attributes["email.error.retryable"] is True
+
+
 def test_connection_string_clients_always_use_https(
     telemetry: Telemetry, provider_server: ProviderServer
 ) -> None:
@@ -434,34 +447,21 @@ def test_uninstrument_restores_every_patched_callable(telemetry: Telemetry) -> N
 
 # -- privacy: nothing raw leaves the process --------------------------------------------
 
-_local = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789", min_size=6, max_size=20)
-_domain = st.sampled_from(["gmail.com", "example.org", "corp.example", "yahoo.fr"])
-_words = st.text(alphabet="abcdefghijklmnopqrstuvwxyzÄÖÜ ", min_size=10, max_size=60).map(
-    lambda s: "Qx" + s
-)
-
-
-def _exported(telemetry: Telemetry) -> str:
-    out: List[str] = [span.to_json() for span in telemetry.spans()]
-    for log in telemetry.logs():
-        out.append(json.dumps({"body": str(log.body), "attrs": dict(log.attributes)}, default=str))
-    data = telemetry.metric_reader.get_metrics_data()
-    for rm in data.resource_metrics if data else ():
-        for scope in rm.scope_metrics:
-            for metric in scope.metrics:
-                for point in metric.data.data_points:
-                    text = json.dumps(dict(point.attributes or {}), default=str)
-                    assert "@" not in text, f"an address in a metric attribute: {text}"
-                    out.append(text)
-    return "\n".join(out)
-
 
 @settings(
     max_examples=15,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(sender=_local, to=_local, cc=_local, bcc=_local, domain=_domain, subject=_words, body=_words)
+@given(
+    sender=privacy.local_parts,
+    to=privacy.local_parts,
+    cc=privacy.local_parts,
+    bcc=privacy.local_parts,
+    domain=privacy.domains,
+    subject=privacy.words,
+    body=privacy.words,
+)
 def test_default_settings_never_export_a_raw_address_subject_or_body(
     provider_server: ProviderServer,
     sender: str,
@@ -495,7 +495,7 @@ def test_default_settings_never_export_a_raw_address_subject_or_body(
         _client(provider_server.url).begin_send(message, polling_interval=0).result()
     finally:
         EmailInstrumentor().uninstrument()
-    exported = _exported(telemetry)
+    exported = "\n".join(privacy.exported(telemetry))
     haystacks = (exported, exported.encode().decode("unicode_escape", "ignore"))
     local_parts = [a.split("@")[0] for a in addresses.values()]
     for needle in [*addresses.values(), *local_parts, subject.strip(), body.strip()[:12]]:

@@ -25,12 +25,12 @@ from mailersend import (
 from mailersend import exceptions as ms_errors
 from opentelemetry.trace import SpanKind, StatusCode
 
-import tests.test_privacy as privacy
 from opentelemetry.instrumentation.email import EmailInstrumentor
 from opentelemetry.instrumentation.email.providers.mailersend import MailersendInstrumentor
 from tests.conftest import Telemetry
 from tests.outcome import observe
 from tests.providers.http_server import ProviderServer
+from tests.support import privacy
 from tests.support.smtp_server import free_port
 
 SEND = r"^/v1/email$"
@@ -610,12 +610,12 @@ def test_uninstrument_restores_every_patched_callable() -> None:
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
-    sender=privacy._local,
-    to=privacy._local,
-    cc=privacy._local,
+    sender=privacy.local_parts,
+    to=privacy.local_parts,
+    cc=privacy.local_parts,
     domain=st.sampled_from(["gmail.com", "example.org", "corp.example", "yahoo.fr"]),
-    subject=privacy._words,
-    body=privacy._words,
+    subject=privacy.words,
+    body=privacy.words,
     bulk=st.booleans(),
 )
 def test_default_settings_never_export_a_raw_address_subject_or_body(
@@ -659,7 +659,7 @@ def test_default_settings_never_export_a_raw_address_subject_or_body(
             ms.emails.send(request)
     finally:
         EmailInstrumentor().uninstrument()
-    exported = "\n".join(privacy._exported(telemetry))
+    exported = "\n".join(privacy.exported(telemetry))
     haystacks = (exported, exported.encode().decode("unicode_escape", "ignore"))
     local_parts = [a.split("@")[0] for a in addresses.values()]
     for needle in [*addresses.values(), *local_parts, subject.strip(), body.strip()[:12]]:

@@ -5,10 +5,6 @@ application sees the same results with and without instrumentation."""
 
 from __future__ import annotations
 
-import pytest
-
-pytest.importorskip("mailgun")  # mailgun 1.10 needs Python 3.11+
-
 import asyncio
 import json
 import socket
@@ -16,6 +12,7 @@ from typing import Any, Dict, Iterator, List, Tuple
 
 import httpx2
 import mailgun.client
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mailgun import ApiError, AsyncClient, Client, MailgunMessageBuilder
@@ -28,6 +25,7 @@ from opentelemetry.instrumentation.email.providers.mailgun import MailgunInstrum
 from tests.conftest import Telemetry
 from tests.outcome import observe
 from tests.providers.http_server import ProviderServer
+from tests.support import privacy
 
 DOMAIN = "mg.shop.example"
 SEND_PATH = rf"^/v3/{DOMAIN}/messages$"
@@ -561,28 +559,6 @@ def test_uninstrument_restores_every_patched_callable() -> None:
 
 # -- privacy -------------------------------------------------------------------------------
 
-_local = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789", min_size=6, max_size=20)
-_unicode_local = st.text(alphabet="abcdefghijkäöüéßøñ", min_size=6, max_size=12)
-_domain = st.sampled_from(["gmail.com", "example.org", "corp.example", "bücher.example"])
-_words = st.text(alphabet="abcdefghijklmnopqrstuvwxyzÄÖÜ ", min_size=10, max_size=60).map(
-    lambda s: "Qx" + s
-)
-
-
-def _exported(telemetry: Telemetry) -> str:
-    out: List[str] = [span.to_json() for span in telemetry.spans()]
-    for log in telemetry.logs():
-        out.append(json.dumps({"body": str(log.body), "attrs": dict(log.attributes)}, default=str))
-    data = telemetry.metric_reader.get_metrics_data()
-    for rm in data.resource_metrics if data else ():
-        for scope in rm.scope_metrics:
-            for metric in scope.metrics:
-                for point in metric.data.data_points:
-                    text = json.dumps(dict(point.attributes or {}), default=str)
-                    assert "@" not in text, f"an address in a metric attribute: {text}"
-                    out.append(text)
-    return "\n".join(out)
-
 
 @pytest.fixture(scope="module")
 def _privacy_server() -> Iterator[ProviderServer]:
@@ -599,12 +575,12 @@ def _privacy_server() -> Iterator[ProviderServer]:
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
-    sender=_local,
-    to=st.one_of(_local, _unicode_local),
-    cc=_local,
-    domain=_domain,
-    subject=_words,
-    body=_words,
+    sender=privacy.local_parts,
+    to=st.one_of(privacy.local_parts, privacy.unicode_local_parts),
+    cc=privacy.local_parts,
+    domain=privacy.domains,
+    subject=privacy.words,
+    body=privacy.words,
 )
 def test_default_settings_never_export_a_raw_address_subject_or_body(
     _privacy_server: ProviderServer,
@@ -646,7 +622,7 @@ def test_default_settings_never_export_a_raw_address_subject_or_body(
             )
     finally:
         EmailInstrumentor().uninstrument()
-    exported = _exported(telemetry)
+    exported = "\n".join(privacy.exported(telemetry))
     haystacks = (exported, exported.encode().decode("unicode_escape", "ignore"))
     local_parts = [a.split("@")[0] for a in addresses.values()]
     for needle in [*addresses.values(), *local_parts, subject.strip(), body.strip()[:12]]:

@@ -5,14 +5,11 @@ with and without instrumentation."""
 
 from __future__ import annotations
 
-import pytest
-
-pytest.importorskip("mailjet_rest")  # mailjet-rest 1.9 needs Python 3.10+
-
 import json
 import socket
 from typing import Any, Dict, Iterator, List, Tuple
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mailjet_rest import Client
@@ -33,6 +30,7 @@ from opentelemetry.instrumentation.email.providers.mailjet import MailjetInstrum
 from tests.conftest import Telemetry
 from tests.outcome import observe
 from tests.providers.http_server import ProviderServer
+from tests.support import privacy
 
 V31, V3 = r"^/v3\.1/send$", r"^/v3/send$"
 IDS = [288230376456789012, 288230376456789013, 288230376456789014]
@@ -77,7 +75,14 @@ NO_CONTENT = _rejected(
     "send-0003", 'At least "HTMLPart", "TextPart" or "TemplateID" must be provided.', "HTMLPart"
 )
 ERRORS: Dict[int, Dict[str, Any]] = {
-    400: {"json": {"Messages": [INVALID_TO]}},
+    # A request Mailjet cannot read at all: no per-message statuses.
+    400: {
+        "json": {
+            "ErrorIdentifier": "6f1e0a8c-3b2d-4c5e-9f7a-1d2e3f4a5b6c",
+            "StatusCode": 400,
+            "ErrorMessage": "Malformed JSON, please review the syntax and properties types.",
+        }
+    },
     401: {
         "json": {
             "ErrorIdentifier": "4a7a3e7a-7bd4-4c6d-9d3c-8a2c8a2b7f10",
@@ -238,6 +243,8 @@ def test_several_messages_are_one_batch_span(
         "email.recipient.count": 3,
         "email.attachments.count": 0,
         "email.template.id": "42",
+        # Each accepted message's first MessageID, in order.
+        "email.provider.message_id": f"{IDS[0]},{IDS[1]}",
         "http.response.status_code": 200,
     }
     assert _points(telemetry, "email.client.sent.messages") == [(BASE, 2)]
@@ -271,16 +278,10 @@ def test_batch_with_a_message_in_error_inside_a_200_is_a_partial_failure(
 
 
 def test_batch_answered_400_with_per_message_statuses(
-    instrument: Any, provider_server: ProviderServer
+    telemetry: Telemetry, provider_server: ProviderServer
 ) -> None:
     # Mailjet sends the valid messages and answers 400 for the batch, listing
     # each message's status; mailjet-rest 1.8+ raises ValidationError.
-    seen: Dict[str, Any] = {}
-    telemetry = instrument(
-        response_hook=lambda span, attempt, outcome: seen.update(
-            failed=list(attempt.failed_messages), not_sent=list(attempt.not_sent)
-        )
-    )
     provider_server.on("POST", V31, 400, json={"Messages": [_delivered("a@gmail.com"), INVALID_TO]})
     with pytest.raises(ValidationError) as info:
         _client(provider_server.url).send.create(
@@ -296,13 +297,33 @@ def test_batch_answered_400_with_per_message_statuses(
     assert span.status.status_code is StatusCode.ERROR
     assert span.attributes["error.type"] == "400"
     assert span.attributes["http.response.status_code"] == 400
-    # The adapter read which message failed and whose recipients were not sent...
-    assert [f.error_type for f in seen["failed"]] == ["mj-0013"]
-    assert seen["not_sent"] == ["bob.@example.org"]
-    # ...but a call that raised counts every message as failed (core rule).
+    assert span.attributes["email.provider.message_id"] == str(IDS[0])
+    # The call raised, but the answer says which message failed: that one
+    # counts with its ErrorCode, the other as sent, and only the sent
+    # message's recipient as accepted.
+    assert _points(telemetry, "email.client.sent.messages") == sorted(
+        [(BASE, 1), ({**BASE, "error.type": "mj-0013", "email.error.retryable": False}, 1)],
+        key=lambda item: json.dumps(item[0], sort_keys=True),
+    )
+    assert _points(telemetry, "email.client.recipients") == _accepted(gmail_com=1)
+    [log] = telemetry.logs()
+    assert log.severity_number is SeverityNumber.ERROR
+
+
+def test_single_message_answered_400_with_its_status_counts_its_error_code(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    provider_server.on("POST", V31, 400, json={"Messages": [INVALID_TO]})
+    with pytest.raises(ValidationError):
+        _client(provider_server.url).send.create(data={"Messages": [MESSAGE]})
+    span = _only(telemetry)
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes["error.type"] == "400"
+    assert "email.provider.message_id" not in span.attributes
     assert _points(telemetry, "email.client.sent.messages") == [
-        ({**BASE, "error.type": "400", "email.error.retryable": False}, 2)
+        ({**BASE, "error.type": "mj-0013", "email.error.retryable": False}, 1)
     ]
+    assert _points(telemetry, "email.client.recipients") == []
 
 
 def test_single_message_in_error_inside_a_200_fails_the_send(
@@ -539,28 +560,6 @@ def test_uninstrument_restores_every_patched_callable() -> None:
 
 # -- privacy -------------------------------------------------------------------------------
 
-_local = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789", min_size=6, max_size=20)
-_unicode_local = st.text(alphabet="abcdefghijkäöüéßøñ", min_size=6, max_size=12)
-_domain = st.sampled_from(["gmail.com", "example.org", "corp.example", "bücher.example"])
-_words = st.text(alphabet="abcdefghijklmnopqrstuvwxyzÄÖÜ ", min_size=10, max_size=60).map(
-    lambda s: "Qx" + s
-)
-
-
-def _exported(telemetry: Telemetry) -> str:
-    out: List[str] = [span.to_json() for span in telemetry.spans()]
-    for log in telemetry.logs():
-        out.append(json.dumps({"body": str(log.body), "attrs": dict(log.attributes)}, default=str))
-    data = telemetry.metric_reader.get_metrics_data()
-    for rm in data.resource_metrics if data else ():
-        for scope in rm.scope_metrics:
-            for metric in scope.metrics:
-                for point in metric.data.data_points:
-                    text = json.dumps(dict(point.attributes or {}), default=str)
-                    assert "@" not in text, f"an address in a metric attribute: {text}"
-                    out.append(text)
-    return "\n".join(out)
-
 
 @pytest.fixture(scope="module")
 def _privacy_server() -> Iterator[ProviderServer]:
@@ -577,12 +576,12 @@ def _privacy_server() -> Iterator[ProviderServer]:
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
-    sender=_local,
-    to=st.one_of(_local, _unicode_local),
-    cc=_local,
-    domain=_domain,
-    subject=_words,
-    body=_words,
+    sender=privacy.local_parts,
+    to=st.one_of(privacy.local_parts, privacy.unicode_local_parts),
+    cc=privacy.local_parts,
+    domain=privacy.domains,
+    subject=privacy.words,
+    body=privacy.words,
 )
 def test_default_settings_never_export_a_raw_address_subject_or_body(
     _privacy_server: ProviderServer,
@@ -621,7 +620,7 @@ def test_default_settings_never_export_a_raw_address_subject_or_body(
             )
     finally:
         EmailInstrumentor().uninstrument()
-    exported = _exported(telemetry)
+    exported = "\n".join(privacy.exported(telemetry))
     haystacks = (exported, exported.encode().decode("unicode_escape", "ignore"))
     local_parts = [a.split("@")[0] for a in addresses.values()]
     for needle in [*addresses.values(), *local_parts, subject.strip(), body.strip()[:12]]:

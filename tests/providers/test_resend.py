@@ -19,12 +19,12 @@ from resend import exceptions as resend_errors
 from resend.emails._batch import Batch
 from resend.emails._emails import Emails
 
-import tests.test_privacy as privacy
 from opentelemetry.instrumentation.email import EmailInstrumentor
 from opentelemetry.instrumentation.email.providers.resend import ResendInstrumentor
 from tests.conftest import Telemetry
 from tests.outcome import observe
 from tests.providers.http_server import ProviderServer
+from tests.support import privacy
 from tests.support.smtp_server import free_port
 
 EMAIL_ID = "49a3999c-0ce1-4ea6-ab68-afcd6dc2e794"
@@ -229,6 +229,19 @@ def test_batch_exports_one_send_batch_span_counting_every_message(
     ]
     (log,) = telemetry.logs()
     assert log.severity_text == "INFO"
+
+
+def test_batch_id_lists_the_first_twenty_accepted_messages(
+    telemetry: Telemetry, api: ProviderServer
+) -> None:
+    ids = [f"00000000-0000-4000-8000-{n:012d}" for n in range(25)]
+    api.on("POST", r"^/emails/batch$", 200, json={"data": [{"id": i} for i in ids]})
+    resend.Batch.send([order(to=f"r{n}@gmail.com", cc=None, bcc=None) for n in range(25)])
+    span = only_span(telemetry, "send_batch resend")
+    assert span.attributes["email.provider.message_id"] == ",".join(ids[:20])
+    assert sent_messages(telemetry) == [
+        ([("email.system", "resend"), ("server.address", "127.0.0.1")], 25)
+    ]
 
 
 def test_permissive_batch_counts_the_invalid_message_failed_and_its_recipients_unsent(
@@ -498,12 +511,12 @@ def test_uninstrument_restores_the_classmethods_themselves() -> None:
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
-    sender=privacy._local,
-    to=st.one_of(privacy._local, privacy._unicode_local),
-    cc=privacy._local,
-    domain=privacy._domain,
-    subject=privacy._words,
-    body=privacy._words,
+    sender=privacy.local_parts,
+    to=st.one_of(privacy.local_parts, privacy.unicode_local_parts),
+    cc=privacy.local_parts,
+    domain=privacy.domains,
+    subject=privacy.words,
+    body=privacy.words,
     batch=st.booleans(),
 )
 def test_default_settings_never_export_a_raw_address_subject_or_body(
@@ -538,7 +551,7 @@ def test_default_settings_never_export_a_raw_address_subject_or_body(
             resend.Emails.send(params)  # type: ignore[arg-type]
     finally:
         EmailInstrumentor().uninstrument()
-    exported = "\n".join(privacy._exported(telemetry))
+    exported = "\n".join(privacy.exported(telemetry))
     haystacks = (exported, exported.encode().decode("unicode_escape", "ignore"))
     local_parts = [a.split("@")[0] for a in addresses.values()]
     for needle in [*addresses.values(), *local_parts, subject.strip(), body.strip()[:12]]:

@@ -28,12 +28,12 @@ from sendgrid.helpers.mail import (
     To,
 )
 
-import tests.test_privacy as privacy
 from opentelemetry.instrumentation.email import EmailInstrumentor
 from opentelemetry.instrumentation.email.providers.sendgrid import SendgridInstrumentor
 from tests.conftest import Telemetry
 from tests.outcome import observe
 from tests.providers.http_server import ProviderServer
+from tests.support import privacy
 from tests.support.smtp_server import free_port
 
 SEND_PATH = r"^/v3/mail/send$"
@@ -526,12 +526,12 @@ def test_uninstrument_restores_every_patched_callable() -> None:
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
-    sender=privacy._local,
-    to=st.one_of(privacy._local, privacy._unicode_local),
-    cc=privacy._local,
-    domain=privacy._domain,
-    subject=privacy._words,
-    body=privacy._words,
+    sender=privacy.local_parts,
+    to=st.one_of(privacy.local_parts, privacy.unicode_local_parts),
+    cc=privacy.local_parts,
+    domain=privacy.domains,
+    subject=privacy.words,
+    body=privacy.words,
     direct=st.booleans(),
 )
 def test_default_settings_never_export_a_raw_address_subject_or_body(
@@ -567,7 +567,7 @@ def test_default_settings_never_export_a_raw_address_subject_or_body(
             sg.send(mail)
     finally:
         EmailInstrumentor().uninstrument()
-    exported = "\n".join(privacy._exported(telemetry))
+    exported = "\n".join(privacy.exported(telemetry))
     haystacks = (exported, exported.encode().decode("unicode_escape", "ignore"))
     local_parts = [a.split("@")[0] for a in addresses.values()]
     needles: List[str] = [*addresses.values(), *local_parts, subject.strip(), body.strip()[:12]]

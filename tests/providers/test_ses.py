@@ -7,11 +7,11 @@ form the API takes, retries, and patches undone exactly."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import re
 from email.message import EmailMessage
 from typing import Any, Dict, List
 
+import aiobotocore.client
 import botocore.client
 import pytest
 from botocore.config import Config
@@ -41,10 +41,6 @@ from tests.providers.ses_support import (
     v1_error,
     v2_error_headers,
 )
-
-# aiobotocore pins botocore to a few releases: optional, its tests skip without it.
-HAS_AIOBOTOCORE = importlib.util.find_spec("aiobotocore") is not None
-needs_aiobotocore = pytest.mark.skipif(not HAS_AIOBOTOCORE, reason="aiobotocore is not installed")
 
 SIMPLE = {"Subject": {"Data": "Qx order"}, "Body": {"Text": {"Data": "Qx body"}}}
 
@@ -252,7 +248,7 @@ def test_v1_send_bulk_templated_email_is_one_send_batch_span(
         }
     )
     telemetry.clear()
-    ses.send_bulk_templated_email(
+    result = ses.send_bulk_templated_email(
         Source="orders@shop.example",
         Template="bulk-v1",
         DefaultTemplateData="{}",
@@ -270,6 +266,8 @@ def test_v1_send_bulk_templated_email_is_one_send_batch_span(
         "email.recipient.count": 3,
         "email.attachments.count": 0,
         "email.template.id": "bulk-v1",
+        # Every destination's id, in order.
+        "email.provider.message_id": ",".join(s["MessageId"] for s in result["Status"]),
         "http.response.status_code": 200,
     }
     assert telemetry.counter("email.client.sent.messages", email__system="ses") == 2
@@ -413,7 +411,7 @@ def test_v1_bulk_partial_failure_counts_the_failed_message(
     assert attributes["email.recipient.count"] == 4
     assert attributes["http.response.status_code"] == 200
     assert "error.type" not in attributes
-    assert "email.provider.message_id" not in attributes  # three messages, one id each
+    assert attributes["email.provider.message_id"] == MESSAGE_ID  # the one accepted
     assert span.status.status_code is StatusCode.UNSET
     assert telemetry.counter("email.client.sent.messages", email__system="ses") == 3
     assert (
@@ -675,6 +673,7 @@ def test_v2_bulk_with_a_failed_entry(telemetry: Telemetry, provider_server: Prov
         "email.cc.address": ("d***@gmail.com",),
         "email.recipient.count": 4,
         "email.template.id": "news",
+        "email.provider.message_id": f"{MESSAGE_ID},{MESSAGE_ID_2}",  # the accepted, in order
         "http.response.status_code": 200,
     }
     assert span.status.status_code is StatusCode.UNSET
@@ -771,7 +770,6 @@ def test_address_policy_applies_to_ses(
 # -- aiobotocore ---------------------------------------------------------------------------
 
 
-@needs_aiobotocore
 def test_aiobotocore_send_and_failure(telemetry: Telemetry, moto: str, moto_port: int) -> None:
     async def run() -> Any:
         async with aio_client("ses", moto) as ses:
@@ -798,7 +796,6 @@ def test_aiobotocore_send_and_failure(telemetry: Telemetry, moto: str, moto_port
     assert telemetry.counter("email.client.sent.messages", email__system="ses") == 3
 
 
-@needs_aiobotocore
 def test_aiobotocore_connection_refused(telemetry: Telemetry) -> None:
     async def run() -> None:
         async with aio_client("ses", f"http://127.0.0.1:{free_port()}") as ses:
@@ -809,7 +806,6 @@ def test_aiobotocore_connection_refused(telemetry: Telemetry) -> None:
     assert dict(only_span(telemetry).attributes or {})["error.type"] == "connection_refused"
 
 
-@needs_aiobotocore
 def test_aiobotocore_cancelled_send_ends_its_span_and_detaches(
     telemetry: Telemetry, provider_server: ProviderServer
 ) -> None:
@@ -842,16 +838,12 @@ async def v1_async(ses: Any, **overrides: Any) -> Any:
 
 
 def patched_callables() -> Dict[str, Any]:
-    found = {
+    return {
         "_make_request": botocore.client.BaseClient.__dict__["_make_request"],
         "_emit_api_params": botocore.client.BaseClient.__dict__["_emit_api_params"],
+        "aio_make_request": aiobotocore.client.AioBaseClient.__dict__["_make_request"],
+        "aio_emit_api_params": aiobotocore.client.AioBaseClient.__dict__["_emit_api_params"],
     }
-    if HAS_AIOBOTOCORE:
-        import aiobotocore.client
-
-        found["aio_make_request"] = aiobotocore.client.AioBaseClient.__dict__["_make_request"]
-        found["aio_emit_api_params"] = aiobotocore.client.AioBaseClient.__dict__["_emit_api_params"]
-    return found
 
 
 def test_uninstrument_restores_every_patched_callable(moto: str) -> None:

@@ -6,24 +6,20 @@ and every patched callable restored at the end."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 from typing import Any, Callable, Dict, List
 
+import aiobotocore.client
 import botocore.client
 import botocore.endpoint
 import pytest
 from botocore.exceptions import ClientError
+from opentelemetry.instrumentation.botocore import AiobotocoreInstrumentor, BotocoreInstrumentor
 from opentelemetry.trace import SpanKind, StatusCode
 
 from opentelemetry import trace
 from opentelemetry.instrumentation.email import EmailInstrumentor
 from tests.conftest import Telemetry
 from tests.providers.ses_support import aio_client, client, moto_url
-
-botocore_instrumentation = pytest.importorskip("opentelemetry.instrumentation.botocore")
-HAS_AIOBOTOCORE = importlib.util.find_spec("aiobotocore") is not None
-BotocoreInstrumentor = botocore_instrumentation.BotocoreInstrumentor
-AiobotocoreInstrumentor = botocore_instrumentation.AiobotocoreInstrumentor
 
 EMAIL_SCOPE = "opentelemetry.instrumentation.email"
 BOTOCORE_SCOPE = "opentelemetry.instrumentation.botocore"
@@ -42,11 +38,8 @@ def patched_callables() -> Dict[str, Any]:
         "_emit_api_params": botocore.client.BaseClient.__dict__["_emit_api_params"],
         "prepare_request": botocore.endpoint.Endpoint.__dict__["prepare_request"],
     }
-    if HAS_AIOBOTOCORE:
-        import aiobotocore.client
-
-        for name in ("_make_api_call", "_make_request", "_emit_api_params"):
-            found["aio" + name] = aiobotocore.client.AioBaseClient.__dict__[name]
+    for name in ("_make_api_call", "_make_request", "_emit_api_params"):
+        found["aio" + name] = aiobotocore.client.AioBaseClient.__dict__[name]
     return found
 
 
@@ -72,16 +65,14 @@ class Both:
     def botocore(self) -> None:
         provider = self.telemetry.tracer_provider
         BotocoreInstrumentor().instrument(tracer_provider=provider)
-        if HAS_AIOBOTOCORE:
-            AiobotocoreInstrumentor().instrument(tracer_provider=provider)
+        AiobotocoreInstrumentor().instrument(tracer_provider=provider)
 
     def unemail(self) -> None:
         EmailInstrumentor().uninstrument()
 
     def unbotocore(self) -> None:
         BotocoreInstrumentor().uninstrument()
-        if HAS_AIOBOTOCORE:
-            AiobotocoreInstrumentor().uninstrument()
+        AiobotocoreInstrumentor().uninstrument()
 
 
 @pytest.fixture
@@ -189,7 +180,6 @@ def test_sesv2_bulk_and_raw_with_botocore_instrumentation(both: Both, moto: str)
     assert attributes["email.to.address"] == ("a***@gmail.com",)
 
 
-@pytest.mark.skipif(not HAS_AIOBOTOCORE, reason="aiobotocore is not installed")
 @pytest.mark.parametrize("instrument_order", ["email_first", "botocore_first"])
 def test_aiobotocore_one_client_span(both: Both, moto: str, instrument_order: str) -> None:
     steps: List[Callable[[], None]] = [both.email, both.botocore]

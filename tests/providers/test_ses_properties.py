@@ -30,7 +30,7 @@ from tests.providers.ses_support import (
     v1_error,
     v2_error_headers,
 )
-from tests.test_privacy import _exported, _local, _unicode_local, _words
+from tests.support import privacy
 
 
 @pytest.fixture(scope="session")
@@ -47,13 +47,13 @@ def moto() -> str:
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
-    sender=_local,
-    to=st.one_of(_local, _unicode_local),
-    cc=_local,
-    failed=_local,
+    sender=privacy.local_parts,
+    to=st.one_of(privacy.local_parts, privacy.unicode_local_parts),
+    cc=privacy.local_parts,
+    failed=privacy.local_parts,
     domain=st.sampled_from(["gmail.com", "example.org", "corp.example", "yahoo.fr"]),
-    subject=_words,
-    body=_words,
+    subject=privacy.words,
+    body=privacy.words,
 )
 def test_default_settings_never_export_a_raw_address_subject_or_body(
     moto: str,
@@ -132,7 +132,7 @@ def test_default_settings_never_export_a_raw_address_subject_or_body(
             )
     finally:
         EmailInstrumentor().uninstrument()
-    exported = "\n".join(_exported(telemetry))
+    exported = "\n".join(privacy.exported(telemetry))
     haystacks = (exported, exported.encode().decode("unicode_escape", "ignore"))
     local_parts = [a.split("@")[0] for a in addresses.values()]
     needles = [*addresses.values(), *local_parts, subject.strip(), body.strip()[:12]]

@@ -4,7 +4,6 @@ failures, privacy, and that the app sees the same results."""
 
 from __future__ import annotations
 
-import json
 import re
 from email.message import EmailMessage
 from typing import Any, Callable, Dict, List
@@ -12,7 +11,6 @@ from typing import Any, Callable, Dict, List
 import pytest
 import requests
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from opentelemetry.trace import SpanKind, StatusCode
 from sparkpost import SparkPost
 from sparkpost.exceptions import SparkPostAPIException
@@ -23,6 +21,7 @@ from tests.conftest import Telemetry
 from tests.outcome import observe
 from tests.providers import sparkpost_responses as r
 from tests.providers.http_server import ProviderServer
+from tests.support import privacy
 
 
 def _client(url: str) -> SparkPost:
@@ -378,27 +377,6 @@ def test_uninstrument_restores_the_patched_callable(telemetry: Telemetry) -> Non
 
 # -- privacy: nothing raw leaves the process --------------------------------------------
 
-_local = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789", min_size=6, max_size=20)
-_domain = st.sampled_from(["gmail.com", "example.org", "corp.example", "yahoo.fr"])
-_words = st.text(alphabet="abcdefghijklmnopqrstuvwxyzÄÖÜ ", min_size=10, max_size=60).map(
-    lambda s: "Qx" + s
-)
-
-
-def _exported(telemetry: Telemetry) -> str:
-    out: List[str] = [span.to_json() for span in telemetry.spans()]
-    for log in telemetry.logs():
-        out.append(json.dumps({"body": str(log.body), "attrs": dict(log.attributes)}, default=str))
-    data = telemetry.metric_reader.get_metrics_data()
-    for rm in data.resource_metrics if data else ():
-        for scope in rm.scope_metrics:
-            for metric in scope.metrics:
-                for point in metric.data.data_points:
-                    text = json.dumps(dict(point.attributes or {}), default=str)
-                    assert "@" not in text, f"an address in a metric attribute: {text}"
-                    out.append(text)
-    return "\n".join(out)
-
 
 @settings(
     max_examples=15,
@@ -406,7 +384,13 @@ def _exported(telemetry: Telemetry) -> str:
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
-    sender=_local, to=_local, cc=_local, other=_local, domain=_domain, subject=_words, body=_words
+    sender=privacy.local_parts,
+    to=privacy.local_parts,
+    cc=privacy.local_parts,
+    other=privacy.local_parts,
+    domain=privacy.domains,
+    subject=privacy.words,
+    body=privacy.words,
 )
 def test_default_settings_never_export_a_raw_address_subject_or_body(
     provider_server: ProviderServer,
@@ -449,7 +433,7 @@ def test_default_settings_never_export_a_raw_address_subject_or_body(
         _send(provider_server.url, recipients=[addresses["to"]], email_rfc822=mime.as_string())
     finally:
         EmailInstrumentor().uninstrument()
-    exported = _exported(telemetry)
+    exported = "\n".join(privacy.exported(telemetry))
     haystacks = (exported, exported.encode().decode("unicode_escape", "ignore"))
     local_parts = [a.split("@")[0] for a in addresses.values()]
     for needle in [*addresses.values(), *local_parts, subject.strip(), body.strip()[:12]]:

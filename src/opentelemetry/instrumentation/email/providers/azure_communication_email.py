@@ -28,31 +28,33 @@ Usage::
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 from urllib.parse import urlsplit
 
 import azure.communication.email  # noqa: F401 - the library this adapter needs
-from azure.core import exceptions as azure_errors
-from azure.core.exceptions import HttpResponseError
-from wrapt import wrap_function_wrapper
+from azure.core.exceptions import ServiceRequestTimeoutError, ServiceResponseTimeoutError
 
 from opentelemetry.instrumentation.email import _conventions as c
 from opentelemetry.instrumentation.email._attempt import EmailAttempt, Operation
-from opentelemetry.instrumentation.email._instrumentor import (
-    LibraryInstrumentor,
-    Patch,
-    telemetry_from_kwargs,
+from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
+from opentelemetry.instrumentation.email.providers._http import (
+    addresses,
+    arg,
+    http_error,
+    response_status,
+    server_of,
 )
-from opentelemetry.instrumentation.email.providers._http import addresses, server_of
-
-SYSTEM = "azure_communication_email"
 
 
-def _describe(instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> EmailAttempt:
+def _describe(
+    instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
+) -> Optional[EmailAttempt]:
+    if kwargs.get("continuation_token"):
+        return None  # resuming a poller sends nothing
     endpoint = getattr(getattr(instance, "_config", None), "endpoint", None)
-    attempt = EmailAttempt(SYSTEM, c.OP_SEND, *server_of(endpoint))
+    attempt = EmailAttempt(c.SYSTEM_AZURE_COMMUNICATION_EMAIL, c.OP_SEND, *server_of(endpoint))
     # A dict; the SDK also takes the JSON as a stream, which is left unread.
-    message = args[0] if args else kwargs.get("message")
+    message = arg(args, kwargs, 0, "message")
     if not isinstance(message, Mapping):
         return attempt
     sender = message.get("senderAddress")
@@ -93,58 +95,23 @@ def _on_result(attempt: EmailAttempt, result: Any) -> None:
         return
     initial = getattr(polling_method(), "_initial_response", None)
     response = getattr(initial, "http_response", None)
-    status = getattr(response, "status_code", None)
-    if isinstance(status, int):
-        attempt.http_status = status
+    attempt.http_status = response_status(response)
     if response is not None:
         attempt.provider_message_id = _operation_id(response)
 
 
-_TIMEOUTS = tuple(
-    error
-    for error in (
-        getattr(azure_errors, "ServiceRequestTimeoutError", None),
-        getattr(azure_errors, "ServiceResponseTimeoutError", None),
-    )
-    if isinstance(error, type)
-)
-# Transport errors that mean the server hung up, by class name: aiohttp's
-# (async transport) is neither an OSError nor importable here for sure.
-_DISCONNECTED_NAMES = frozenset({"ServerDisconnectedError", "RemoteProtocolError"})
-
-
-def _disconnected(exc: BaseException) -> bool:
-    current: Optional[BaseException] = exc
-    for _ in range(8):
-        if current is None:
-            return False
-        if type(current).__name__ in _DISCONNECTED_NAMES:
-            return True
-        current = current.__cause__ or current.__context__
-    return False
+# azure-core's retry policy raises these with nothing under them once the
+# call's total ``timeout`` is spent: no socket timeout for the core to find.
+_TIMEOUTS = (ServiceRequestTimeoutError, ServiceResponseTimeoutError)
 
 
 def _on_error(attempt: EmailAttempt, exc: BaseException) -> c.Failure:
-    status = getattr(exc, "status_code", None)
-    if isinstance(exc, HttpResponseError) and isinstance(status, int):
-        attempt.http_status = status
-        return c.http_failure(status)
-    if _TIMEOUTS and isinstance(exc, _TIMEOUTS):
+    if isinstance(exc, _TIMEOUTS):
         return c.TIMEOUT
-    # azure-core raises its ServiceRequestError / ServiceResponseError
-    # outside the except block: the transport's error is only on
-    # .inner_exception, not in the __cause__ chain the core walks.
-    for candidate in (exc, getattr(exc, "inner_exception", None)):
-        if isinstance(candidate, BaseException):
-            found = c.network_failure(candidate)
-            if found is not None:
-                return found
-            if _disconnected(candidate):
-                return c.SERVER_DISCONNECTED
-    return c.exception_failure(exc)
+    return http_error(attempt, exc)
 
 
-SEND = Operation(SYSTEM, c.OP_SEND, _describe, _on_result, _on_error)
+SEND = Operation(c.SYSTEM_AZURE_COMMUNICATION_EMAIL, c.OP_SEND, _describe, _on_result, _on_error)
 
 # The public client classes: what sits below them is generated, private
 # code (``_operations._EmailClientOperationsMixin``) that may be renamed.
@@ -152,21 +119,6 @@ PATCHES = (
     Patch("azure.communication.email", "EmailClient.begin_send", SEND),
     Patch("azure.communication.email.aio", "EmailClient.begin_send", SEND, is_async=True),
 )
-
-Wrapper = Callable[[Callable[..., Any], Any, Tuple[Any, ...], Dict[str, Any]], Any]
-
-
-def _skip_resume(traced: Wrapper) -> Wrapper:
-    """Resuming a poller from a continuation token sends nothing."""
-
-    def wrapper(
-        wrapped: Callable[..., Any], instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
-    ) -> Any:
-        if kwargs.get("continuation_token"):
-            return wrapped(*args, **kwargs)
-        return traced(wrapped, instance, args, kwargs)
-
-    return wrapper
 
 
 class AzureCommunicationEmailInstrumentor(LibraryInstrumentor):
@@ -180,15 +132,3 @@ class AzureCommunicationEmailInstrumentor(LibraryInstrumentor):
 
     patches = PATCHES
     dependencies = ("azure-communication-email >= 1.0",)
-
-    def _instrument(self, **kwargs: Any) -> None:
-        # As LibraryInstrumentor does, but continuation-token calls pass through.
-        telemetry = telemetry_from_kwargs(kwargs)
-        for patch in self.patches:
-            assert isinstance(patch.operation, Operation)
-            traced = (
-                telemetry.async_wrapper(patch.operation)
-                if patch.is_async
-                else telemetry.sync_wrapper(patch.operation)
-            )
-            wrap_function_wrapper(patch.module, patch.name, _skip_resume(traced))

@@ -26,17 +26,20 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-import httpx
 from brevo.core.api_error import ApiError
 
 from opentelemetry.instrumentation.email import _conventions as c
 from opentelemetry.instrumentation.email._attempt import EmailAttempt, Operation
 from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
-from opentelemetry.instrumentation.email.providers._http import addresses, server_of
+from opentelemetry.instrumentation.email.providers._http import (
+    addresses,
+    first_address,
+    response_status,
+    server_of,
+    status_failure,
+)
 
-SYSTEM = "brevo"
 _MODULE = "brevo.transactional_emails.raw_client"
-_MAX_IDS = c.MAX_ADDRESSES_PER_ATTRIBUTE
 
 
 def _field(value: Any, name: str, alias: Optional[str] = None) -> Any:
@@ -69,8 +72,8 @@ def _server(instance: Any) -> Tuple[Optional[str], Optional[int]]:
 def _describe(instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> EmailAttempt:
     versions = _list(_given(kwargs, "message_versions"))
     operation = c.OP_SEND_BATCH if len(versions) > 1 else c.OP_SEND
-    attempt = EmailAttempt(SYSTEM, operation, *_server(instance))
-    attempt.sender = next(iter(addresses(_given(kwargs, "sender"))), None)
+    attempt = EmailAttempt(c.SYSTEM_BREVO, operation, *_server(instance))
+    attempt.sender = first_address(_given(kwargs, "sender"))
     cc, bcc = _given(kwargs, "cc"), _given(kwargs, "bcc")
     if versions:
         # Each version is a message of its own: its to, and its cc / bcc
@@ -104,35 +107,26 @@ def _describe(instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> E
 
 
 def _on_result(attempt: EmailAttempt, result: Any) -> None:
-    status = getattr(result, "status_code", None)
-    if isinstance(status, int):
-        attempt.http_status = status
+    attempt.http_status = response_status(result)
     data = getattr(result, "data", None)
     message_id = _field(data, "message_id", "messageId")
     if isinstance(message_id, str) and message_id:
         attempt.provider_message_id = message_id
         return
-    ids = [i for i in _list(_field(data, "message_ids", "messageIds")) if isinstance(i, str)]
-    if ids:
-        attempt.provider_message_id = ",".join(ids[:_MAX_IDS])
+    attempt.set_provider_ids(_list(_field(data, "message_ids", "messageIds")))
 
 
 def _on_error(attempt: EmailAttempt, exc: BaseException) -> c.Failure:
-    status = getattr(exc, "status_code", None)
-    if isinstance(status, int):
+    status = response_status(exc) if isinstance(exc, ApiError) else None
+    if status is not None and status < 300:
+        # A 2xx the SDK could not parse (ParsingError): answered, but not an
+        # HTTP failure.
         attempt.http_status = status
-        # ApiError and its subclasses carry the status; a 2xx the SDK could
-        # not parse (ParsingError) is not an HTTP failure.
-        if isinstance(exc, ApiError) and status >= 300:
-            return c.http_failure(status)
-    if isinstance(exc, httpx.RemoteProtocolError):
-        # httpx's "Server disconnected without sending a response": no
-        # OSError in its chain for the core to recognise.
-        return c.SERVER_DISCONNECTED
-    return c.exception_failure(exc)
+        status = None
+    return status_failure(attempt, exc, status)
 
 
-SEND = Operation(SYSTEM, c.OP_SEND, _describe, _on_result, _on_error)
+SEND = Operation(c.SYSTEM_BREVO, c.OP_SEND, _describe, _on_result, _on_error)
 
 PATCHES = (
     Patch(_MODULE, "RawTransactionalEmailsClient.send_transac_email", SEND),

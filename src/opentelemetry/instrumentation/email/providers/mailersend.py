@@ -36,52 +36,29 @@ Usage::
 from __future__ import annotations
 
 import logging
-import re
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
-import mailersend  # type: ignore[import-untyped]
-from mailersend.exceptions import MailerSendError  # type: ignore[import-untyped]
-from wrapt import wrap_function_wrapper
+import mailersend
 
 from opentelemetry.instrumentation.email import _conventions as c
 from opentelemetry.instrumentation.email._attempt import EmailAttempt, Operation
-from opentelemetry.instrumentation.email._instrumentor import (
-    LibraryInstrumentor,
-    Patch,
-    telemetry_from_kwargs,
+from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
+from opentelemetry.instrumentation.email.providers._http import (
+    addresses,
+    arg,
+    first_address,
+    http_error,
+    response_status,
+    server_of,
+    shared,
 )
-from opentelemetry.instrumentation.email.providers._http import addresses, first_address, server_of
 
 _logger = logging.getLogger(__name__)
 
-SYSTEM = "mailersend"
 _SEND_PATH = "email"
 _BULK_PATH = "bulk-email"
 _SOME_SUPPRESSED = "SOME_SUPPRESSED"
 _ALL_SUPPRESSED = "ALL_SUPPRESSED"
-# urllib3's ResponseError text once retries on a status are spent.
-_SPENT_RETRIES = re.compile(r"too many (\d{3}) error responses")
-
-
-def _arg(args: Tuple[Any, ...], kwargs: Dict[str, Any], index: int, name: str) -> Any:
-    if len(args) > index:
-        return args[index]
-    return kwargs.get(name)
-
-
-def _path(args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Optional[str]:
-    path = _arg(args, kwargs, 1, "path")
-    return path.strip("/") if isinstance(path, str) else None
-
-
-def is_send(args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> bool:
-    """Whether a ``client.request(method, path, ...)`` call sends mail."""
-    method = _arg(args, kwargs, 0, "method")
-    return (
-        isinstance(method, str)
-        and method.upper() == "POST"
-        and _path(args, kwargs) in (_SEND_PATH, _BULK_PATH)
-    )
 
 
 # -- the request ---------------------------------------------------------------------------
@@ -91,32 +68,43 @@ def _count(value: Any) -> Optional[int]:
     return len(value) if isinstance(value, list) else None
 
 
-def _same(values: List[Optional[str]]) -> Optional[str]:
-    first = values[0] if values else None
-    return first if all(v == first for v in values) else None
-
-
 def _text(value: Any) -> Optional[str]:
     return value if isinstance(value, str) and value else None
 
 
-def _describe(instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> EmailAttempt:
-    body = _arg(args, kwargs, 3, "body")
+def _send_path(args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Optional[str]:
+    """``email`` or ``bulk-email`` when a ``client.request(method, path, ...)``
+    call sends mail, else None (every MailerSend API call goes through it)."""
+    method = arg(args, kwargs, 0, "method")
+    path = arg(args, kwargs, 1, "path")
+    if not isinstance(method, str) or method.upper() != "POST" or not isinstance(path, str):
+        return None
+    path = path.strip("/")
+    return path if path in (_SEND_PATH, _BULK_PATH) else None
+
+
+def _describe(
+    instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
+) -> Optional[EmailAttempt]:
+    path = _send_path(args, kwargs)
+    if path is None:
+        return None  # not a mail send: not traced
+    body = arg(args, kwargs, 3, "body")
     server = server_of(getattr(instance, "base_url", None))
-    if _path(args, kwargs) == _BULK_PATH:
-        attempt = EmailAttempt(SYSTEM, c.OP_SEND_BATCH, *server)
+    if path == _BULK_PATH:
+        attempt = EmailAttempt(c.SYSTEM_MAILERSEND, c.OP_SEND_BATCH, *server)
         messages = [m for m in body if isinstance(m, dict)] if isinstance(body, list) else []
         attempt.message_count = len(messages)
     else:
-        attempt = EmailAttempt(SYSTEM, c.OP_SEND, *server)
+        attempt = EmailAttempt(c.SYSTEM_MAILERSEND, c.OP_SEND, *server)
         messages = [body] if isinstance(body, dict) else []
     # Every recipient of every message (each bulk message is its own email).
     attempt.to = [a for m in messages for a in addresses(m.get("to"))]
     attempt.cc = [a for m in messages for a in addresses(m.get("cc"))]
     attempt.bcc = [a for m in messages for a in addresses(m.get("bcc"))]
     attempt.sender = next((s for s in (first_address(m.get("from")) for m in messages) if s), None)
-    attempt.subject = _same([_text(m.get("subject")) for m in messages])
-    attempt.template_id = _same([_text(m.get("template_id")) for m in messages])
+    attempt.subject = shared(_text(m.get("subject")) for m in messages)
+    attempt.template_id = shared(_text(m.get("template_id")) for m in messages)
     counts = [_count(m.get("attachments")) for m in messages]
     if any(n is not None for n in counts):
         attempt.attachments = sum(n or 0 for n in counts)
@@ -150,9 +138,7 @@ def _read_warnings(attempt: EmailAttempt, body: Any) -> None:
 
 
 def _sent(attempt: EmailAttempt, response: Any) -> None:
-    status = getattr(response, "status_code", None)
-    if isinstance(status, int):
-        attempt.http_status = status
+    attempt.http_status = response_status(response)
     headers = getattr(response, "headers", None)
     if attempt.operation == c.OP_SEND and headers is not None:
         message_id = headers.get("x-message-id")
@@ -171,60 +157,7 @@ def _sent(attempt: EmailAttempt, response: Any) -> None:
         _read_warnings(attempt, body)
 
 
-def _spent_retries_status(exc: BaseException) -> Optional[int]:
-    """The status urllib3 gave up on (``MaxRetryError(ResponseError(...))``
-    under ``requests.RetryError`` under the SDK's bare ``MailerSendError``)."""
-    current: Optional[BaseException] = exc
-    for _ in range(8):
-        if current is None:
-            return None
-        reason = getattr(current, "reason", None)
-        if type(reason).__name__ == "ResponseError":
-            match = _SPENT_RETRIES.search(str(reason))
-            if match:
-                return int(match.group(1))
-        current = current.__cause__ or current.__context__
-    return None
-
-
-def _network_failure(exc: BaseException) -> Optional[c.Failure]:
-    """The contract's network value, also where urllib3 keeps the socket
-    error beside the chain rather than in it: ``MaxRetryError.reason`` and
-    ``ProtocolError("Connection aborted.", RemoteDisconnected(...))``."""
-    pending: List[BaseException] = [exc]
-    seen = 0
-    while pending and seen < 16:
-        current = pending.pop(0)
-        seen += 1
-        found = c.network_failure(current)
-        if found is not None:
-            return found
-        for inner in (getattr(current, "reason", None), *current.args):
-            if isinstance(inner, BaseException):
-                pending.append(inner)
-        nxt = current.__cause__ or current.__context__
-        if nxt is not None:
-            pending.append(nxt)
-    return None
-
-
-def _failure(attempt: EmailAttempt, exc: BaseException) -> c.Failure:
-    if isinstance(exc, MailerSendError):
-        status = getattr(getattr(exc, "response", None), "status_code", None)
-        if isinstance(status, int):
-            attempt.http_status = status
-            return c.http_failure(status)
-        network = _network_failure(exc)
-        if network is not None:
-            return network
-        status = _spent_retries_status(exc)
-        if status is not None:
-            attempt.http_status = status
-            return c.http_failure(status)
-    return c.exception_failure(exc)
-
-
-REQUEST = Operation(SYSTEM, c.OP_SEND, _describe, _sent, _failure)
+REQUEST = Operation(c.SYSTEM_MAILERSEND, c.OP_SEND, _describe, _sent, http_error)
 
 
 def _patches() -> Tuple[Patch, ...]:
@@ -238,19 +171,6 @@ def _patches() -> Tuple[Patch, ...]:
 PATCHES = _patches()
 
 
-def _sends_only(traced: Callable[..., Any]) -> Callable[..., Any]:
-    """Trace ``request`` only for mail sends; other API calls pass through."""
-
-    def wrapper(
-        wrapped: Callable[..., Any], instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
-    ) -> Any:
-        if is_send(args, kwargs):
-            return traced(wrapped, instance, args, kwargs)
-        return wrapped(*args, **kwargs)
-
-    return wrapper
-
-
 class MailersendInstrumentor(LibraryInstrumentor):
     """Instruments ``emails.send`` and ``emails.send_bulk`` of the MailerSend 2.x clients.
 
@@ -262,15 +182,3 @@ class MailersendInstrumentor(LibraryInstrumentor):
 
     patches = PATCHES
     dependencies = ("mailersend >= 2.0",)
-
-    def _instrument(self, **kwargs: Any) -> None:
-        # As LibraryInstrumentor._instrument, with a filter in front of
-        # ``request``, which carries every MailerSend API call.
-        telemetry = telemetry_from_kwargs(kwargs)
-        for patch in self.patches:
-            traced = (
-                telemetry.async_wrapper(REQUEST)
-                if patch.is_async
-                else telemetry.sync_wrapper(REQUEST)
-            )
-            wrap_function_wrapper(patch.module, patch.name, _sends_only(traced))

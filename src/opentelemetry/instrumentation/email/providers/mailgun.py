@@ -23,36 +23,23 @@ Usage::
 from __future__ import annotations
 
 from collections.abc import Mapping
-from email.parser import BytesHeaderParser
-from email.utils import getaddresses
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 import mailgun.client
-from wrapt import wrap_function_wrapper
 
 from opentelemetry.instrumentation.email import _conventions as c
 from opentelemetry.instrumentation.email._attempt import EmailAttempt, Operation
-from opentelemetry.instrumentation.email._instrumentor import (
-    LibraryInstrumentor,
-    Patch,
-    telemetry_from_kwargs,
-)
+from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
 from opentelemetry.instrumentation.email._mime import read_raw_message
 from opentelemetry.instrumentation.email.providers._http import (
     addresses,
+    arg,
     first_address,
+    response_status,
     server_of,
 )
 
-SYSTEM = "mailgun"
 _MESSAGES, _MIME = "messages", "messages.mime"
-_HEADER_LIMIT = 65536
-
-
-def _arg(args: Tuple[Any, ...], kwargs: Dict[str, Any], index: int, name: str) -> Any:
-    if len(args) > index:
-        return args[index]
-    return kwargs.get(name)
 
 
 def _route(endpoint: Any) -> Optional[str]:
@@ -103,33 +90,27 @@ def _raw_message(files: Any) -> Any:
     return None
 
 
-def _header_from(raw: bytes) -> Optional[str]:
-    end = raw.find(b"\r\n\r\n", 0, _HEADER_LIMIT)
-    if end < 0:
-        end = raw.find(b"\n\n", 0, _HEADER_LIMIT)
-    head = raw[: end if end >= 0 else _HEADER_LIMIT]
-    value = BytesHeaderParser().parsebytes(head).get("From")
-    if value is None:
+def _describe(
+    instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
+) -> Optional[EmailAttempt]:
+    route = _route(instance)
+    # Every other resource posts through Endpoint.create too, and a dry run
+    # answers a made-up 200 without any request: no mail, no span.
+    if route is None or getattr(instance, "dry_run", False) is True:
         return None
-    found = [address for _name, address in getaddresses([str(value)]) if address]
-    return found[0] if found else None
-
-
-def _describe(instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> EmailAttempt:
     url = getattr(instance, "_url", None)
     host, port = server_of(url.get("base") if isinstance(url, dict) else None)
-    attempt = EmailAttempt(SYSTEM, c.OP_SEND, host, port)
-    fields = _pairs(_arg(args, kwargs, 0, "data"))
-    files = _arg(args, kwargs, 4, "files")
+    attempt = EmailAttempt(c.SYSTEM_MAILGUN, c.OP_SEND, host, port)
+    fields = _pairs(arg(args, kwargs, 0, "data"))
+    files = arg(args, kwargs, 4, "files")
     to = addresses(_values(fields, "to"))
-    if _route(instance) == _MIME:
+    if route == _MIME:
         raw = _raw_message(files)
         if raw is not None:
             data = bytes(raw) if isinstance(raw, bytearray) else raw
             read_raw_message(attempt, data)
             encoded = data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data
             attempt.size = len(encoded)
-            attempt.sender = _header_from(encoded)
         # The form's "to" is the envelope; the headers say who is To, Cc, Bcc.
         attempt.recipients = to
         if not (attempt.to or attempt.cc or attempt.bcc):
@@ -145,14 +126,9 @@ def _describe(instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> E
     return attempt
 
 
-def _status(response: Any) -> Optional[int]:
-    status = getattr(response, "status_code", None)
-    return int(status) if isinstance(status, int) else None
-
-
 def _sent(attempt: EmailAttempt, response: Any) -> None:
     # Mailgun answers 4xx/5xx without raising: the response says how it went.
-    status = _status(response)
+    status = response_status(response)
     if status is None:
         return
     attempt.http_status = status
@@ -167,24 +143,7 @@ def _sent(attempt: EmailAttempt, response: Any) -> None:
         attempt.provider_message_id = body["id"]
 
 
-def _failure(attempt: EmailAttempt, exc: BaseException) -> c.Failure:
-    known = c.network_failure(exc)
-    if known is not None:
-        return known
-    # httpx reports a dropped connection as RemoteProtocolError with no
-    # socket error under it.
-    current: Optional[BaseException] = exc
-    for _ in range(8):
-        if current is None:
-            break
-        cls = type(current)
-        if cls.__name__ == "RemoteProtocolError" and cls.__module__.startswith("http"):
-            return c.SERVER_DISCONNECTED
-        current = current.__cause__ or current.__context__
-    return c.exception_failure(exc)
-
-
-SEND = Operation(SYSTEM, c.OP_SEND, _describe, _sent, _failure)
+SEND = Operation(c.SYSTEM_MAILGUN, c.OP_SEND, _describe, _sent)
 
 PATCHES = (
     Patch("mailgun.client", "Endpoint.create", SEND),
@@ -194,28 +153,6 @@ PATCHES = (
         else ()
     ),
 )
-
-Wrapper = Callable[[Callable[..., Any], Any, Tuple[Any, ...], Dict[str, Any]], Any]
-
-
-def _is_send(endpoint: Any) -> bool:
-    # A dry run answers a made-up 200 without any request: no mail, no span.
-    return _route(endpoint) is not None and getattr(endpoint, "dry_run", False) is not True
-
-
-def _only_sends(traced: Wrapper) -> Wrapper:
-    """Trace ``create`` on the message endpoints only; every other resource
-    calls straight through (for a coroutine function too: both branches
-    return the awaitable)."""
-
-    def wrapper(
-        wrapped: Callable[..., Any], instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
-    ) -> Any:
-        if not _is_send(instance):
-            return wrapped(*args, **kwargs)
-        return traced(wrapped, instance, args, kwargs)
-
-    return wrapper
 
 
 class MailgunInstrumentor(LibraryInstrumentor):
@@ -227,15 +164,3 @@ class MailgunInstrumentor(LibraryInstrumentor):
 
     patches = PATCHES
     dependencies = ("mailgun >= 1.0",)
-
-    def _instrument(self, **kwargs: Any) -> None:
-        telemetry = telemetry_from_kwargs(kwargs)
-        for patch in self.patches:
-            operation = patch.operation
-            assert isinstance(operation, Operation)
-            traced = (
-                telemetry.async_wrapper(operation)
-                if patch.is_async
-                else telemetry.sync_wrapper(operation)
-            )
-            wrap_function_wrapper(patch.module, patch.name, _only_sends(traced))

@@ -8,16 +8,19 @@ POSTs to ``send`` get a span. One message is a ``send mailjet`` span, more
 than one a ``send_batch mailjet`` span.
 
 ``email.provider.message_id`` is the ``MessageID`` Mailjet gave the first
-recipient of a single message (v3.1 ``Messages[0].To[0]``, v3
-``Sent[0]``); a batch has one id per message and recipient, so it gets none.
-Mailjet reports each message's outcome in ``Messages[].Status``: a message
-with ``"error"`` is a failed message (its ``ErrorCode``, such as
-``mj-0013``, as ``error.type``) and its recipients count as not sent.
-mailjet-rest 1.8 and later raise ``MailjetApiError`` subclasses (with
-``status_code``; a bare ``ApiError`` for 5xx, whose status is read from the
-response under it), older versions return the error response: both become
-the HTTP status as ``error.type``. The SDK retries 429/5xx three times on
-its https adapter, inside the one span.
+recipient of each message it accepted (v3.1 ``Messages[].To[0]``; a batch
+has them comma-separated, at most 20). v3 answers one ``Sent[]`` entry per
+recipient, not per message: a single v3 message gets ``Sent[0]``, a v3
+batch none. Mailjet reports each message's outcome in
+``Messages[].Status``: a message with ``"error"`` is a failed message (its
+``ErrorCode``, such as ``mj-0013``, as ``error.type``) and its recipients
+count as not sent, also when the batch as a whole is answered 400 (the
+other messages count as sent; a 400 without per-message statuses fails
+every message). mailjet-rest 1.8 and later raise ``MailjetApiError``
+subclasses (with ``status_code``; a bare ``ApiError`` for 5xx, whose status
+is read from the response under it), older versions return the error
+response: both become the HTTP status as ``error.type``. The SDK retries
+429/5xx three times on its https adapter, inside the one span.
 
 Usage::
 
@@ -30,27 +33,24 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
-import re
 from collections.abc import Mapping
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
-
-from urllib3.exceptions import ResponseError
-from wrapt import wrap_function_wrapper
+from typing import Any, Dict, List, Optional, Tuple
 
 from opentelemetry.instrumentation.email import _conventions as c
 from opentelemetry.instrumentation.email._attempt import EmailAttempt, Operation
-from opentelemetry.instrumentation.email._instrumentor import (
-    LibraryInstrumentor,
-    Patch,
-    telemetry_from_kwargs,
-)
+from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
 from opentelemetry.instrumentation.email.providers._http import (
+    BatchAttempt,
     addresses,
+    exception_chain,
     first_address,
+    http_status_in_chain,
+    response_status,
     server_of,
+    shared,
+    spent_retries_status,
+    status_failure,
 )
-
-SYSTEM = "mailjet"
 
 # Where Endpoint lives and which method every send passes through: 1.7 and
 # later mailjet_rest.endpoint, 1.6 mailjet_rest.client, both through
@@ -64,19 +64,6 @@ except ImportError:
 _METHOD = "__call__" if "__call__" in vars(_ENDPOINT) else "create"
 # Parameter names by position, for calls that pass them positionally.
 _PARAMETERS = tuple(inspect.signature(getattr(_ENDPOINT, _METHOD)).parameters)[1:]
-
-_RETRIES_EXHAUSTED = re.compile(r"too many (\d{3}) error responses")
-
-
-class _MailjetAttempt(EmailAttempt):
-    """Remembers each message's recipients, so that a message Mailjet reports
-    failed can have its recipients counted as not sent."""
-
-    __slots__ = ("per_message",)
-
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
-        self.per_message: List[List[str]] = []
 
 
 def _arg(args: Tuple[Any, ...], kwargs: Dict[str, Any], name: str, default: Any = None) -> Any:
@@ -120,75 +107,79 @@ def _json(value: Any) -> Any:
     return value
 
 
-def _field(message: Mapping[str, Any], shared: Mapping[str, Any], *names: str) -> Any:
+def _field(message: Mapping[str, Any], globals_: Mapping[str, Any], *names: str) -> Any:
+    """A message's field, else the batch's ``Globals``."""
     for name in names:
         value = message.get(name)
         if value is None:
-            value = shared.get(name)
+            value = globals_.get(name)
         if value is not None:
             return value
     return None
 
 
-def _one(values: Sequence[Any]) -> Any:
-    """The value all messages share, else None."""
-    distinct = set(values)
-    return distinct.pop() if len(distinct) == 1 else None
-
-
-def _describe(endpoint: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> EmailAttempt:
+def _describe(
+    endpoint: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
+) -> Optional[EmailAttempt]:
+    if not _is_send(endpoint, args, kwargs):
+        return None  # another resource or a read: not traced
     data = _json(_arg(args, kwargs, "data"))
     messages: List[Mapping[str, Any]] = []
-    shared: Mapping[str, Any] = {}
+    globals_: Mapping[str, Any] = {}
     if isinstance(data, Mapping):
         listed = data.get("Messages")
         if isinstance(listed, list):
             messages = [m for m in listed if isinstance(m, Mapping)]
-            globals_ = data.get("Globals")
-            shared = globals_ if isinstance(globals_, Mapping) else {}
+            given = data.get("Globals")
+            globals_ = given if isinstance(given, Mapping) else {}
         else:
             messages = [data]  # a v3 message on its own
     operation = c.OP_SEND_BATCH if len(messages) > 1 else c.OP_SEND
-    attempt = _MailjetAttempt(SYSTEM, operation, *_server(endpoint))
-    attempt.message_count = max(len(messages), 1)
-    to: List[str] = []
-    cc: List[str] = []
-    bcc: List[str] = []
-    senders, subjects, templates, attachments = [], [], [], 0
-    for message in messages:
-        # v3.1: {"Email", "Name"} objects; v3: FromEmail, "Name <a@x>, ..."
-        # strings, and Recipients (one message each, sent as To).
-        message_to = [
-            *addresses(_field(message, shared, "To")),
-            *addresses(_field(message, shared, "Recipients")),
-        ]
-        message_cc = addresses(_field(message, shared, "Cc"))
-        message_bcc = addresses(_field(message, shared, "Bcc"))
-        to.extend(message_to)
-        cc.extend(message_cc)
-        bcc.extend(message_bcc)
-        attempt.per_message.append([*message_to, *message_cc, *message_bcc])
-        senders.append(first_address(_field(message, shared, "From", "FromEmail")))
-        subject = _field(message, shared, "Subject")
-        subjects.append(subject if isinstance(subject, str) else None)
-        template = _field(message, shared, "TemplateID", "Mj-TemplateID")
-        templates.append(str(template) if template is not None else None)
-        files = _field(message, shared, "Attachments")
-        attachments += len(files) if isinstance(files, list) else 0
-    attempt.to, attempt.cc, attempt.bcc = to, cc, bcc
-    attempt.sender = _one(senders)
-    attempt.subject = _one(subjects)
-    attempt.template_id = _one(templates)
-    attempt.attachments = attachments if messages else None
+    attempt = BatchAttempt(c.SYSTEM_MAILJET, operation, *_server(endpoint))
+    # v3.1: {"Email", "Name"} objects; v3: FromEmail, "Name <a@x>, ..."
+    # strings, and Recipients (one message each, sent as To).
+    attempt.set_messages(
+        (
+            [
+                *addresses(_field(message, globals_, "To")),
+                *addresses(_field(message, globals_, "Recipients")),
+            ],
+            addresses(_field(message, globals_, "Cc")),
+            addresses(_field(message, globals_, "Bcc")),
+        )
+        for message in messages
+    )
+    attempt.message_count = max(attempt.message_count, 1)
+    attempt.sender = shared(
+        first_address(_field(message, globals_, "From", "FromEmail")) for message in messages
+    )
+    subjects = (_field(message, globals_, "Subject") for message in messages)
+    attempt.subject = shared(s if isinstance(s, str) else None for s in subjects)
+    templates = (_field(message, globals_, "TemplateID", "Mj-TemplateID") for message in messages)
+    attempt.template_id = shared(str(t) if t is not None else None for t in templates)
+    if messages:
+        files = (_field(message, globals_, "Attachments") for message in messages)
+        attempt.attachments = sum(len(f) if isinstance(f, list) else 0 for f in files)
     return attempt
+
+
+def _first_message_id(entry: Mapping[str, Any]) -> Any:
+    """The MessageID Mailjet gave the first recipient of an accepted message
+    (it gives one per recipient)."""
+    for kind in ("To", "Cc", "Bcc"):
+        recipients = entry.get(kind)
+        if isinstance(recipients, list) and recipients:
+            first = recipients[0]
+            return first.get("MessageID") if isinstance(first, Mapping) else None
+    return None
 
 
 def _read_outcome(attempt: EmailAttempt, body: Any) -> None:
     """Per-message statuses (v3.1) and the ids Mailjet gave (v3.1, v3)."""
     if not isinstance(body, Mapping):
         return
-    per_message = attempt.per_message if isinstance(attempt, _MailjetAttempt) else []
-    ids: List[str] = []
+    assert isinstance(attempt, BatchAttempt)
+    ids: List[Any] = []
     entries = body.get("Messages")
     for index, entry in enumerate(entries if isinstance(entries, list) else ()):
         if not isinstance(entry, Mapping):
@@ -197,27 +188,21 @@ def _read_outcome(attempt: EmailAttempt, body: Any) -> None:
         if entry.get("Status") == "error" or errors:
             first = errors[0] if isinstance(errors, list) and errors else {}
             code = first.get("ErrorCode") if isinstance(first, Mapping) else None
-            attempt.failed_messages.append(c.rejected_failure(code))
-            if index < len(per_message):
-                attempt.not_sent.extend(per_message[index])
-            continue
-        for kind in ("To", "Cc", "Bcc"):
-            recipients = entry.get(kind)
-            if isinstance(recipients, list) and recipients:
-                if isinstance(recipients[0], Mapping) and recipients[0].get("MessageID"):
-                    ids.append(str(recipients[0]["MessageID"]))
-                break
-    sent = body.get("Sent")  # v3
-    first = sent[0] if isinstance(sent, list) and sent else None
-    if isinstance(first, Mapping) and first.get("MessageID"):
-        ids.append(str(first["MessageID"]))
-    if attempt.message_count == 1 and ids:
-        attempt.provider_message_id = ids[0]
+            attempt.message_failed(index, c.rejected_failure(code))
+        else:
+            ids.append(_first_message_id(entry))
+    # v3 lists one entry per recipient, not per message: an id only for a
+    # single message.
+    sent = body.get("Sent")
+    first_sent = sent[0] if isinstance(sent, list) and sent else None
+    if attempt.message_count == 1 and isinstance(first_sent, Mapping):
+        ids.append(first_sent.get("MessageID"))
+    attempt.set_provider_ids(ids)
 
 
 def _sent(attempt: EmailAttempt, response: Any) -> None:
-    status = getattr(response, "status_code", None)
-    if not isinstance(status, int):
+    status = response_status(response)
+    if status is None:
         return
     attempt.http_status = status
     try:
@@ -228,60 +213,31 @@ def _sent(attempt: EmailAttempt, response: Any) -> None:
     if status >= 400:
         # mailjet-rest before 1.8 returns error responses instead of raising.
         attempt.failure = c.http_failure(status)
-    elif attempt.failed_messages and len(attempt.failed_messages) >= attempt.message_count:
+    elif isinstance(attempt, BatchAttempt) and attempt.none_sent:
         attempt.failure = attempt.failed_messages[0]
 
 
-def _status_in_chain(exc: BaseException) -> Tuple[Optional[int], Any]:
-    """(HTTP status, body) from the exception or what it wraps: the error's
-    own ``status_code``, the ``requests`` response under it, or urllib3's
-    "too many 500 error responses" when the SDK's retries ran out."""
-    current: Optional[BaseException] = exc
-    for _ in range(8):
-        if current is None:
-            break
-        status = getattr(current, "status_code", None)
-        if isinstance(status, int) and status > 0:
-            return status, _json(getattr(current, "response_body", None))
+def _error_body(exc: BaseException) -> Any:
+    """The answer on the error or what it wraps: ``MailjetApiError``'s
+    ``response_body``, or the text of the ``requests`` response."""
+    for current in exception_chain(exc):
         response = getattr(current, "response", None)
-        status = getattr(response, "status_code", None)
-        if isinstance(status, int):
-            return status, _json(getattr(response, "text", None))
-        if isinstance(current, ResponseError):
-            match = _RETRIES_EXHAUSTED.search(str(current))
-            if match:
-                return int(match.group(1)), None
-        current = current.__cause__ or current.__context__
-    return None, None
+        body = getattr(current, "response_body", None) or getattr(response, "text", None)
+        if body:
+            return _json(body)
+    return None
 
 
 def _failure(attempt: EmailAttempt, exc: BaseException) -> c.Failure:
-    status, body = _status_in_chain(exc)
-    if status is None:
-        return c.exception_failure(exc)
-    attempt.http_status = status
-    # A batch answered 400 still says which messages went out.
-    _read_outcome(attempt, body)
-    return c.http_failure(status)
+    status = http_status_in_chain(exc) or spent_retries_status(exc)
+    if status is not None:
+        # A batch answered 400 still says which messages went out.
+        _read_outcome(attempt, _error_body(exc))
+    return status_failure(attempt, exc, status)
 
 
-SEND = Operation(SYSTEM, c.OP_SEND, _describe, _sent, _failure)
+SEND = Operation(c.SYSTEM_MAILJET, c.OP_SEND, _describe, _sent, _failure)
 PATCHES = (Patch(_MODULE, f"Endpoint.{_METHOD}", SEND),)
-
-Wrapper = Callable[[Callable[..., Any], Any, Tuple[Any, ...], Dict[str, Any]], Any]
-
-
-def _only_sends(traced: Wrapper) -> Wrapper:
-    """Trace POSTs to ``send`` only; every other resource calls straight through."""
-
-    def wrapper(
-        wrapped: Callable[..., Any], instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
-    ) -> Any:
-        if not _is_send(instance, args, kwargs):
-            return wrapped(*args, **kwargs)
-        return traced(wrapped, instance, args, kwargs)
-
-    return wrapper
 
 
 class MailjetInstrumentor(LibraryInstrumentor):
@@ -293,11 +249,3 @@ class MailjetInstrumentor(LibraryInstrumentor):
 
     patches = PATCHES
     dependencies = ("mailjet-rest >= 1.3",)
-
-    def _instrument(self, **kwargs: Any) -> None:
-        telemetry = telemetry_from_kwargs(kwargs)
-        for patch in self.patches:
-            operation = patch.operation
-            assert isinstance(operation, Operation)
-            traced = telemetry.sync_wrapper(operation)
-            wrap_function_wrapper(patch.module, patch.name, _only_sends(traced))

@@ -29,20 +29,23 @@ Usage::
 
 from __future__ import annotations
 
-import re
-from email.utils import getaddresses
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Tuple, Union
 
-import mailchimp_transactional  # type: ignore[import-untyped]  # noqa: F401
-from mailchimp_transactional.api_client import ApiClientError  # type: ignore[import-untyped]
+import mailchimp_transactional  # noqa: F401
+from mailchimp_transactional.api_client import ApiClientError
 
 from opentelemetry.instrumentation.email import _conventions as c
 from opentelemetry.instrumentation.email._attempt import EmailAttempt, Operation
 from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
 from opentelemetry.instrumentation.email._mime import read_raw_message
-from opentelemetry.instrumentation.email.providers._http import addresses, server_of
+from opentelemetry.instrumentation.email.providers._http import (
+    addresses,
+    arg,
+    http_error,
+    response_status,
+    server_of,
+)
 
-SYSTEM = "mandrill"
 _MODULE = "mailchimp_transactional.api.messages_api"
 
 # Recipient statuses in a send result.
@@ -55,13 +58,13 @@ _OK_STATUS = 200  # Mandrill answers every successful call with 200
 
 
 def _body(args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Dict[str, Any]:
-    body = args[0] if args else kwargs.get("body")
+    body = arg(args, kwargs, 0, "body")
     return body if isinstance(body, dict) else {}
 
 
 def _attempt(instance: Any) -> EmailAttempt:
     host, port = server_of(getattr(getattr(instance, "api_client", None), "host", None))
-    return EmailAttempt(SYSTEM, c.OP_SEND, host, port)
+    return EmailAttempt(c.SYSTEM_MANDRILL, c.OP_SEND, host, port)
 
 
 def _read_message(attempt: EmailAttempt, message: Any) -> None:
@@ -112,26 +115,6 @@ def _describe_send_template(
     return attempt
 
 
-_FROM = re.compile(rb"^from:[ \t]*(.*(?:\r?\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE)
-_FOLD = re.compile(rb"\r?\n(?=[ \t])")
-_HEADER_LIMIT = 65536
-
-
-def _raw_sender(raw: bytes) -> Optional[str]:
-    """The From address in a raw message's header block (``_mime`` reads the
-    rest of the headers but not From)."""
-    end = raw.find(b"\r\n\r\n", 0, _HEADER_LIMIT)
-    if end < 0:
-        end = raw.find(b"\n\n", 0, _HEADER_LIMIT)
-    match = _FROM.search(raw[: end if end >= 0 else _HEADER_LIMIT])
-    if match is None:
-        return None
-    # An encoded display name (=?utf-8?q?...?=) leaves the address readable.
-    value = _FOLD.sub(b"", match.group(1)).decode("utf-8", "replace").strip()
-    found = [address for _name, address in getaddresses([value]) if address]
-    return found[0] if found else None
-
-
 def _describe_send_raw(
     instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
 ) -> EmailAttempt:
@@ -141,8 +124,6 @@ def _describe_send_raw(
     if isinstance(raw, (str, bytes)):
         attempt.size = len(raw)
         read_raw_message(attempt, raw)
-        data = raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else raw
-        attempt.sender = _raw_sender(data)
     sender = body.get("from_email")
     if isinstance(sender, str) and sender:
         attempt.sender = sender
@@ -178,32 +159,29 @@ def _on_result(attempt: EmailAttempt, result: Any) -> None:
         return
     # An answer with an empty or non-JSON body comes back as the
     # requests.Response itself, error statuses included.
-    status = getattr(result, "status_code", None)
-    if isinstance(status, int) and hasattr(result, "ok"):
+    status = response_status(result)
+    if status is not None and hasattr(result, "ok"):
         attempt.http_status = status
         if not 200 <= status < 400:
             attempt.failure = c.http_failure(status)
 
 
 def _on_error(attempt: EmailAttempt, exc: BaseException) -> c.Failure:
-    if isinstance(exc, ApiClientError):
-        status = getattr(exc, "status_code", None)
-        if isinstance(status, int):
-            attempt.http_status = status
-            failure = c.http_failure(status)
-            text = getattr(exc, "text", None)
-            if status == 500 and isinstance(text, dict) and text.get("status") == "error":
-                name = text.get("name")
-                if isinstance(name, str) and name not in _TRANSIENT_ERRORS:
-                    # Mandrill's 500 for a request that will never succeed.
-                    return c.Failure(failure.error_type, False)
-            return failure
-    return c.exception_failure(exc)
+    failure = http_error(attempt, exc)
+    text = getattr(exc, "text", None) if isinstance(exc, ApiClientError) else None
+    if attempt.http_status == 500 and isinstance(text, dict) and text.get("status") == "error":
+        name = text.get("name")
+        if isinstance(name, str) and name not in _TRANSIENT_ERRORS:
+            # Mandrill's 500 for a request that will never succeed.
+            return c.Failure(failure.error_type, False)
+    return failure
 
 
-SEND = Operation(SYSTEM, c.OP_SEND, _describe_send, _on_result, _on_error)
-SEND_TEMPLATE = Operation(SYSTEM, c.OP_SEND, _describe_send_template, _on_result, _on_error)
-SEND_RAW = Operation(SYSTEM, c.OP_SEND, _describe_send_raw, _on_result, _on_error)
+SEND = Operation(c.SYSTEM_MANDRILL, c.OP_SEND, _describe_send, _on_result, _on_error)
+SEND_TEMPLATE = Operation(
+    c.SYSTEM_MANDRILL, c.OP_SEND, _describe_send_template, _on_result, _on_error
+)
+SEND_RAW = Operation(c.SYSTEM_MANDRILL, c.OP_SEND, _describe_send_raw, _on_result, _on_error)
 
 PATCHES = (
     Patch(_MODULE, "MessagesApi.send", SEND),

@@ -8,7 +8,8 @@ and ``_send_batch_with_template`` (``send_template_batch``). Hooking those
 sees every accepted form already normalised; the rest of the Postmark API
 (bounces, templates, stats...) is never traced.
 
-``email.provider.message_id`` is Postmark's ``MessageID``. A batch is
+``email.provider.message_id`` is Postmark's ``MessageID`` (a batch: those of
+the messages it accepted, comma-separated, at most 20). A batch is
 answered 200 with one entry per message: an entry with a non-zero
 ``ErrorCode`` is a failed message (its code as ``error.type``) and its
 recipients count as not sent. postmarker raises ``ClientError`` for 4xx/5xx
@@ -25,32 +26,23 @@ Usage::
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
-import postmarker.models.emails  # type: ignore[import-untyped]  # noqa: F401
+import postmarker.models.emails  # noqa: F401
 
 from opentelemetry.instrumentation.email import _conventions as c
 from opentelemetry.instrumentation.email._attempt import EmailAttempt, Operation
 from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
 from opentelemetry.instrumentation.email.providers._http import (
+    BatchAttempt,
     addresses,
     first_address,
+    http_error,
     server_of,
+    shared,
 )
 
-SYSTEM = "postmark"
 _MODULE = "postmarker.models.emails"
-
-
-class _BatchAttempt(EmailAttempt):
-    """A batch, remembering each message's recipients so that a message the
-    answer reports failed can have its recipients counted as not sent."""
-
-    __slots__ = ("per_message",)
-
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
-        self.per_message: List[List[str]] = []
 
 
 def _server(manager: Any) -> Tuple[Optional[str], Optional[int]]:
@@ -93,7 +85,7 @@ def _attachments(message: Mapping[str, Any]) -> Optional[int]:
 
 
 def _describe_send(manager: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> EmailAttempt:
-    attempt = EmailAttempt(SYSTEM, c.OP_SEND, *_server(manager))
+    attempt = EmailAttempt(c.SYSTEM_POSTMARK, c.OP_SEND, *_server(manager))
     attempt.sender = first_address(kwargs.get("From"))
     attempt.to, attempt.cc, attempt.bcc = _recipients(kwargs)
     attempt.subject = _subject(kwargs)
@@ -107,31 +99,13 @@ def _batch_messages(args: Tuple[Any, ...]) -> List[Mapping[str, Any]]:
     return [message for message in args if isinstance(message, Mapping)]
 
 
-def _shared(
-    messages: Sequence[Mapping[str, Any]], read: Callable[[Mapping[str, Any]], Optional[str]]
-) -> Optional[str]:
-    """A value every message of the batch has in common, else None."""
-    values = {read(message) for message in messages}
-    return values.pop() if len(values) == 1 else None
-
-
 def _describe_batch(manager: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> EmailAttempt:
-    attempt = _BatchAttempt(SYSTEM, c.OP_SEND_BATCH, *_server(manager))
+    attempt = BatchAttempt(c.SYSTEM_POSTMARK, c.OP_SEND_BATCH, *_server(manager))
     messages = _batch_messages(args)
-    attempt.message_count = len(messages)
-    to: List[str] = []
-    cc: List[str] = []
-    bcc: List[str] = []
-    for message in messages:
-        message_to, message_cc, message_bcc = _recipients(message)
-        to.extend(message_to)
-        cc.extend(message_cc)
-        bcc.extend(message_bcc)
-        attempt.per_message.append([*message_to, *message_cc, *message_bcc])
-    attempt.to, attempt.cc, attempt.bcc = to, cc, bcc
-    attempt.sender = _shared(messages, lambda m: first_address(m.get("From")))
-    attempt.subject = _shared(messages, _subject)
-    attempt.template_id = _shared(messages, _template)
+    attempt.set_messages(_recipients(message) for message in messages)
+    attempt.sender = shared(first_address(m.get("From")) for m in messages)
+    attempt.subject = shared(_subject(m) for m in messages)
+    attempt.template_id = shared(_template(m) for m in messages)
     counts = [_attachments(m) for m in messages]
     attempt.attachments = sum(n for n in counts if n) if messages else None
     return attempt
@@ -164,48 +138,22 @@ def _batch_sent(attempt: EmailAttempt, result: Any) -> None:
         result = result.get("Messages")
     if not isinstance(result, list):
         return
-    per_message = attempt.per_message if isinstance(attempt, _BatchAttempt) else []
-    accepted: List[str] = []
+    assert isinstance(attempt, BatchAttempt)
+    accepted: List[Any] = []
     for index, entry in enumerate(result):
         code = _error_code(entry)
         if code:
-            attempt.failed_messages.append(c.rejected_failure(code))
-            if index < len(per_message):
-                attempt.not_sent.extend(per_message[index])
-        elif isinstance(entry, Mapping) and entry.get("MessageID"):
-            accepted.append(str(entry["MessageID"]))
-    if attempt.failed_messages and len(attempt.failed_messages) >= attempt.message_count:
+            attempt.message_failed(index, c.rejected_failure(code))
+        elif isinstance(entry, Mapping):
+            accepted.append(entry.get("MessageID"))
+    attempt.set_provider_ids(accepted)
+    if attempt.none_sent:
         # Nothing went out: the call failed as a whole.
         attempt.failure = attempt.failed_messages[0]
-    if attempt.message_count == 1 and accepted:
-        attempt.provider_message_id = accepted[0]
 
 
-def _http_status(exc: BaseException) -> Optional[int]:
-    """The HTTP status of the ``requests`` response somewhere in the chain
-    (``ClientError`` from ``HTTPError``; a bare ``HTTPError`` for a non-JSON
-    body; a ``KeyError`` over it for JSON without ``ErrorCode``)."""
-    current: Optional[BaseException] = exc
-    for _ in range(8):
-        if current is None:
-            return None
-        status = getattr(getattr(current, "response", None), "status_code", None)
-        if isinstance(status, int):
-            return status
-        current = current.__cause__ or current.__context__
-    return None
-
-
-def _failure(attempt: EmailAttempt, exc: BaseException) -> c.Failure:
-    status = _http_status(exc)
-    if status is not None:
-        attempt.http_status = status
-        return c.http_failure(status)
-    return c.exception_failure(exc)
-
-
-SEND = Operation(SYSTEM, c.OP_SEND, _describe_send, _sent, _failure)
-SEND_BATCH = Operation(SYSTEM, c.OP_SEND_BATCH, _describe_batch, _batch_sent, _failure)
+SEND = Operation(c.SYSTEM_POSTMARK, c.OP_SEND, _describe_send, _sent, http_error)
+SEND_BATCH = Operation(c.SYSTEM_POSTMARK, c.OP_SEND_BATCH, _describe_batch, _batch_sent, http_error)
 
 PATCHES = (
     Patch(_MODULE, "EmailManager._send", SEND),

@@ -25,54 +25,26 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from typing import Any, Callable, Dict, List, Optional, Tuple
 from urllib.parse import urlsplit
 
-import sendgrid  # type: ignore[import-untyped]  # noqa: F401  (missing SDK: entry point skipped)
-from python_http_client.exceptions import HTTPError  # type: ignore[import-untyped]
-from wrapt import wrap_function_wrapper
+import sendgrid  # noqa: F401  (missing SDK: entry point skipped)
 
 from opentelemetry.instrumentation.email import _conventions as c
 from opentelemetry.instrumentation.email._attempt import EmailAttempt, Operation
-from opentelemetry.instrumentation.email._instrumentor import (
-    LibraryInstrumentor,
-    Patch,
-    telemetry_from_kwargs,
+from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
+from opentelemetry.instrumentation.email.providers._http import (
+    addresses,
+    arg,
+    first_address,
+    http_error,
+    response_status,
+    server_of,
 )
-from opentelemetry.instrumentation.email.providers._http import addresses, server_of
 
 _logger = logging.getLogger(__name__)
 
-SYSTEM = "sendgrid"
 _MAIL_SEND = "/mail/send"
-
-
-# A bare address, as the Mail helpers store every one ({"email": ..., "name": ...}).
-_BARE = re.compile(r"[^\s<>,;:\"()\[\]\\@]+@[^\s<>,;:\"()\[\]\\@]+")
-
-
-def _addresses(value: Any) -> List[str]:
-    """``_http.addresses`` with a fast path for bare addresses: the RFC 5322
-    parser costs ~15 us an address, on every send (drop this once the shared
-    helper has the same fast path)."""
-    inner = value.get("email") if isinstance(value, dict) else getattr(value, "email", value)
-    if isinstance(inner, str) and _BARE.fullmatch(inner):
-        return [inner]
-    if isinstance(value, list):
-        return [address for item in value for address in _addresses(item)]
-    return addresses(value)
-
-
-def _first_address(value: Any) -> Optional[str]:
-    found = _addresses(value)
-    return found[0] if found else None
-
-
-def _arg(args: Tuple[Any, ...], kwargs: Dict[str, Any], index: int, name: str) -> Any:
-    if len(args) > index:
-        return args[index]
-    return kwargs.get(name)
 
 
 # -- the request ---------------------------------------------------------------------------
@@ -132,14 +104,14 @@ def _read_mail(attempt: EmailAttempt, message: Any) -> None:
         # Each personalization is delivered on its own, but it is one call and
         # one message to SendGrid: recipients are the union.
         for values, out in ((p_to, to), (p_cc, cc), (p_bcc, bcc)):
-            for address in _addresses(values):
+            for address in addresses(values):
                 if address not in seen:
                     seen.add(address)
                     out.append(address)
         fallback_sender = fallback_sender or p_from
         fallback_subject = fallback_subject or p_subject
     attempt.to, attempt.cc, attempt.bcc = to, cc, bcc
-    attempt.sender = _first_address(sender) or _first_address(fallback_sender)
+    attempt.sender = first_address(sender) or first_address(fallback_sender)
     attempt.subject = _text(subject, "subject") or _text(fallback_subject, "subject")
     attempt.template_id = _text(template, "template_id")
     if isinstance(attachments, list):
@@ -151,22 +123,22 @@ def _describe_send(instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any])
     # ``BaseInterface.host`` after construction does not move the client.
     client = getattr(instance, "client", None)
     host = getattr(client, "host", None) or getattr(instance, "host", None)
-    attempt = EmailAttempt(SYSTEM, c.OP_SEND, *server_of(host))
+    attempt = EmailAttempt(c.SYSTEM_SENDGRID, c.OP_SEND, *server_of(host))
     try:
-        _read_mail(attempt, _arg(args, kwargs, 0, "message"))
+        _read_mail(attempt, arg(args, kwargs, 0, "message"))
     except Exception:
         _logger.debug("sendgrid: message not read", exc_info=True)
     return attempt
 
 
 def _request_of(args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Any:
-    return _arg(args, kwargs, 1, "request")
+    return arg(args, kwargs, 1, "request")
 
 
-def is_mail_send(args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> bool:
-    """Whether a ``Client._make_request(opener, request)`` call is
-    ``POST /v3/mail/send`` (every other SendGrid API call goes through it too)."""
-    request = _request_of(args, kwargs)
+def _is_mail_send(request: Any) -> bool:
+    """Whether the urllib request of a ``Client._make_request(opener, request)``
+    call is ``POST /v3/mail/send`` (every other SendGrid API call goes through
+    it too)."""
     try:
         path = urlsplit(request.full_url).path.rstrip("/")
         return bool(request.get_method() == "POST" and path.endswith(_MAIL_SEND))
@@ -174,11 +146,18 @@ def is_mail_send(args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> bool:
         return False
 
 
-def _describe_request(instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> EmailAttempt:
+def _describe_request(
+    instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
+) -> Optional[EmailAttempt]:
     """``client.mail.send.post(request_body=...)`` called directly: only the
-    serialised body is left, so it is parsed once to read the envelope."""
+    serialised body is left, so it is parsed once to read the envelope.
+    None (not traced) for every other API call."""
     request = _request_of(args, kwargs)
-    attempt = EmailAttempt(SYSTEM, c.OP_SEND, *server_of(getattr(request, "full_url", None)))
+    if not _is_mail_send(request):
+        return None
+    attempt = EmailAttempt(
+        c.SYSTEM_SENDGRID, c.OP_SEND, *server_of(getattr(request, "full_url", None))
+    )
     try:
         data = request.data
         if data:
@@ -196,11 +175,7 @@ def _describe_request(instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, An
 def _read_response(attempt: EmailAttempt, response: Any) -> None:
     """python_http_client's ``Response`` (``send``) or the urllib response
     (``_make_request``): status, and the id in ``X-Message-Id``."""
-    status = getattr(response, "status_code", None)
-    if status is None:
-        status = getattr(response, "status", None)
-    if isinstance(status, int):
-        attempt.http_status = status
+    attempt.http_status = response_status(response)
     headers = getattr(response, "headers", None)
     if headers is not None:
         message_id = headers.get("X-Message-Id")
@@ -208,39 +183,15 @@ def _read_response(attempt: EmailAttempt, response: Any) -> None:
             attempt.provider_message_id = str(message_id)
 
 
-def _failure(attempt: EmailAttempt, exc: BaseException) -> c.Failure:
-    # python_http_client turns every urllib HTTPError into one of its own
-    # (BadRequestsError, UnauthorizedError, TooManyRequestsError, ...).
-    if isinstance(exc, HTTPError):
-        status = getattr(exc, "status_code", None)
-        if isinstance(status, int):
-            attempt.http_status = status
-            return c.http_failure(status)
-    return c.exception_failure(exc)
-
-
-SEND = Operation(SYSTEM, c.OP_SEND, _describe_send, _read_response, _failure)
+SEND = Operation(c.SYSTEM_SENDGRID, c.OP_SEND, _describe_send, _read_response, http_error)
 # Same (system, operation) as SEND: inside ``send`` the core's nested-call
 # rule makes this one call through with no span of its own.
-REQUEST = Operation(SYSTEM, c.OP_SEND, _describe_request, _read_response, _failure)
+REQUEST = Operation(c.SYSTEM_SENDGRID, c.OP_SEND, _describe_request, _read_response, http_error)
 
 PATCHES = (
     Patch("sendgrid.base_interface", "BaseInterface.send", SEND),
     Patch("python_http_client.client", "Client._make_request", REQUEST),
 )
-
-
-def _mail_send_only(traced: Callable[..., Any]) -> Callable[..., Any]:
-    """Trace ``_make_request`` only for mail/send; other API calls pass through."""
-
-    def wrapper(
-        wrapped: Callable[..., Any], instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
-    ) -> Any:
-        if is_mail_send(args, kwargs):
-            return traced(wrapped, instance, args, kwargs)
-        return wrapped(*args, **kwargs)
-
-    return wrapper
 
 
 class SendgridInstrumentor(LibraryInstrumentor):
@@ -252,13 +203,3 @@ class SendgridInstrumentor(LibraryInstrumentor):
 
     patches = PATCHES
     dependencies = ("sendgrid >= 6.0",)
-
-    def _instrument(self, **kwargs: Any) -> None:
-        # As LibraryInstrumentor._instrument, with a filter in front of
-        # _make_request, which carries every SendGrid API call.
-        telemetry = telemetry_from_kwargs(kwargs)
-        send, request = PATCHES
-        wrap_function_wrapper(send.module, send.name, telemetry.sync_wrapper(SEND))
-        wrap_function_wrapper(
-            request.module, request.name, _mail_send_only(telemetry.sync_wrapper(REQUEST))
-        )

@@ -33,16 +33,13 @@ Usage::
 
 from __future__ import annotations
 
-import re
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
-import botocore.client  # type: ignore[import-untyped]
+import botocore.client
 from opentelemetry.instrumentation.utils import unwrap
-from opentelemetry.trace import Link, Span, SpanKind, Tracer
-from opentelemetry.util.types import Attributes
+from opentelemetry.trace import Span, SpanKind
 from wrapt import wrap_function_wrapper
 
-from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.instrumentation.email import _conventions as c
 from opentelemetry.instrumentation.email._attempt import EmailAttempt, Operation
@@ -53,12 +50,12 @@ from opentelemetry.instrumentation.email._instrumentor import (
 from opentelemetry.instrumentation.email._mime import read_raw_message
 from opentelemetry.instrumentation.email._telemetry import EmailTelemetry
 from opentelemetry.instrumentation.email.providers._http import (
+    BatchAttempt,
     addresses,
     first_address,
+    response_status,
     server_of,
 )
-
-SYSTEM = "ses"
 
 # Where the parameters of an SES send wait, in botocore's per-call request
 # context, between _emit_api_params and _make_request: (operation, params).
@@ -92,22 +89,8 @@ _TRANSIENT_STATUSES = frozenset(
 )
 _SUCCESS = ("Success", "SUCCESS")
 
-_HEADER_LIMIT = 65536
-_FROM = re.compile(rb"^from:[ \t]*(.*(?:\r?\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE)
-
 
 # -- reading the parameters -------------------------------------------------------
-
-
-class _BulkAttempt(EmailAttempt):
-    """A bulk call: also each destination's recipients, to tell which were
-    not sent when the provider reports that destination failed."""
-
-    __slots__ = ("destinations",)
-
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
-        self.destinations: List[List[str]] = []
 
 
 def _get(value: Any, *path: str) -> Any:
@@ -136,43 +119,30 @@ def _start(
     for this request, a custom ``endpoint_url`` included."""
     params, request = args[0], args[1]
     url = request.get("url") if isinstance(request, dict) else None
-    attempt: EmailAttempt = attempt_type(SYSTEM, operation, *server_of(url))
+    attempt: EmailAttempt = attempt_type(c.SYSTEM_SES, operation, *server_of(url))
     return attempt, params if isinstance(params, dict) else {}
 
 
-def _read_destination(attempt: EmailAttempt, destination: Any) -> List[str]:
-    to = addresses(_get(destination, "ToAddresses"))
-    cc = addresses(_get(destination, "CcAddresses"))
-    bcc = addresses(_get(destination, "BccAddresses"))
-    attempt.to = [*attempt.to, *to]
-    attempt.cc = [*attempt.cc, *cc]
-    attempt.bcc = [*attempt.bcc, *bcc]
-    return [*to, *cc, *bcc]
-
-
-def _header_from(data: Any) -> Optional[str]:
-    """The From header of raw MIME, read in the header block only."""
-    raw = data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data
-    end = raw.find(b"\r\n\r\n", 0, _HEADER_LIMIT)
-    if end < 0:
-        end = raw.find(b"\n\n", 0, _HEADER_LIMIT)
-    match = _FROM.search(raw, 0, end if end >= 0 else _HEADER_LIMIT)
-    if match is None:
-        return None
-    return first_address(bytes(match.group(1)).decode("utf-8", "replace"))
+def _destination(destination: Any) -> Tuple[List[str], List[str], List[str]]:
+    """To, Cc and Bcc of an SES ``Destination``."""
+    return (
+        addresses(_get(destination, "ToAddresses")),
+        addresses(_get(destination, "CcAddresses")),
+        addresses(_get(destination, "BccAddresses")),
+    )
 
 
 def _read_raw(attempt: EmailAttempt, data: Any, sender: Any, envelope: Any) -> None:
     """Raw MIME: headers for the addresses and subject, the bytes for the
-    size; an explicit sender or recipient list is the envelope."""
+    size; an explicit sender (else the From header) or recipient list is the
+    envelope."""
+    if sender:
+        attempt.sender = first_address(sender)
     if isinstance(data, (bytearray, memoryview)):
         data = bytes(data)  # rare; read_raw_message takes str or bytes
     if isinstance(data, (bytes, str)):
         attempt.size = len(data)
         read_raw_message(attempt, data)
-        if not sender:
-            sender = _header_from(data)
-    attempt.sender = first_address(sender)
     if envelope:
         attempt.recipients = envelope
 
@@ -180,7 +150,7 @@ def _read_raw(attempt: EmailAttempt, data: Any, sender: Any, envelope: Any) -> N
 def _describe_v1_send(instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> EmailAttempt:
     attempt, params = _start(args, c.OP_SEND)
     attempt.sender = first_address(params.get("Source"))
-    _read_destination(attempt, params.get("Destination"))
+    attempt.to, attempt.cc, attempt.bcc = _destination(params.get("Destination"))
     attempt.subject = _text(_get(params, "Message", "Subject"))
     attempt.attachments = 0  # SendEmail has no attachments; they need SendRawEmail
     return attempt
@@ -202,21 +172,22 @@ def _describe_v1_templated(
 ) -> EmailAttempt:
     attempt, params = _start(args, c.OP_SEND)
     attempt.sender = first_address(params.get("Source"))
-    _read_destination(attempt, params.get("Destination"))
+    attempt.to, attempt.cc, attempt.bcc = _destination(params.get("Destination"))
     attempt.template_id = params.get("Template") or params.get("TemplateArn")
     attempt.attachments = 0
     return attempt
 
 
 def _describe_v1_bulk(instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> EmailAttempt:
-    attempt, params = _start(args, c.OP_SEND_BATCH, _BulkAttempt)
-    assert isinstance(attempt, _BulkAttempt)
+    attempt, params = _start(args, c.OP_SEND_BATCH, BatchAttempt)
+    assert isinstance(attempt, BatchAttempt)
     attempt.sender = first_address(params.get("Source"))
     attempt.template_id = params.get("Template") or params.get("TemplateArn")
     destinations = params.get("Destinations")
-    for entry in destinations if isinstance(destinations, list) else ():
-        attempt.destinations.append(_read_destination(attempt, _get(entry, "Destination")))
-    attempt.message_count = len(attempt.destinations)
+    attempt.set_messages(
+        _destination(_get(entry, "Destination"))
+        for entry in (destinations if isinstance(destinations, list) else ())
+    )
     attempt.attachments = 0
     return attempt
 
@@ -238,7 +209,7 @@ def _describe_v2_send(instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, An
         _read_raw(attempt, _get(raw, "Data"), sender, envelope)
         return attempt
     attempt.sender = first_address(sender)
-    _read_destination(attempt, destination)
+    attempt.to, attempt.cc, attempt.bcc = _destination(destination)
     simple = _get(content, "Simple")
     if simple is not None:
         attempt.subject = _text(_get(simple, "Subject"))
@@ -255,15 +226,16 @@ def _describe_v2_send(instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, An
 
 
 def _describe_v2_bulk(instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> EmailAttempt:
-    attempt, params = _start(args, c.OP_SEND_BATCH, _BulkAttempt)
-    assert isinstance(attempt, _BulkAttempt)
+    attempt, params = _start(args, c.OP_SEND_BATCH, BatchAttempt)
+    assert isinstance(attempt, BatchAttempt)
     attempt.sender = first_address(params.get("FromEmailAddress"))
     template = _get(params, "DefaultContent", "Template")
     attempt.template_id = _get(template, "TemplateName") or _get(template, "TemplateArn")
     entries = params.get("BulkEmailEntries")
-    for entry in entries if isinstance(entries, list) else ():
-        attempt.destinations.append(_read_destination(attempt, _get(entry, "Destination")))
-    attempt.message_count = len(attempt.destinations)
+    attempt.set_messages(
+        _destination(_get(entry, "Destination"))
+        for entry in (entries if isinstance(entries, list) else ())
+    )
     return attempt
 
 
@@ -277,12 +249,10 @@ def _response(attempt: EmailAttempt, result: Any) -> Optional[Dict[str, Any]]:
     if not isinstance(result, tuple) or len(result) != 2:
         return None
     http, parsed = result
-    status = getattr(http, "status_code", None)
-    if isinstance(status, int):
-        attempt.http_status = status
+    status = attempt.http_status = response_status(http)
     if not isinstance(parsed, dict):
         return None
-    if isinstance(status, int) and status >= 300:
+    if status is not None and status >= 300:
         code = _get(parsed, "Error", "Code")
         failure = c.http_failure(status)
         if code in _THROTTLING and not failure.retryable:
@@ -308,25 +278,21 @@ def _bulk_sent(key: str) -> Callable[[EmailAttempt, Any], None]:
         entries = parsed.get(key) if parsed else None
         if not isinstance(entries, list):
             return
-        destinations = attempt.destinations if isinstance(attempt, _BulkAttempt) else []
-        ids: List[str] = []
+        assert isinstance(attempt, BatchAttempt)
+        ids: List[Any] = []
         for index, entry in enumerate(entries):
             status = _get(entry, "Status")
             message_id = _get(entry, "MessageId")
             if status in _SUCCESS or (status is None and message_id):
-                if isinstance(message_id, str):
-                    ids.append(message_id)
+                ids.append(message_id if isinstance(message_id, str) else None)
                 continue
             failure = c.rejected_failure(status)
             if status in _TRANSIENT_STATUSES:
                 failure = c.Failure(failure.error_type, True)
-            attempt.failed_messages.append(failure)
-            if index < len(destinations):
-                attempt.not_sent.extend(destinations[index])
-        if len(ids) == 1 and attempt.message_count == 1:
-            attempt.provider_message_id = ids[0]
+            attempt.message_failed(index, failure)
+        attempt.set_provider_ids(ids)
         failed = attempt.failed_messages
-        if failed and len(failed) >= attempt.message_count:
+        if attempt.none_sent:
             # Nothing went out: the call failed, as a single send would have.
             first = failed[0]
             same = all(f.error_type == first.error_type for f in failed)
@@ -339,15 +305,17 @@ def _bulk_sent(key: str) -> Callable[[EmailAttempt, Any], None]:
 
 
 SEND_OPERATIONS: Dict[Tuple[str, str], Operation] = {
-    ("ses", "SendEmail"): Operation(SYSTEM, c.OP_SEND, _describe_v1_send, _sent),
-    ("ses", "SendRawEmail"): Operation(SYSTEM, c.OP_SEND, _describe_v1_raw, _sent),
-    ("ses", "SendTemplatedEmail"): Operation(SYSTEM, c.OP_SEND, _describe_v1_templated, _sent),
-    ("ses", "SendBulkTemplatedEmail"): Operation(
-        SYSTEM, c.OP_SEND_BATCH, _describe_v1_bulk, _bulk_sent("Status")
+    ("ses", "SendEmail"): Operation(c.SYSTEM_SES, c.OP_SEND, _describe_v1_send, _sent),
+    ("ses", "SendRawEmail"): Operation(c.SYSTEM_SES, c.OP_SEND, _describe_v1_raw, _sent),
+    ("ses", "SendTemplatedEmail"): Operation(
+        c.SYSTEM_SES, c.OP_SEND, _describe_v1_templated, _sent
     ),
-    ("sesv2", "SendEmail"): Operation(SYSTEM, c.OP_SEND, _describe_v2_send, _sent),
+    ("ses", "SendBulkTemplatedEmail"): Operation(
+        c.SYSTEM_SES, c.OP_SEND_BATCH, _describe_v1_bulk, _bulk_sent("Status")
+    ),
+    ("sesv2", "SendEmail"): Operation(c.SYSTEM_SES, c.OP_SEND, _describe_v2_send, _sent),
     ("sesv2", "SendBulkEmail"): Operation(
-        SYSTEM, c.OP_SEND_BATCH, _describe_v2_bulk, _bulk_sent("BulkEmailEntryResults")
+        c.SYSTEM_SES, c.OP_SEND_BATCH, _describe_v2_bulk, _bulk_sent("BulkEmailEntryResults")
     ),
 }
 _OPERATION_NAMES = frozenset(name for _service, name in SEND_OPERATIONS)
@@ -376,96 +344,6 @@ def _botocore_span() -> Optional[Span]:
     ):
         return span
     return None
-
-
-class _Adopted(trace.Span):
-    """Another instrumentation's span, lent as the send span: everything but
-    ``end`` goes to it; its owner ends it."""
-
-    def __init__(self, span: Span) -> None:
-        self._span = span
-
-    def end(self, end_time: Optional[int] = None) -> None:
-        pass
-
-    def get_span_context(self) -> trace.SpanContext:
-        return self._span.get_span_context()
-
-    def set_attributes(self, attributes: Dict[str, Any]) -> None:  # type: ignore[override]
-        self._span.set_attributes(attributes)
-
-    def set_attribute(self, key: str, value: Any) -> None:
-        self._span.set_attribute(key, value)
-
-    def add_event(
-        self, name: str, attributes: Attributes = None, timestamp: Optional[int] = None
-    ) -> None:
-        self._span.add_event(name, attributes, timestamp)
-
-    def add_link(self, context: trace.SpanContext, attributes: Attributes = None) -> None:
-        self._span.add_link(context, attributes)
-
-    def update_name(self, name: str) -> None:
-        self._span.update_name(name)
-
-    def is_recording(self) -> bool:
-        return self._span.is_recording()
-
-    def set_status(self, status: Any, description: Optional[str] = None) -> None:
-        self._span.set_status(status, description)
-
-    def record_exception(
-        self,
-        exception: BaseException,
-        attributes: Attributes = None,
-        timestamp: Optional[int] = None,
-        escaped: bool = False,
-    ) -> None:
-        self._span.record_exception(exception, attributes, timestamp, escaped)
-
-
-class _AdoptingTracer(Tracer):
-    """The core's tracer, except that when the botocore instrumentation's
-    span for this call is current, that span is renamed and returned instead
-    of starting a second CLIENT span.
-
-    A stop-gap: once ``EmailTelemetry.start_call`` takes a span to adopt,
-    the request wrappers pass ``_botocore_span()`` to it and this class and
-    ``_Adopted`` go."""
-
-    def __init__(self, tracer: Tracer) -> None:
-        self._tracer = tracer
-
-    def start_span(  # type: ignore[override]
-        self,
-        name: str,
-        context: Optional[otel_context.Context] = None,
-        kind: SpanKind = SpanKind.INTERNAL,
-        attributes: Attributes = None,
-        links: Optional[Sequence[Link]] = None,
-        start_time: Optional[int] = None,
-        record_exception: bool = True,
-        set_status_on_exception: bool = True,
-    ) -> Span:
-        owner = _botocore_span() if kind is SpanKind.CLIENT else None
-        if owner is None:
-            return self._tracer.start_span(
-                name,
-                context,
-                kind,
-                attributes,
-                links,
-                start_time,
-                record_exception,
-                set_status_on_exception,
-            )
-        owner.update_name(name)
-        if attributes:
-            owner.set_attributes(attributes)
-        return _Adopted(owner)
-
-    def start_as_current_span(self, *args: Any, **kwargs: Any) -> Any:
-        return self._tracer.start_as_current_span(*args, **kwargs)
 
 
 # -- patches ----------------------------------------------------------------------
@@ -523,7 +401,9 @@ def _request_wrapper(telemetry: EmailTelemetry) -> Callable[..., Any]:
         if found is None:
             return wrapped(*args, **kwargs)
         (operation, params), request = found
-        call = telemetry.start_call(operation, instance, (params, request), {})
+        call = telemetry.start_call(
+            operation, instance, (params, request), {}, span=_botocore_span()
+        )
         if call is None:
             return wrapped(*args, **kwargs)
         try:
@@ -545,7 +425,9 @@ def _async_request_wrapper(telemetry: EmailTelemetry) -> Callable[..., Any]:
         if found is None:
             return await wrapped(*args, **kwargs)
         (operation, params), request = found
-        call = telemetry.start_call(operation, instance, (params, request), {})
+        call = telemetry.start_call(
+            operation, instance, (params, request), {}, span=_botocore_span()
+        )
         if call is None:
             return await wrapped(*args, **kwargs)
         try:
@@ -561,7 +443,7 @@ def _async_request_wrapper(telemetry: EmailTelemetry) -> Callable[..., Any]:
 
 def _aiobotocore() -> Any:
     try:
-        import aiobotocore.client  # type: ignore[import-not-found,import-untyped,unused-ignore]
+        import aiobotocore.client
     except ImportError:
         return None
     return aiobotocore.client
@@ -578,7 +460,6 @@ class SesInstrumentor(LibraryInstrumentor):
 
     def _instrument(self, **kwargs: Any) -> None:
         telemetry = telemetry_from_kwargs(kwargs)
-        telemetry._tracer = _AdoptingTracer(telemetry._tracer)
         wrap_function_wrapper("botocore.client", "BaseClient._emit_api_params", _params_wrapper)
         wrap_function_wrapper(
             "botocore.client", "BaseClient._make_request", _request_wrapper(telemetry)

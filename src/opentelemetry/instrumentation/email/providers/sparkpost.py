@@ -22,28 +22,38 @@ Usage::
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Tuple
+from typing import Any, Dict, Optional, Tuple
 
-from sparkpost.exceptions import SparkPostAPIException  # type: ignore[import-untyped]
-from wrapt import wrap_function_wrapper
+import sparkpost  # noqa: F401  (missing SDK: entry point skipped)
 
 from opentelemetry.instrumentation.email import _conventions as c
 from opentelemetry.instrumentation.email._attempt import EmailAttempt, Operation
-from opentelemetry.instrumentation.email._instrumentor import (
-    LibraryInstrumentor,
-    Patch,
-    telemetry_from_kwargs,
-)
+from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
 from opentelemetry.instrumentation.email._mime import read_raw_message
-from opentelemetry.instrumentation.email.providers._http import addresses, server_of
+from opentelemetry.instrumentation.email.providers._http import (
+    addresses,
+    first_address,
+    http_error,
+    server_of,
+)
 
-SYSTEM = "sparkpost"
 _MODULE = "sparkpost.transmissions"
 _OK_STATUS = 200  # the SDK returns results only for a 200 (204 has none)
 
 
-def _describe(instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> EmailAttempt:
-    attempt = EmailAttempt(SYSTEM, c.OP_SEND, *server_of(getattr(instance, "base_uri", None)))
+def _returns_a_future(instance: Any) -> bool:
+    transport = getattr(instance, "transport", None)
+    return any(cls.__name__ == "TornadoTransport" for cls in type(transport).__mro__)
+
+
+def _describe(
+    instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
+) -> Optional[EmailAttempt]:
+    if _returns_a_future(instance):
+        return None  # a span ending at the return would not cover the request
+    attempt = EmailAttempt(
+        c.SYSTEM_SPARKPOST, c.OP_SEND, *server_of(getattr(instance, "base_uri", None))
+    )
     recipients = kwargs.get("recipients")
     if isinstance(recipients, (list, tuple)) and not kwargs.get("recipient_list"):
         attempt.to = addresses(list(recipients))
@@ -68,8 +78,7 @@ def _describe(instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> E
         template = kwargs.get("template")
         if isinstance(template, (str, int)) and not isinstance(template, bool):
             attempt.template_id = str(template)
-    sender = addresses(kwargs.get("from_email"))
-    attempt.sender = sender[0] if sender else None
+    attempt.sender = first_address(kwargs.get("from_email"))
     return attempt
 
 
@@ -90,36 +99,9 @@ def _on_result(attempt: EmailAttempt, result: Any) -> None:
         attempt.failure = c.rejected_failure(None)
 
 
-def _on_error(attempt: EmailAttempt, exc: BaseException) -> c.Failure:
-    status = getattr(exc, "status", None)
-    if isinstance(exc, SparkPostAPIException) and isinstance(status, int):
-        attempt.http_status = status
-        return c.http_failure(status)
-    return c.exception_failure(exc)
-
-
-SEND = Operation(SYSTEM, c.OP_SEND, _describe, _on_result, _on_error)
+SEND = Operation(c.SYSTEM_SPARKPOST, c.OP_SEND, _describe, _on_result, http_error)
 
 PATCHES = (Patch(_MODULE, "Transmissions.send", SEND),)
-
-
-def _returns_a_future(instance: Any) -> bool:
-    transport = getattr(instance, "transport", None)
-    return any(cls.__name__ == "TornadoTransport" for cls in type(transport).__mro__)
-
-
-Wrapper = Callable[[Callable[..., Any], Any, Tuple[Any, ...], Dict[str, Any]], Any]
-
-
-def _skip_tornado(traced: Wrapper) -> Wrapper:
-    def wrapper(
-        wrapped: Callable[..., Any], instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
-    ) -> Any:
-        if _returns_a_future(instance):
-            return wrapped(*args, **kwargs)
-        return traced(wrapped, instance, args, kwargs)
-
-    return wrapper
 
 
 class SparkpostInstrumentor(LibraryInstrumentor):
@@ -131,11 +113,3 @@ class SparkpostInstrumentor(LibraryInstrumentor):
 
     patches = PATCHES
     dependencies = ("sparkpost >= 1.3",)
-
-    def _instrument(self, **kwargs: Any) -> None:
-        # As LibraryInstrumentor does, but Tornado calls pass through.
-        telemetry = telemetry_from_kwargs(kwargs)
-        for patch in self.patches:
-            assert isinstance(patch.operation, Operation)
-            traced = telemetry.sync_wrapper(patch.operation)
-            wrap_function_wrapper(patch.module, patch.name, _skip_tornado(traced))
