@@ -4,6 +4,7 @@ instrumentation switched on against it, and real SMTP servers."""
 from __future__ import annotations
 
 import ssl
+from contextlib import contextmanager
 from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
@@ -18,7 +19,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from opentelemetry.instrumentation.email import EmailInstrumentor
 from tests.providers.http_server import ProviderServer
-from tests.support.smtp_server import RawServer, Server, start_smtp
+from tests.support.expected import by_attributes
+from tests.support.smtp_server import RawServer, Server, free_port, start_smtp
 
 
 class Telemetry:
@@ -45,6 +47,18 @@ class Telemetry:
         spans = list(self.span_exporter.get_finished_spans())
         return [s for s in spans if s.name == name] if name else spans
 
+    def only(self, name: str) -> ReadableSpan:
+        """The one span exported, which must be called ``name``: no other span at all."""
+        spans = self.spans()
+        assert [s.name for s in spans] == [name]
+        return spans[0]
+
+    def span(self, name: str) -> ReadableSpan:
+        """The one span called ``name``; spans of other names may be there too."""
+        spans = self.spans(name)
+        assert len(spans) == 1, [s.name for s in self.spans()]
+        return spans[0]
+
     def logs(self) -> List[Any]:
         return [data.log_record for data in self.log_exporter.get_finished_logs()]
 
@@ -61,6 +75,13 @@ class Telemetry:
                         out.extend((dict(p.attributes or {}), p) for p in m.data.data_points)
         return out
 
+    def values(self, metric: str) -> List[Tuple[Dict[str, Any], Any]]:
+        """(attributes, value) of every point of one metric, sorted by attributes:
+        a counter's sum, a histogram's count of recordings."""
+        return by_attributes(
+            (attrs, getattr(p, "value", None) or p.count) for attrs, p in self.points(metric)
+        )
+
     def counter(self, metric: str, **attributes: Any) -> int:
         """Sum of a counter over the points whose attributes include these."""
         total = 0
@@ -74,15 +95,22 @@ class Telemetry:
         self.log_exporter.clear()
 
 
-@pytest.fixture
-def telemetry() -> Iterator[Telemetry]:
-    """The instrumentation on, exporting to memory; off again afterwards."""
+@contextmanager
+def instrumented() -> Iterator[Telemetry]:
+    """The instrumentation on, exporting to a new in-memory SDK, for the block."""
     t = Telemetry()
     EmailInstrumentor().instrument(**t.providers())
     try:
         yield t
     finally:
         EmailInstrumentor().uninstrument()
+
+
+@pytest.fixture
+def telemetry() -> Iterator[Telemetry]:
+    """The instrumentation on, exporting to memory; off again afterwards."""
+    with instrumented() as t:
+        yield t
 
 
 @pytest.fixture
@@ -151,6 +179,12 @@ def silent_server() -> Iterator[RawServer]:
     server = RawServer(None)
     yield server
     server.stop()
+
+
+@pytest.fixture
+def closed_url() -> str:
+    """A local URL on a port nothing listens on: connecting is refused."""
+    return f"http://127.0.0.1:{free_port()}"
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.instrumentation.email import LIBRARIES, EmailAttempt, EmailInstrumentor
 from opentelemetry.instrumentation.email import smtplib as smtplib_adapter
 from opentelemetry.instrumentation.email._telemetry import EmailTelemetry
-from tests.conftest import Telemetry
+from tests.conftest import Telemetry, instrumented
 from tests.outcome import observe
 from tests.smtp.scenarios import SENDER, order_confirmation
 
@@ -163,14 +163,10 @@ def test_disabled_instrumentations_are_skipped_by_email_instrumentor(
     monkeypatch: pytest.MonkeyPatch, smtp_server: Any
 ) -> None:
     monkeypatch.setenv("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "aiosmtplib, smtplib")
-    telemetry = Telemetry()
-    EmailInstrumentor().instrument(**telemetry.providers())
-    try:
+    with instrumented() as telemetry:
         _send(smtp_server, "alice@gmail.com")
         assert telemetry.spans() == []
         assert not smtplib_adapter.SmtplibInstrumentor().is_instrumented_by_opentelemetry
-    finally:
-        EmailInstrumentor().uninstrument()
 
 
 def test_entry_points_match_the_libraries_email_instrumentor_knows() -> None:

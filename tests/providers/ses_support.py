@@ -8,11 +8,12 @@ from __future__ import annotations
 import atexit
 import functools
 import logging
-import socket
 from typing import Any, Dict, Optional
 
 import boto3
 from botocore.config import Config
+
+from tests.support.smtp_server import free_port
 
 REGION = "us-east-1"
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
@@ -26,12 +27,6 @@ SENDER_DOMAIN = "shop.example"
 MESSAGE_ID = "0100018f3a5b7c2d-1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d-000000"
 MESSAGE_ID_2 = "0100018f3a5b7c2d-6f5e4d3c-2b1a-4c9d-8e7f-5d4c3b2a1f0e-000000"
 REQUEST_ID = "d5964849-c866-11e0-9beb-01a62d68c57f"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @functools.cache

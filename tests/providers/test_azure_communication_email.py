@@ -21,12 +21,12 @@ from azure.core.exceptions import (
     ServiceResponseError,
     ServiceResponseTimeoutError,
 )
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from opentelemetry.trace import SpanKind, StatusCode
 
 from opentelemetry.instrumentation.email import EmailInstrumentor
-from tests.conftest import Telemetry
-from tests.outcome import observe
+from tests.conftest import Telemetry, instrumented
+from tests.outcome import assert_same, observe_twice
 from tests.providers import azure_communication_email_responses as r
 from tests.providers.http_server import ProviderServer
 from tests.support import privacy
@@ -39,12 +39,6 @@ KEY = AzureKeyCredential(base64.b64encode(b"test-access-key").decode())
 def _client(url: str, **kwargs: Any) -> EmailClient:
     kwargs.setdefault("retry_total", 0)
     return EmailClient(url, KEY, **kwargs)
-
-
-def _only(telemetry: Telemetry, name: str = SPAN) -> Any:
-    spans = telemetry.spans(name)
-    assert len(spans) == 1, [s.name for s in telemetry.spans()]
-    return spans[0]
 
 
 def _accept(server: ProviderServer, operation_id: str = r.OPERATION_ID) -> None:
@@ -94,7 +88,7 @@ def test_begin_send_exports_one_client_span_with_the_operation_id(
     )
     poller = _client(provider_server.url).begin_send(message, polling_interval=0)
     assert poller.result() == r.status("Succeeded")
-    span = _only(telemetry)
+    span = telemetry.span(SPAN)
     assert span.kind is SpanKind.CLIENT
     assert span.status.status_code is StatusCode.UNSET
     assert dict(span.attributes) == {
@@ -136,7 +130,7 @@ def test_span_covers_the_post_not_the_polling(
     _accept(provider_server)
     provider_server.on("GET", r.poll_path(), json=r.status("Succeeded"), action="sleep:0.3")
     poller = _client(provider_server.url).begin_send(_message(), polling_interval=0)
-    span = _only(telemetry)
+    span = telemetry.span(SPAN)
     poller.result()
     assert (span.end_time - span.start_time) / 1e9 < 0.3
     assert poller.status() == "Succeeded"
@@ -150,7 +144,7 @@ def test_operation_id_from_the_operation_location_header_when_the_body_has_none(
     )
     provider_server.on("GET", r.poll_path("op-42"), json=r.status("Succeeded", "op-42"))
     _client(provider_server.url).begin_send(_message(), polling_interval=0).result()
-    assert _only(telemetry).attributes["email.provider.message_id"] == "op-42"
+    assert telemetry.span(SPAN).attributes["email.provider.message_id"] == "op-42"
 
 
 def test_caller_operation_id_becomes_the_provider_id(
@@ -162,7 +156,7 @@ def test_caller_operation_id_becomes_the_provider_id(
     )
     poller.result()
     assert provider_server.requests[0].headers["Operation-Id"] == "order-1042"
-    attributes = _only(telemetry).attributes
+    attributes = telemetry.span(SPAN).attributes
     assert attributes["email.provider.message_id"] == "order-1042"
     assert attributes["email.to.address"] == ("a***@gmail.com",)
 
@@ -173,7 +167,7 @@ def test_subject_is_recorded_only_when_capture_is_on(
     telemetry = instrument(capture_subject=True)
     _accept(provider_server)
     _client(provider_server.url).begin_send(_message(), polling_interval=0).result()
-    assert _only(telemetry).attributes["email.subject"] == "Your order 1042"
+    assert telemetry.span(SPAN).attributes["email.subject"] == "Your order 1042"
 
 
 def test_resuming_from_a_continuation_token_is_not_a_send(
@@ -205,7 +199,7 @@ def test_async_begin_send(telemetry: Telemetry, provider_server: ProviderServer)
             return await poller.result()
 
     assert asyncio.run(send()) == r.status("Succeeded")
-    span = _only(telemetry)
+    span = telemetry.span(SPAN)
     assert span.attributes["email.provider.message_id"] == r.OPERATION_ID
     assert span.attributes["http.response.status_code"] == 202
     assert span.attributes["email.to.address"] == ("a***@gmail.com",)
@@ -240,7 +234,7 @@ def test_async_dropped_connection(telemetry: Telemetry, provider_server: Provide
 
     with pytest.raises(ServiceRequestError):  # aiohttp's ServerDisconnectedError inside
         asyncio.run(send())
-    assert _only(telemetry).attributes["error.type"] == "server_disconnected"
+    assert telemetry.span(SPAN).attributes["error.type"] == "server_disconnected"
 
 
 # -- failures -------------------------------------------------------------------------
@@ -268,7 +262,7 @@ def test_http_errors_raise_and_are_classified_by_status(
         _client(provider_server.url).begin_send(_message(), polling_interval=0)
     assert raised.value.status_code == status
     assert len(provider_server.requests) == 1  # no retry
-    span = _only(telemetry)
+    span = telemetry.span(SPAN)
     assert span.status.status_code is StatusCode.ERROR
     assert span.status.description == str(status)
     assert span.attributes["error.type"] == str(status)
@@ -305,7 +299,7 @@ def test_total_timeout_spent_is_a_timeout(
     _accept(provider_server)
     with pytest.raises(ServiceResponseTimeoutError):
         _client(provider_server.url).begin_send(_message(), polling_interval=0, timeout=0)
-    span = _only(telemetry)
+    span = telemetry.span(SPAN)
     assert span.attributes["error.type"] == "timeout"
     assert span.attributes["email.error.retryable"] is True
 
@@ -319,7 +313,7 @@ def test_connection_string_clients_always_use_https(
     client = EmailClient.from_connection_string(connection, retry_total=0)
     with pytest.raises(ServiceRequestError):
         client.begin_send(_message(), polling_interval=0)
-    span = _only(telemetry)
+    span = telemetry.span(SPAN)
     assert span.attributes["server.address"] == "127.0.0.1"
     assert span.attributes["server.port"] == provider_server.port
     assert span.attributes["error.type"] == "secure_connection_error"
@@ -334,7 +328,7 @@ def test_with_retries_on_one_span_covers_the_whole_call(
     poller = _client(provider_server.url, retry_total=1).begin_send(_message(), polling_interval=0)
     poller.result()
     assert [q.method for q in provider_server.requests] == ["POST", "POST", "GET"]
-    span = _only(telemetry)
+    span = telemetry.span(SPAN)
     assert span.status.status_code is StatusCode.UNSET
     assert span.attributes["http.response.status_code"] == 202
     assert span.attributes["email.provider.message_id"] == r.OPERATION_ID
@@ -422,16 +416,8 @@ def test_instrumented_and_uninstrumented_behave_the_same(
     name: str, provider_server: ProviderServer
 ) -> None:
     scenario = SCENARIOS[name]
-    plain = observe(lambda: scenario(provider_server))
-    telemetry = Telemetry()
-    EmailInstrumentor().instrument(**telemetry.providers())
-    try:
-        instrumented = observe(lambda: scenario(provider_server))
-    finally:
-        EmailInstrumentor().uninstrument()
-    assert _comparable(instrumented) == _comparable(plain)
-    if instrumented[0] == "raised":
-        assert instrumented[1]["frames"], "no library frame compared"
+    plain, traced, telemetry = observe_twice(lambda: scenario(provider_server))
+    assert_same(plain, traced, _comparable)
     assert telemetry.spans(SPAN), "the instrumented run was not traced"
 
 
@@ -448,11 +434,7 @@ def test_uninstrument_restores_every_patched_callable(telemetry: Telemetry) -> N
 # -- privacy: nothing raw leaves the process --------------------------------------------
 
 
-@settings(
-    max_examples=15,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@settings(privacy.PROPERTY_SETTINGS, max_examples=15)
 @given(
     sender=privacy.local_parts,
     to=privacy.local_parts,
@@ -478,9 +460,7 @@ def test_default_settings_never_export_a_raw_address_subject_or_body(
         "cc": f"c{cc}@{domain}",
         "bcc": f"b{bcc}@{domain}",
     }
-    telemetry = Telemetry()
-    EmailInstrumentor().instrument(**telemetry.providers())
-    try:
+    with instrumented() as telemetry:
         _accept(provider_server)
         message = {
             "senderAddress": addresses["from"],
@@ -493,12 +473,5 @@ def test_default_settings_never_export_a_raw_address_subject_or_body(
             "replyTo": [{"address": addresses["from"]}],
         }
         _client(provider_server.url).begin_send(message, polling_interval=0).result()
-    finally:
-        EmailInstrumentor().uninstrument()
-    exported = "\n".join(privacy.exported(telemetry))
-    haystacks = (exported, exported.encode().decode("unicode_escape", "ignore"))
-    local_parts = [a.split("@")[0] for a in addresses.values()]
-    for needle in [*addresses.values(), *local_parts, subject.strip(), body.strip()[:12]]:
-        for haystack in haystacks:
-            assert needle not in haystack, f"{needle!r} was exported"
+    exported = privacy.assert_nothing_leaked(telemetry, addresses, subject, body)
     assert f'"{SPAN}"' in exported

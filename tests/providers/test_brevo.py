@@ -13,13 +13,13 @@ import httpx
 import pytest
 from brevo.core.api_error import ApiError
 from brevo.transactional_emails import raw_client
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from opentelemetry.trace import SpanKind, StatusCode
 
 from opentelemetry.instrumentation.email import EmailInstrumentor
 from opentelemetry.instrumentation.email.providers import brevo as adapter
-from tests.conftest import Telemetry
-from tests.outcome import observe
+from tests.conftest import Telemetry, instrumented
+from tests.outcome import assert_same, observe_twice, repr_without_addresses
 from tests.providers import brevo_responses as r
 from tests.providers.http_server import ProviderServer
 from tests.support import privacy
@@ -33,12 +33,6 @@ def _client(server: ProviderServer) -> brevo.Brevo:
 
 def _async_client(server: ProviderServer) -> brevo.AsyncBrevo:
     return brevo.AsyncBrevo(api_key="xkeysib-test", base_url=server.url + "/v3")
-
-
-def _only(telemetry: Telemetry, name: str = "send brevo") -> Any:
-    spans = telemetry.spans(name)
-    assert len(spans) == 1, [s.name for s in telemetry.spans()]
-    return spans[0]
 
 
 def _send(server: ProviderServer, **overrides: Any) -> Any:
@@ -67,7 +61,7 @@ def test_send_with_dicts_exports_one_client_span_with_the_message_id(
         attachment=[{"name": "invoice.pdf", "content": "JVBERi0="}],
     )
     assert result.message_id == r.message_id()
-    span = _only(telemetry)
+    span = telemetry.span("send brevo")
     assert span.kind is SpanKind.CLIENT
     assert span.status.status_code is StatusCode.UNSET
     assert dict(span.attributes) == {
@@ -119,7 +113,7 @@ def test_send_with_sdk_model_objects_and_a_template(
         template_id=17,
         params={"order": 1042},
     )
-    attributes = _only(telemetry).attributes
+    attributes = telemetry.span("send brevo").attributes
     assert attributes["email.template.id"] == "17"
     assert attributes["email.from.address"] == "o***@shop.example"
     assert attributes["email.to.address"] == ("a***@gmail.com", "d***@yahoo.com")
@@ -133,7 +127,7 @@ def test_send_with_sdk_model_objects_and_a_template(
 def test_sender_by_id_has_no_address(telemetry: Telemetry, provider_server: ProviderServer) -> None:
     provider_server.on("POST", r.PATH, 201, json=r.sent())
     _send(provider_server, sender={"id": 3})
-    assert "email.from.address" not in _only(telemetry).attributes
+    assert "email.from.address" not in telemetry.span("send brevo").attributes
 
 
 def test_default_api_host_is_the_server_address() -> None:
@@ -154,7 +148,7 @@ def test_with_raw_response_is_traced_the_same(
         request_options=NO_RETRY,
     )
     assert response.status_code == 201
-    span = _only(telemetry)
+    span = telemetry.span("send brevo")
     assert span.attributes["email.provider.message_id"] == r.message_id()
     assert len(telemetry.spans()) == 1
 
@@ -165,7 +159,7 @@ def test_subject_is_recorded_only_when_capture_is_on(
     telemetry = instrument(capture_subject=True)
     provider_server.on("POST", r.PATH, 201, json=r.sent())
     _send(provider_server)
-    assert _only(telemetry).attributes["email.subject"] == "Your order 1042"
+    assert telemetry.span("send brevo").attributes["email.subject"] == "Your order 1042"
 
 
 def test_async_send_span_covers_the_awaited_call(
@@ -184,7 +178,7 @@ def test_async_send_span_covers_the_awaited_call(
 
     result = asyncio.run(send())
     assert result.message_id == r.message_id()
-    span = _only(telemetry)
+    span = telemetry.span("send brevo")
     assert span.attributes["email.provider.message_id"] == r.message_id()
     assert span.attributes["http.response.status_code"] == 201
     assert (span.end_time - span.start_time) / 1e9 >= 0.2
@@ -200,7 +194,7 @@ def test_async_failure(telemetry: Telemetry, provider_server: ProviderServer) ->
 
     with pytest.raises(ApiError):
         asyncio.run(send())
-    span = _only(telemetry)
+    span = telemetry.span("send brevo")
     assert span.attributes["error.type"] == "401"
     assert span.attributes["email.error.retryable"] is False
 
@@ -231,7 +225,7 @@ def test_message_versions_are_one_batch_of_messages(
             {"to": [{"email": "dan@yahoo.com"}], "bcc": []},
         ],
     )
-    span = _only(telemetry, "send_batch brevo")
+    span = telemetry.span("send_batch brevo")
     attributes = dict(span.attributes)
     assert attributes["email.operation.name"] == "send_batch"
     assert attributes["email.to.address"] == (
@@ -261,7 +255,7 @@ def test_a_failed_batch_counts_every_message_failed(
                 {"to": [{"email": "b@gmail.com"}]},
             ],
         )
-    span = _only(telemetry, "send_batch brevo")
+    span = telemetry.span("send_batch brevo")
     assert span.attributes["error.type"] == "400"
     assert telemetry.counter("email.client.sent.messages", error__type="400") == 2
 
@@ -271,7 +265,7 @@ def test_a_single_message_version_is_a_plain_send(
 ) -> None:
     provider_server.on("POST", r.PATH, 201, json=r.sent_versions(1))
     _send(provider_server, message_versions=[{"to": [{"email": "bob@example.org"}]}])
-    span = _only(telemetry, "send brevo")
+    span = telemetry.span("send brevo")
     assert span.attributes["email.to.address"] == ("b***@example.org",)
     assert span.attributes["email.provider.message_id"] == r.message_id(1)
 
@@ -301,7 +295,7 @@ def test_http_errors_raise_and_are_classified_by_status(
         _send(provider_server)
     assert raised.value.status_code == status
     assert len(provider_server.requests) == 1  # no retry
-    span = _only(telemetry)
+    span = telemetry.span("send brevo")
     assert span.status.status_code is StatusCode.ERROR
     assert span.status.description == str(status)
     assert span.attributes["error.type"] == str(status)
@@ -318,7 +312,7 @@ def test_error_without_a_json_body(telemetry: Telemetry, provider_server: Provid
     provider_server.on("POST", r.PATH, 502, body=b"<html>Bad Gateway</html>")
     with pytest.raises(ApiError):
         _send(provider_server)
-    assert _only(telemetry).attributes["error.type"] == "502"
+    assert telemetry.span("send brevo").attributes["error.type"] == "502"
 
 
 def test_connection_refused_and_dropped_connection(
@@ -348,7 +342,7 @@ def test_with_retries_on_one_span_covers_the_whole_call(
     result = _send(provider_server, request_options={"max_retries": 2})
     assert result.message_id == r.message_id()
     assert len(provider_server.requests) == 2  # the SDK retried once
-    span = _only(telemetry)
+    span = telemetry.span("send brevo")
     assert span.status.status_code is StatusCode.UNSET
     assert span.attributes["http.response.status_code"] == 201
     assert span.attributes["email.provider.message_id"] == r.message_id()
@@ -429,11 +423,10 @@ SCENARIOS: Dict[str, Scenario] = {
 }
 # The Date header the server sends differs between the two runs.
 _DATE = re.compile(r"'date': '[^']*'")
-_ADDRESS = re.compile(r" at 0x[0-9a-f]+")
 
 
 def _normalise(outcome: Any) -> str:
-    return _ADDRESS.sub(" at 0x?", _DATE.sub("'date': ?", repr(outcome)))
+    return _DATE.sub("'date': ?", repr_without_addresses(outcome))
 
 
 @pytest.mark.parametrize("name", list(SCENARIOS))
@@ -441,20 +434,13 @@ def test_instrumented_and_uninstrumented_behave_the_same(
     name: str, provider_server: ProviderServer
 ) -> None:
     scenario = SCENARIOS[name]
-    plain = observe(lambda: scenario(provider_server))
-    telemetry = Telemetry()
-    EmailInstrumentor().instrument(**telemetry.providers())
-    try:
-        instrumented = observe(lambda: scenario(provider_server))
-    finally:
-        EmailInstrumentor().uninstrument()
-    assert _normalise(instrumented) == _normalise(plain)
+    plain, traced, telemetry = observe_twice(lambda: scenario(provider_server))
     if name == "bad_argument":
-        # Python refuses the keyword before any SDK frame runs.
-        assert instrumented[0] == "raised"
+        # Python refuses the keyword before any SDK frame runs: no frame to compare.
+        assert _normalise(traced) == _normalise(plain)
+        assert traced[0] == "raised"
         return
-    if instrumented[0] == "raised":
-        assert instrumented[1]["frames"], "no library frame compared"
+    assert_same(plain, traced, _normalise)
     assert telemetry.spans(), "the instrumented run was not traced"
 
 
@@ -475,11 +461,7 @@ def test_uninstrument_restores_every_patched_callable(telemetry: Telemetry) -> N
 # -- privacy: nothing raw leaves the process --------------------------------------------
 
 
-@settings(
-    max_examples=15,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@settings(privacy.PROPERTY_SETTINGS, max_examples=15)
 @given(
     sender=privacy.local_parts,
     to=privacy.local_parts,
@@ -505,9 +487,7 @@ def test_default_settings_never_export_a_raw_address_subject_or_body(
         "cc": f"c{cc}@{domain}",
         "other": f"o{other}@{domain}",
     }
-    telemetry = Telemetry()
-    EmailInstrumentor().instrument(**telemetry.providers())
-    try:
+    with instrumented() as telemetry:
         provider_server.on("POST", r.PATH, 201, json=r.sent())
         _send(
             provider_server,
@@ -528,12 +508,5 @@ def test_default_settings_never_export_a_raw_address_subject_or_body(
                 {"to": [{"email": addresses["other"]}], "bcc": [{"email": addresses["cc"]}]},
             ],
         )
-    finally:
-        EmailInstrumentor().uninstrument()
-    exported = "\n".join(privacy.exported(telemetry))
-    haystacks = (exported, exported.encode().decode("unicode_escape", "ignore"))
-    local_parts = [a.split("@")[0] for a in addresses.values()]
-    for needle in [*addresses.values(), *local_parts, subject.strip(), body.strip()[:12]]:
-        for haystack in haystacks:
-            assert needle not in haystack, f"{needle!r} was exported"
+    exported = privacy.assert_nothing_leaked(telemetry, addresses, subject, body)
     assert '"send brevo"' in exported and '"send_batch brevo"' in exported

@@ -13,7 +13,7 @@ import re
 from typing import Any, Callable, Dict, Iterator, List
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from mailersend import (
     AsyncMailerSendClient,
@@ -25,10 +25,9 @@ from mailersend import (
 from mailersend import exceptions as ms_errors
 from opentelemetry.trace import SpanKind, StatusCode
 
-from opentelemetry.instrumentation.email import EmailInstrumentor
 from opentelemetry.instrumentation.email.providers.mailersend import MailersendInstrumentor
-from tests.conftest import Telemetry
-from tests.outcome import observe
+from tests.conftest import Telemetry, instrumented
+from tests.outcome import assert_same, observe_twice
 from tests.providers.http_server import ProviderServer
 from tests.support import privacy
 from tests.support.smtp_server import free_port
@@ -118,12 +117,6 @@ def order(to: Any = None, **extra: Any) -> EmailRequest:
     return EmailRequest(**fields)
 
 
-def only_span(telemetry: Telemetry, name: str = "send mailersend") -> Any:
-    spans = telemetry.spans()
-    assert [s.name for s in spans] == [name]
-    return spans[0]
-
-
 def base(server: ProviderServer, operation: str = "send") -> Dict[str, Any]:
     return {
         "email.system": "mailersend",
@@ -171,7 +164,7 @@ def test_send_exports_one_span_with_the_x_message_id(
     response = client(provider_server).emails.send(order(template_id="jy7zpl9xk5ol5vx6"))
 
     assert (response["id"], response.status_code) == (MESSAGE_ID, 202)
-    span = only_span(telemetry)
+    span = telemetry.only("send mailersend")
     assert span.kind is SpanKind.CLIENT
     assert span.status.status_code is StatusCode.UNSET
     assert dict(span.attributes) == {
@@ -201,7 +194,7 @@ def test_async_send_span_covers_the_awaited_request(
     provider_server.on("POST", SEND, 202, headers=ACCEPTED_HEADERS, action="sleep:0.2")
     response = run_async(provider_server, lambda c: c.emails.send(order()))
     assert response["id"] == MESSAGE_ID
-    span = only_span(telemetry)
+    span = telemetry.only("send mailersend")
     assert dict(span.attributes) == {
         **base(provider_server),
         **ORDER_ATTRIBUTES,
@@ -295,7 +288,7 @@ def test_some_suppressed_recipients_are_rejected_while_the_message_goes_out(
     response = client(provider_server).emails.send(order())
     assert response["id"] == MESSAGE_ID  # the SDK drops the warnings
 
-    span = only_span(telemetry)
+    span = telemetry.only("send mailersend")
     assert span.status.status_code is StatusCode.UNSET
     assert span.attributes["email.recipient.rejected.count"] == 1
     assert span.attributes["email.provider.message_id"] == MESSAGE_ID
@@ -319,7 +312,7 @@ def test_all_suppressed_is_a_failed_send(
     response = client(provider_server).emails.send(order(cc=None, bcc=None))
     assert response["id"] is None
 
-    span = only_span(telemetry)
+    span = telemetry.only("send mailersend")
     assert span.status.status_code is StatusCode.ERROR
     assert span.attributes["error.type"] == "ALL_SUPPRESSED"
     assert span.attributes["email.error.retryable"] is False
@@ -354,7 +347,7 @@ def test_bulk_is_one_send_batch_span_with_the_bulk_email_id(
         response = client(provider_server).emails.send_bulk(messages)
     assert response["bulk_email_id"] == BULK_ID
 
-    span = only_span(telemetry, "send_batch mailersend")
+    span = telemetry.only("send_batch mailersend")
     assert dict(span.attributes) == {
         **base(provider_server, "send_batch"),
         "email.from.address": "o***@shop.example",
@@ -393,7 +386,7 @@ def test_http_errors_raise_unchanged_and_are_reported_by_status(
     assert type(raised.value) is exception
 
     retryable = status >= 429
-    span = only_span(telemetry)
+    span = telemetry.only("send mailersend")
     assert span.status.status_code is StatusCode.ERROR
     assert dict(span.attributes) == {
         **base(provider_server),
@@ -422,7 +415,7 @@ def test_async_http_errors_carry_the_response(
     with pytest.raises(exception) as raised:
         run_async(provider_server, lambda c: c.emails.send_bulk([order(), order()]))
     assert raised.value.response.status_code == status
-    span = only_span(telemetry, "send_batch mailersend")
+    span = telemetry.only("send_batch mailersend")
     assert (span.attributes["http.response.status_code"], span.attributes["error.type"]) == (
         status,
         str(status),
@@ -444,7 +437,7 @@ def test_connection_refused(telemetry: Telemetry, use_async: bool) -> None:
         else:
             MailerSendClient(api_key="k", base_url=url, max_retries=0).emails.send(order())
     assert raised.value.response is None
-    span = only_span(telemetry)
+    span = telemetry.only("send mailersend")
     assert (span.attributes["error.type"], span.attributes["email.error.retryable"]) == (
         "connection_refused",
         True,
@@ -458,7 +451,7 @@ def test_server_dropping_the_connection(
     provider_server.on("POST", SEND, action="close")
     with pytest.raises(ms_errors.MailerSendError):
         client(provider_server).emails.send(order())
-    assert only_span(telemetry).attributes["error.type"] == "server_disconnected"
+    assert telemetry.only("send mailersend").attributes["error.type"] == "server_disconnected"
 
 
 # -- the SDK's retries ---------------------------------------------------------------------
@@ -472,7 +465,7 @@ def test_with_retries_on_one_span_covers_every_attempt(
     response = client(provider_server, retries=1).emails.send(order())
     assert response["id"] == MESSAGE_ID
     assert len(provider_server.requests) == 2
-    span = only_span(telemetry)
+    span = telemetry.only("send mailersend")
     assert span.status.status_code is StatusCode.UNSET
     assert span.attributes["http.response.status_code"] == 202
     assert sent_messages(telemetry) == [(SENT, 1)]
@@ -486,7 +479,7 @@ def test_with_retries_on_the_async_client_one_span_covers_every_attempt(
     response = run_async(provider_server, lambda c: c.emails.send(order()), retries=1)
     assert response["id"] == MESSAGE_ID
     assert len(provider_server.requests) == 2
-    assert only_span(telemetry).attributes["http.response.status_code"] == 202
+    assert telemetry.only("send mailersend").attributes["http.response.status_code"] == 202
 
 
 def test_with_retries_spent_the_last_status_is_reported(
@@ -496,7 +489,7 @@ def test_with_retries_spent_the_last_status_is_reported(
     with pytest.raises(ms_errors.MailerSendError):
         client(provider_server, retries=1).emails.send(order())
     assert len(provider_server.requests) == 2
-    span = only_span(telemetry)
+    span = telemetry.only("send mailersend")
     assert (span.attributes["error.type"], span.attributes["http.response.status_code"]) == (
         "503",
         503,
@@ -574,17 +567,9 @@ def _scenario(name: str, server: ProviderServer, closed_port: int) -> Callable[[
 def test_instrumented_and_uninstrumented_behave_the_same(
     provider_server: ProviderServer, name: str
 ) -> None:
-    closed_port = free_port()
-    plain = _plain(observe(_scenario(name, provider_server, closed_port)))
-    telemetry = Telemetry()
-    EmailInstrumentor().instrument(**telemetry.providers())
-    try:
-        instrumented = _plain(observe(_scenario(name, provider_server, closed_port)))
-    finally:
-        EmailInstrumentor().uninstrument()
-    assert _VOLATILE.sub("<>", repr(instrumented)) == _VOLATILE.sub("<>", repr(plain))
-    if instrumented[0] == "raised":
-        assert instrumented[1]["frames"], "no library frame compared"
+    scenario = _scenario(name, provider_server, free_port())
+    plain, traced, telemetry = observe_twice(scenario)
+    assert_same(plain, traced, lambda outcome: _VOLATILE.sub("<>", repr(_plain(outcome))))
     assert len(telemetry.spans()) == 1
 
 
@@ -604,11 +589,7 @@ def test_uninstrument_restores_every_patched_callable() -> None:
 # -- property: nothing raw leaves the process ----------------------------------------------
 
 
-@settings(
-    max_examples=25,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@settings(privacy.PROPERTY_SETTINGS, max_examples=25)
 @given(
     sender=privacy.local_parts,
     to=privacy.local_parts,
@@ -649,20 +630,11 @@ def test_default_settings_never_export_a_raw_address_subject_or_body(
         subject=subject,
         text=body,
     )
-    telemetry = Telemetry()
-    EmailInstrumentor().instrument(**telemetry.providers())
-    try:
+    with instrumented() as telemetry:
         ms = client(provider_server)
         if bulk:
             ms.emails.send_bulk([request, request])
         else:
             ms.emails.send(request)
-    finally:
-        EmailInstrumentor().uninstrument()
-    exported = "\n".join(privacy.exported(telemetry))
-    haystacks = (exported, exported.encode().decode("unicode_escape", "ignore"))
-    local_parts = [a.split("@")[0] for a in addresses.values()]
-    for needle in [*addresses.values(), *local_parts, subject.strip(), body.strip()[:12]]:
-        for haystack in haystacks:
-            assert needle not in haystack, f"{needle!r} was exported"
+    exported = privacy.assert_nothing_leaked(telemetry, addresses, subject, body)
     assert " mailersend" in exported

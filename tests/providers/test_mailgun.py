@@ -6,26 +6,24 @@ application sees the same results with and without instrumentation."""
 from __future__ import annotations
 
 import asyncio
-import json
-import socket
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any, Dict, Iterator, Tuple
 
 import httpx2
 import mailgun.client
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from mailgun import ApiError, AsyncClient, Client, MailgunMessageBuilder
 from mailgun.config import RetryPolicy
 from opentelemetry._logs import SeverityNumber
 from opentelemetry.trace import SpanKind, StatusCode
 
-from opentelemetry.instrumentation.email import EmailInstrumentor
 from opentelemetry.instrumentation.email.providers.mailgun import MailgunInstrumentor
-from tests.conftest import Telemetry
-from tests.outcome import observe
+from tests.conftest import Telemetry, instrumented
+from tests.outcome import assert_same, observe_twice
 from tests.providers.http_server import ProviderServer
 from tests.support import privacy
+from tests.support.expected import accepted_recipients
 
 DOMAIN = "mg.shop.example"
 SEND_PATH = rf"^/v3/{DOMAIN}/messages$"
@@ -62,28 +60,6 @@ def _async_client(url: str, **kwargs: Any) -> AsyncClient:
     # httpx's own connect retries (three, with backoff) only slow the tests down.
     kwargs.setdefault("client_kwargs", {"transport": httpx2.AsyncHTTPTransport(retries=0)})
     return AsyncClient(auth=("api", "key-test"), api_url=url, **kwargs)
-
-
-@pytest.fixture
-def closed_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
-
-
-def _only(telemetry: Telemetry, name: str = "send mailgun") -> Any:
-    spans = telemetry.spans()
-    assert [s.name for s in spans] == [name]
-    return spans[0]
-
-
-def _points(telemetry: Telemetry, metric: str) -> List[Tuple[Dict[str, Any], Any]]:
-    return sorted(
-        # Counters: the sum; histograms: how many were recorded.
-        ((attrs, getattr(p, "value", None) or p.count) for attrs, p in telemetry.points(metric)),
-        key=lambda item: json.dumps(item[0], sort_keys=True),
-    )
 
 
 def _mime(**headers: str) -> bytes:
@@ -127,7 +103,7 @@ def test_send_exports_one_client_span_with_contract_attributes(
         response = client.messages.create(data=ORDER, files=files, domain=DOMAIN)
 
     assert response.status_code == 200 and response.json() == QUEUED
-    span = _only(telemetry)
+    span = telemetry.only("send mailgun")
     assert span.kind is SpanKind.CLIENT
     assert span.status.status_code is StatusCode.UNSET
     assert dict(span.attributes) == {
@@ -145,37 +121,11 @@ def test_send_exports_one_client_span_with_contract_attributes(
         "http.response.status_code": 200,
     }
     base = {"email.system": "mailgun", "server.address": "127.0.0.1"}
-    assert _points(telemetry, "email.client.sent.messages") == [(base, 1)]
-    assert _points(telemetry, "email.client.recipients") == sorted(
-        [
-            (
-                {
-                    "email.system": "mailgun",
-                    "email.recipient.status": "accepted",
-                    "email.recipient.domain": "gmail.com",
-                },
-                1,
-            ),
-            (
-                {
-                    "email.system": "mailgun",
-                    "email.recipient.status": "accepted",
-                    "email.recipient.domain": "outlook.com",
-                },
-                1,
-            ),
-            (
-                {
-                    "email.system": "mailgun",
-                    "email.recipient.status": "accepted",
-                    "email.recipient.domain": "other",
-                },
-                2,
-            ),
-        ],
-        key=lambda item: json.dumps(item[0], sort_keys=True),
+    assert telemetry.values("email.client.sent.messages") == [(base, 1)]
+    assert telemetry.values("email.client.recipients") == accepted_recipients(
+        "mailgun", gmail_com=1, outlook_com=1, other=2
     )
-    [(duration_attrs, _)] = _points(telemetry, "email.client.operation.duration")
+    [(duration_attrs, _)] = telemetry.values("email.client.operation.duration")
     assert duration_attrs == {**base, "email.operation.name": "send"}
     [log] = telemetry.logs()
     assert log.event_name == "email.send.result"
@@ -194,7 +144,7 @@ def test_template_and_subject_when_capture_is_on(
     data = {**ORDER, "template": "order-confirmation", "t:variables": '{"order": 1042}'}
     with _client(provider_server) as client:
         client.messages.create(data=data, domain=DOMAIN)
-    attributes = _only(telemetry).attributes
+    attributes = telemetry.only("send mailgun").attributes
     assert attributes["email.template.id"] == "order-confirmation"
     assert attributes["email.subject"] == "Your order #1042"
 
@@ -215,7 +165,7 @@ def test_raw_mime_send_reads_headers_size_and_envelope(
         response = client.mimemessage.create(data=envelope, files={"message": raw}, domain=DOMAIN)
     assert response.status_code == 200
     assert b"Your order #1042" in provider_server.requests[-1].body
-    assert dict(_only(telemetry).attributes) == {
+    assert dict(telemetry.only("send mailgun").attributes) == {
         "email.system": "mailgun",
         "email.operation.name": "send",
         "server.address": "127.0.0.1",
@@ -243,7 +193,7 @@ def test_raw_mime_in_a_filename_tuple(
         client.mimemessage.create(
             data={"to": "alice@gmail.com"}, files=[("message", ("m.mime", raw))], domain=DOMAIN
         )
-    attributes = _only(telemetry).attributes
+    attributes = telemetry.only("send mailgun").attributes
     assert attributes["email.message.size"] == len(raw)
     assert attributes["email.to.address"] == ("a***@gmail.com",)
 
@@ -278,7 +228,7 @@ def test_address_forms(
     provider_server.on("POST", SEND_PATH, 200, json=QUEUED)
     with _client(provider_server) as client:
         client.messages.create(data=data, domain=DOMAIN)
-    attributes = _only(telemetry).attributes
+    attributes = telemetry.only("send mailgun").attributes
     assert attributes["email.to.address"] == to
     assert attributes["email.from.address"] == "o***@shop.example"
     assert attributes["email.recipient.count"] == count
@@ -298,7 +248,7 @@ def test_message_builder_payload(telemetry: Telemetry, provider_server: Provider
     )
     with _client(provider_server) as client:
         client.messages.create(data=data, files=files, domain=DOMAIN)
-    attributes = _only(telemetry).attributes
+    attributes = telemetry.only("send mailgun").attributes
     assert attributes["email.to.address"] == ("a***@gmail.com", "b***@example.org")
     assert attributes["email.cc.address"] == ("c***@outlook.com",)
     assert attributes["email.template.id"] == "order-confirmation"
@@ -340,7 +290,7 @@ def test_error_status_is_returned_and_reported_as_failed(
     with _client(provider_server) as client:
         response = client.messages.create(data=ORDER, domain=DOMAIN)
     assert response.status_code == status  # the SDK returns it; so does the instrumentation
-    span = _only(telemetry)
+    span = telemetry.only("send mailgun")
     assert span.status.status_code is StatusCode.ERROR
     assert span.status.description == str(status)
     attributes = dict(span.attributes)
@@ -354,8 +304,8 @@ def test_error_status_is_returned_and_reported_as_failed(
         "error.type": str(status),
         "email.error.retryable": retryable,
     }
-    assert _points(telemetry, "email.client.sent.messages") == [(failed, 1)]
-    assert _points(telemetry, "email.client.recipients") == []
+    assert telemetry.values("email.client.sent.messages") == [(failed, 1)]
+    assert telemetry.values("email.client.recipients") == []
     [log] = telemetry.logs()
     assert log.severity_number is SeverityNumber.ERROR
     assert f"failed: error.type={status}" in log.body
@@ -365,7 +315,7 @@ def test_connection_refused_raises_api_error(telemetry: Telemetry, closed_url: s
     client = Client(auth=("api", "k"), api_url=closed_url, retry_policy=NO_RETRIES)
     with client, pytest.raises(ApiError):
         client.messages.create(data=ORDER, domain=DOMAIN)
-    span = _only(telemetry)
+    span = telemetry.only("send mailgun")
     assert span.status.status_code is StatusCode.ERROR
     assert span.attributes["error.type"] == "connection_refused"
     assert span.attributes["email.error.retryable"] is True
@@ -379,14 +329,14 @@ def test_dropped_connection_is_server_disconnected(
     provider_server.on("POST", SEND_PATH, action="close")
     with _client(provider_server) as client, pytest.raises(ApiError):
         client.messages.create(data=ORDER, domain=DOMAIN)
-    assert _only(telemetry).attributes["error.type"] == "server_disconnected"
+    assert telemetry.only("send mailgun").attributes["error.type"] == "server_disconnected"
 
 
 def test_missing_domain_fails_before_any_request(telemetry: Telemetry) -> None:
     client = Client(auth=("api", "k"), retry_policy=NO_RETRIES)
     with client, pytest.raises(ApiError, match="Domain is required"):
         client.messages.create(data=ORDER)
-    span = _only(telemetry)
+    span = telemetry.only("send mailgun")
     assert span.attributes["server.address"] == "api.mailgun.net"
     assert span.attributes["server.port"] == 443
     assert span.attributes["error.type"] == "mailgun.handlers.error_handler.ApiError"
@@ -402,7 +352,7 @@ def test_one_span_covers_the_sdks_retries(
         response = client.messages.create(data=ORDER, domain=DOMAIN)
     assert response.status_code == 200
     assert len(provider_server.requests) == 2
-    span = _only(telemetry)
+    span = telemetry.only("send mailgun")
     assert span.status.status_code is StatusCode.UNSET
     assert span.attributes["http.response.status_code"] == 200
     assert span.attributes["email.provider.message_id"] == MAILGUN_ID
@@ -451,7 +401,7 @@ def test_async_mime_send(telemetry: Telemetry, provider_server: ProviderServer) 
             return int(response.status_code)
 
     assert asyncio.run(run()) == 200
-    assert _only(telemetry).attributes["email.message.size"] == len(raw)
+    assert telemetry.only("send mailgun").attributes["email.message.size"] == len(raw)
 
 
 @pytest.mark.parametrize("failure", ["connection_refused", "server_disconnected"])
@@ -467,7 +417,7 @@ def test_async_network_failures(
 
     with pytest.raises(ApiError):
         asyncio.run(run())
-    span = _only(telemetry)
+    span = telemetry.only("send mailgun")
     assert span.attributes["error.type"] == failure
     assert span.attributes["email.error.retryable"] is True
 
@@ -529,17 +479,8 @@ def _scenarios(server: ProviderServer, closed_url: str) -> Dict[str, Any]:
 def test_instrumented_and_uninstrumented_behave_the_same(
     provider_server: ProviderServer, closed_url: str, name: str
 ) -> None:
-    scenario = _scenarios(provider_server, closed_url)[name]
-    plain = observe(scenario)
-    telemetry = Telemetry()
-    EmailInstrumentor().instrument(**telemetry.providers())
-    try:
-        instrumented = observe(scenario)
-    finally:
-        EmailInstrumentor().uninstrument()
-    assert repr(instrumented) == repr(plain)
-    if plain[0] == "raised":
-        assert plain[1]["frames"], "no library frame compared"
+    plain, traced, telemetry = observe_twice(_scenarios(provider_server, closed_url)[name])
+    assert_same(plain, traced)
     assert telemetry.spans("send mailgun"), "the instrumented run was not traced"
 
 
@@ -569,11 +510,7 @@ def _privacy_server() -> Iterator[ProviderServer]:
     server.stop()
 
 
-@settings(
-    max_examples=25,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@settings(privacy.PROPERTY_SETTINGS, max_examples=25)
 @given(
     sender=privacy.local_parts,
     to=st.one_of(privacy.local_parts, privacy.unicode_local_parts),
@@ -596,36 +533,26 @@ def test_default_settings_never_export_a_raw_address_subject_or_body(
         "to": f"t{to}@{domain}",
         "cc": f"c{cc}@{domain}",
     }
-    telemetry = Telemetry()
-    EmailInstrumentor().instrument(**telemetry.providers())
-    try:
-        with _client(_privacy_server) as client:
-            client.messages.create(
-                data={
-                    "from": f"Shop <{addresses['from']}>",
-                    "to": [f"Customer <{addresses['to']}>"],
-                    "cc": addresses["cc"],
-                    "subject": subject,
-                    "text": body,
-                    "template": "order",
-                },
-                domain=DOMAIN,
-            )
-            raw = (
-                f"From: {addresses['from']}\r\nTo: {addresses['to']}\r\n"
-                f"Cc: {addresses['cc']}\r\nSubject: {subject}\r\n\r\n{body}\r\n"
-            ).encode()
-            client.mimemessage.create(
-                data={"to": [addresses["to"], addresses["cc"]]},
-                files={"message": raw},
-                domain=DOMAIN,
-            )
-    finally:
-        EmailInstrumentor().uninstrument()
-    exported = "\n".join(privacy.exported(telemetry))
-    haystacks = (exported, exported.encode().decode("unicode_escape", "ignore"))
-    local_parts = [a.split("@")[0] for a in addresses.values()]
-    for needle in [*addresses.values(), *local_parts, subject.strip(), body.strip()[:12]]:
-        for haystack in haystacks:
-            assert needle not in haystack, f"{needle!r} was exported"
+    with instrumented() as telemetry, _client(_privacy_server) as client:
+        client.messages.create(
+            data={
+                "from": f"Shop <{addresses['from']}>",
+                "to": [f"Customer <{addresses['to']}>"],
+                "cc": addresses["cc"],
+                "subject": subject,
+                "text": body,
+                "template": "order",
+            },
+            domain=DOMAIN,
+        )
+        raw = (
+            f"From: {addresses['from']}\r\nTo: {addresses['to']}\r\n"
+            f"Cc: {addresses['cc']}\r\nSubject: {subject}\r\n\r\n{body}\r\n"
+        ).encode()
+        client.mimemessage.create(
+            data={"to": [addresses["to"], addresses["cc"]]},
+            files={"message": raw},
+            domain=DOMAIN,
+        )
+    exported = privacy.assert_nothing_leaked(telemetry, addresses, subject, body)
     assert exported.count('"send mailgun"') == 2  # the check above ran on real telemetry

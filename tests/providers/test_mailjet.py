@@ -6,11 +6,10 @@ with and without instrumentation."""
 from __future__ import annotations
 
 import json
-import socket
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any, Dict, Iterator
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from mailjet_rest import Client
 from mailjet_rest.errors import (
@@ -25,12 +24,12 @@ from opentelemetry._logs import SeverityNumber
 from opentelemetry.trace import SpanKind, StatusCode
 
 import opentelemetry.instrumentation.email.providers.mailjet as adapter
-from opentelemetry.instrumentation.email import EmailInstrumentor
 from opentelemetry.instrumentation.email.providers.mailjet import MailjetInstrumentor
-from tests.conftest import Telemetry
-from tests.outcome import observe
+from tests.conftest import Telemetry, instrumented
+from tests.outcome import assert_same, observe_twice
 from tests.providers.http_server import ProviderServer
 from tests.support import privacy
+from tests.support.expected import accepted_recipients, by_attributes
 
 V31, V3 = r"^/v3\.1/send$", r"^/v3/send$"
 IDS = [288230376456789012, 288230376456789013, 288230376456789014]
@@ -126,44 +125,6 @@ def _client(url: str, version: str = "v3.1") -> Client:
     return Client(auth=("api-key", "api-secret"), version=version, api_url=url + "/")
 
 
-@pytest.fixture
-def closed_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
-
-
-def _only(telemetry: Telemetry, name: str = "send mailjet") -> Any:
-    spans = telemetry.spans()
-    assert [s.name for s in spans] == [name]
-    return spans[0]
-
-
-def _points(telemetry: Telemetry, metric: str) -> List[Tuple[Dict[str, Any], Any]]:
-    return sorted(
-        ((attrs, getattr(p, "value", None) or p.count) for attrs, p in telemetry.points(metric)),
-        key=lambda item: json.dumps(item[0], sort_keys=True),
-    )
-
-
-def _accepted(**by_domain: int) -> List[Tuple[Dict[str, Any], int]]:
-    return sorted(
-        (
-            (
-                {
-                    "email.system": "mailjet",
-                    "email.recipient.status": "accepted",
-                    "email.recipient.domain": domain.replace("_", "."),
-                },
-                count,
-            )
-            for domain, count in by_domain.items()
-        ),
-        key=lambda item: json.dumps(item[0], sort_keys=True),
-    )
-
-
 # -- v3.1 ----------------------------------------------------------------------------------
 
 
@@ -174,7 +135,7 @@ def test_send_exports_one_client_span_with_contract_attributes(
     provider_server.on("POST", V31, 200, json=answer)
     response = _client(provider_server.url).send.create(data={"Messages": [MESSAGE]})
     assert response.status_code == 200 and response.json() == answer
-    span = _only(telemetry)
+    span = telemetry.only("send mailjet")
     assert span.kind is SpanKind.CLIENT
     assert span.status.status_code is StatusCode.UNSET
     assert dict(span.attributes) == {
@@ -192,9 +153,9 @@ def test_send_exports_one_client_span_with_contract_attributes(
         "email.provider.message_id": str(IDS[0]),
         "http.response.status_code": 200,
     }
-    assert _points(telemetry, "email.client.sent.messages") == [(BASE, 1)]
-    assert _points(telemetry, "email.client.recipients") == _accepted(
-        gmail_com=1, outlook_com=1, other=2
+    assert telemetry.values("email.client.sent.messages") == [(BASE, 1)]
+    assert telemetry.values("email.client.recipients") == accepted_recipients(
+        "mailjet", gmail_com=1, outlook_com=1, other=2
     )
     [log] = telemetry.logs()
     assert log.event_name == "email.send.result"
@@ -207,7 +168,7 @@ def test_subject_when_capture_is_on(instrument: Any, provider_server: ProviderSe
     telemetry = instrument(capture_subject=True)
     provider_server.on("POST", V31, 200, json={"Messages": [_delivered("alice@gmail.com")]})
     _client(provider_server.url).send.create(data={"Messages": [MESSAGE]})
-    assert _only(telemetry).attributes["email.subject"] == "Your order #1042"
+    assert telemetry.only("send mailjet").attributes["email.subject"] == "Your order #1042"
 
 
 def test_several_messages_are_one_batch_span(
@@ -230,7 +191,7 @@ def test_several_messages_are_one_batch_span(
             ],
         }
     )
-    span = _only(telemetry, "send_batch mailjet")
+    span = telemetry.only("send_batch mailjet")
     assert span.kind is SpanKind.CLIENT
     assert dict(span.attributes) == {
         "email.system": "mailjet",
@@ -247,7 +208,7 @@ def test_several_messages_are_one_batch_span(
         "email.provider.message_id": f"{IDS[0]},{IDS[1]}",
         "http.response.status_code": 200,
     }
-    assert _points(telemetry, "email.client.sent.messages") == [(BASE, 2)]
+    assert telemetry.values("email.client.sent.messages") == [(BASE, 2)]
 
 
 def test_batch_with_a_message_in_error_inside_a_200_is_a_partial_failure(
@@ -264,14 +225,15 @@ def test_batch_with_a_message_in_error_inside_a_200_is_a_partial_failure(
         }
     )
     assert response.json() == answer
-    span = _only(telemetry, "send_batch mailjet")
+    span = telemetry.only("send_batch mailjet")
     assert span.status.status_code is StatusCode.UNSET
     assert "error.type" not in span.attributes
-    assert _points(telemetry, "email.client.sent.messages") == sorted(
-        [(BASE, 1), ({**BASE, "error.type": "send-0003", "email.error.retryable": False}, 1)],
-        key=lambda item: json.dumps(item[0], sort_keys=True),
+    assert telemetry.values("email.client.sent.messages") == by_attributes(
+        [(BASE, 1), ({**BASE, "error.type": "send-0003", "email.error.retryable": False}, 1)]
     )
-    assert _points(telemetry, "email.client.recipients") == _accepted(gmail_com=1)
+    assert telemetry.values("email.client.recipients") == accepted_recipients(
+        "mailjet", gmail_com=1
+    )
     [log] = telemetry.logs()
     assert log.severity_number is SeverityNumber.WARN
     assert "1 of 2 message(s) failed" in log.body
@@ -293,7 +255,7 @@ def test_batch_answered_400_with_per_message_statuses(
             }
         )
     assert info.value.status_code == 400
-    span = _only(telemetry, "send_batch mailjet")
+    span = telemetry.only("send_batch mailjet")
     assert span.status.status_code is StatusCode.ERROR
     assert span.attributes["error.type"] == "400"
     assert span.attributes["http.response.status_code"] == 400
@@ -301,11 +263,12 @@ def test_batch_answered_400_with_per_message_statuses(
     # The call raised, but the answer says which message failed: that one
     # counts with its ErrorCode, the other as sent, and only the sent
     # message's recipient as accepted.
-    assert _points(telemetry, "email.client.sent.messages") == sorted(
-        [(BASE, 1), ({**BASE, "error.type": "mj-0013", "email.error.retryable": False}, 1)],
-        key=lambda item: json.dumps(item[0], sort_keys=True),
+    assert telemetry.values("email.client.sent.messages") == by_attributes(
+        [(BASE, 1), ({**BASE, "error.type": "mj-0013", "email.error.retryable": False}, 1)]
     )
-    assert _points(telemetry, "email.client.recipients") == _accepted(gmail_com=1)
+    assert telemetry.values("email.client.recipients") == accepted_recipients(
+        "mailjet", gmail_com=1
+    )
     [log] = telemetry.logs()
     assert log.severity_number is SeverityNumber.ERROR
 
@@ -316,14 +279,14 @@ def test_single_message_answered_400_with_its_status_counts_its_error_code(
     provider_server.on("POST", V31, 400, json={"Messages": [INVALID_TO]})
     with pytest.raises(ValidationError):
         _client(provider_server.url).send.create(data={"Messages": [MESSAGE]})
-    span = _only(telemetry)
+    span = telemetry.only("send mailjet")
     assert span.status.status_code is StatusCode.ERROR
     assert span.attributes["error.type"] == "400"
     assert "email.provider.message_id" not in span.attributes
-    assert _points(telemetry, "email.client.sent.messages") == [
+    assert telemetry.values("email.client.sent.messages") == [
         ({**BASE, "error.type": "mj-0013", "email.error.retryable": False}, 1)
     ]
-    assert _points(telemetry, "email.client.recipients") == []
+    assert telemetry.values("email.client.recipients") == []
 
 
 def test_single_message_in_error_inside_a_200_fails_the_send(
@@ -331,7 +294,7 @@ def test_single_message_in_error_inside_a_200_fails_the_send(
 ) -> None:
     provider_server.on("POST", V31, 200, json={"Messages": [NO_CONTENT]})
     _client(provider_server.url).send.create(data={"Messages": [MESSAGE]})
-    span = _only(telemetry)
+    span = telemetry.only("send mailjet")
     assert span.status.status_code is StatusCode.ERROR
     assert span.attributes["error.type"] == "send-0003"
     assert span.attributes["email.error.retryable"] is False
@@ -357,15 +320,15 @@ def test_http_errors_report_the_http_status(
     with pytest.raises(raised) as info:
         _client(provider_server.url).send.create(data={"Messages": [MESSAGE]})
     assert type(info.value) is raised
-    span = _only(telemetry)
+    span = telemetry.only("send mailjet")
     assert span.status.status_code is StatusCode.ERROR
     assert span.status.description == str(status)
     assert span.attributes["error.type"] == str(status)
     assert span.attributes["email.error.retryable"] is retryable
     assert span.attributes["http.response.status_code"] == status
     failed = {**BASE, "error.type": str(status), "email.error.retryable": retryable}
-    assert _points(telemetry, "email.client.sent.messages") == [(failed, 1)]
-    assert _points(telemetry, "email.client.recipients") == []
+    assert telemetry.values("email.client.sent.messages") == [(failed, 1)]
+    assert telemetry.values("email.client.recipients") == []
     [log] = telemetry.logs()
     assert log.severity_number is SeverityNumber.ERROR
 
@@ -373,7 +336,7 @@ def test_http_errors_report_the_http_status(
 def test_connection_refused(telemetry: Telemetry, closed_url: str) -> None:
     with pytest.raises(CriticalApiError):
         _client(closed_url).send.create(data={"Messages": [MESSAGE]})
-    span = _only(telemetry)
+    span = telemetry.only("send mailjet")
     assert span.attributes["error.type"] == "connection_refused"
     assert span.attributes["email.error.retryable"] is True
     assert "http.response.status_code" not in span.attributes
@@ -383,7 +346,7 @@ def test_dropped_connection(telemetry: Telemetry, provider_server: ProviderServe
     provider_server.on("POST", V31, action="close")
     with pytest.raises(CriticalApiError):
         _client(provider_server.url).send.create(data={"Messages": [MESSAGE]})
-    assert _only(telemetry).attributes["error.type"] == "server_disconnected"
+    assert telemetry.only("send mailjet").attributes["error.type"] == "server_disconnected"
 
 
 def _with_sdk_retries(client: Client) -> Client:
@@ -404,7 +367,7 @@ def test_one_span_covers_the_sdks_retries(
     )
     assert response.status_code == 200
     assert len(provider_server.requests) == 2
-    span = _only(telemetry)
+    span = telemetry.only("send mailjet")
     assert span.status.status_code is StatusCode.UNSET
     assert span.attributes["http.response.status_code"] == 200
     assert span.attributes["email.provider.message_id"] == str(IDS[0])
@@ -417,7 +380,7 @@ def test_retries_running_out_report_the_last_status(
     with pytest.raises(ApiError):
         _with_sdk_retries(_client(provider_server.url)).send.create(data={"Messages": [MESSAGE]})
     assert len(provider_server.requests) == 4
-    span = _only(telemetry)
+    span = telemetry.only("send mailjet")
     assert span.attributes["error.type"] == "500"
     assert span.attributes["email.error.retryable"] is True
     assert span.attributes["http.response.status_code"] == 500
@@ -439,7 +402,7 @@ def test_v3_message_with_recipients(telemetry: Telemetry, provider_server: Provi
             "Recipients": [{"Email": "alice@gmail.com", "Name": "Alice"}],
         }
     )
-    assert dict(_only(telemetry).attributes) == {
+    assert dict(telemetry.only("send mailjet").attributes) == {
         "email.system": "mailjet",
         "email.operation.name": "send",
         "server.address": "127.0.0.1",
@@ -482,7 +445,7 @@ def test_direct_call_and_json_string_payload(
     provider_server.on("POST", V31, 200, json={"Messages": [_delivered("alice@gmail.com")]})
     client = _client(provider_server.url)
     client.send(method="POST", data=json.dumps({"Messages": [MESSAGE]}))
-    span = _only(telemetry)
+    span = telemetry.only("send mailjet")
     assert span.attributes["email.to.address"] == ("a***@gmail.com", "b***@example.org")
     assert span.attributes["email.provider.message_id"] == str(IDS[0])
 
@@ -532,17 +495,8 @@ def _scenarios(server: ProviderServer, closed_url: str) -> Dict[str, Any]:
 def test_instrumented_and_uninstrumented_behave_the_same(
     provider_server: ProviderServer, closed_url: str, name: str
 ) -> None:
-    scenario = _scenarios(provider_server, closed_url)[name]
-    plain = observe(scenario)
-    telemetry = Telemetry()
-    EmailInstrumentor().instrument(**telemetry.providers())
-    try:
-        instrumented = observe(scenario)
-    finally:
-        EmailInstrumentor().uninstrument()
-    assert repr(instrumented) == repr(plain)
-    if plain[0] == "raised":
-        assert plain[1]["frames"], "no library frame compared"
+    plain, traced, telemetry = observe_twice(_scenarios(provider_server, closed_url)[name])
+    assert_same(plain, traced)
     assert any(s.name.endswith(" mailjet") for s in telemetry.spans()), "not traced"
 
 
@@ -570,11 +524,7 @@ def _privacy_server() -> Iterator[ProviderServer]:
     server.stop()
 
 
-@settings(
-    max_examples=25,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@settings(privacy.PROPERTY_SETTINGS, max_examples=25)
 @given(
     sender=privacy.local_parts,
     to=st.one_of(privacy.local_parts, privacy.unicode_local_parts),
@@ -604,9 +554,7 @@ def test_default_settings_never_export_a_raw_address_subject_or_body(
         "Subject": subject,
         "TextPart": body,
     }
-    telemetry = Telemetry()
-    EmailInstrumentor().instrument(**telemetry.providers())
-    try:
+    with instrumented() as telemetry:
         _client(_privacy_server.url).send.create(data={"Messages": [message, message]})
         with pytest.raises(ValidationError):
             _client(_privacy_server.url, "v3").send.create(
@@ -618,12 +566,5 @@ def test_default_settings_never_export_a_raw_address_subject_or_body(
                     "Text-part": body,
                 }
             )
-    finally:
-        EmailInstrumentor().uninstrument()
-    exported = "\n".join(privacy.exported(telemetry))
-    haystacks = (exported, exported.encode().decode("unicode_escape", "ignore"))
-    local_parts = [a.split("@")[0] for a in addresses.values()]
-    for needle in [*addresses.values(), *local_parts, subject.strip(), body.strip()[:12]]:
-        for haystack in haystacks:
-            assert needle not in haystack, f"{needle!r} was exported"
+    exported = privacy.assert_nothing_leaked(telemetry, addresses, subject, body)
     assert '"send_batch mailjet"' in exported and '"send mailjet"' in exported

@@ -5,21 +5,20 @@ recipients are read, privacy, and that the app sees the same results."""
 from __future__ import annotations
 
 import json
-import re
 from email.message import EmailMessage
 from typing import Any, Callable, Dict, List, Optional
 
 import mailchimp_transactional as mailchimp
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from mailchimp_transactional.api.messages_api import MessagesApi
 from mailchimp_transactional.api_client import ApiClientError
 from opentelemetry.trace import SpanKind, StatusCode
 
 from opentelemetry.instrumentation.email import EmailInstrumentor
 from opentelemetry.instrumentation.email.providers import mandrill as adapter
-from tests.conftest import Telemetry
-from tests.outcome import observe
+from tests.conftest import Telemetry, instrumented
+from tests.outcome import assert_same, observe_twice, repr_without_addresses
 from tests.providers import mandrill_responses as r
 from tests.providers.http_server import ProviderServer
 from tests.support import privacy
@@ -31,12 +30,6 @@ def _client(server: ProviderServer) -> Any:
     client = mailchimp.Client("md-test-key")
     client.api_client.host = server.url + "/api/1.3"
     return client
-
-
-def _only(telemetry: Telemetry, name: str = "send mandrill") -> Any:
-    spans = telemetry.spans(name)
-    assert len(spans) == 1, [s.name for s in telemetry.spans()]
-    return spans[0]
 
 
 def _message(**extra: Any) -> Dict[str, Any]:
@@ -87,7 +80,7 @@ def test_send_exports_one_client_span_with_id_and_masked_addresses(
     )
     result = _client(provider_server).messages.send({"message": message})
     assert result[0]["_id"] == f"{1:032x}"
-    span = _only(telemetry)
+    span = telemetry.span("send mandrill")
     assert span.kind is SpanKind.CLIENT
     assert span.status.status_code is StatusCode.UNSET
     assert dict(span.attributes) == {
@@ -151,7 +144,7 @@ def test_send_template_records_the_template_name(
             "message": _message(),
         }
     )
-    span = _only(telemetry)
+    span = telemetry.span("send mandrill")
     assert span.attributes["email.template.id"] == "order-confirmation"
     assert span.attributes["email.to.address"] == ("a***@gmail.com",)
     assert span.attributes["email.provider.message_id"] == f"{1:032x}"
@@ -165,7 +158,7 @@ def test_send_raw_reads_the_mime_headers_and_size(
     )
     raw = _raw_mime()
     _client(provider_server).messages.send_raw({"raw_message": raw})
-    span = _only(telemetry)
+    span = telemetry.span("send mandrill")
     attributes = dict(span.attributes)
     assert attributes["email.from.address"] == "o***@shop.example"
     assert attributes["email.to.address"] == ("a***@gmail.com", "b***@example.org")
@@ -185,7 +178,7 @@ def test_send_raw_envelope_overrides_the_headers(
     _client(provider_server).messages.send_raw(
         {"raw_message": _raw_mime(), "from_email": "bounce@shop.example", "to": ["erin@yahoo.com"]}
     )
-    attributes = _only(telemetry).attributes
+    attributes = telemetry.span("send mandrill").attributes
     assert attributes["email.from.address"] == "b***@shop.example"
     assert attributes["email.recipient.count"] == 1
     # The headers still say who the message is addressed to.
@@ -209,7 +202,7 @@ def test_subject_is_recorded_only_when_capture_is_on(
     telemetry = instrument(capture_subject=True)
     provider_server.on("POST", r.SEND_PATH, json=r.sent("alice@gmail.com"))
     _client(provider_server).messages.send({"message": _message()})
-    assert _only(telemetry).attributes["email.subject"] == "Your order 1042"
+    assert telemetry.span("send mandrill").attributes["email.subject"] == "Your order 1042"
 
 
 # -- rejected recipients -------------------------------------------------------------
@@ -231,7 +224,7 @@ def test_some_recipients_rejected_is_a_warning_not_an_error(
         to=[{"email": "bob@example.org"}, {"email": "alice@gmail.com"}, {"email": "not-an-address"}]
     )
     _client(provider_server).messages.send({"message": message})
-    span = _only(telemetry)
+    span = telemetry.span("send mandrill")
     assert span.status.status_code is StatusCode.UNSET
     assert "error.type" not in span.attributes
     assert span.attributes["email.provider.message_id"] == "2" * 32
@@ -274,7 +267,7 @@ def test_every_recipient_rejected_is_a_failed_send(
     message = _message(to=[{"email": "bob@example.org"}])
     result = _client(provider_server).messages.send({"message": message})
     assert result == entries  # returned, not raised: the app reads it the same way
-    span = _only(telemetry)
+    span = telemetry.span("send mandrill")
     assert span.status.status_code is StatusCode.ERROR
     assert span.status.description == error_type
     assert span.attributes["error.type"] == error_type
@@ -330,7 +323,7 @@ def test_http_errors_raise_and_are_classified_by_status(
     with pytest.raises(ApiClientError) as raised:
         _client(provider_server).messages.send({"message": _message()})
     assert raised.value.status_code == status
-    span = _only(telemetry)
+    span = telemetry.span("send mandrill")
     assert span.status.status_code is StatusCode.ERROR
     assert span.status.description == error_type
     assert span.attributes["error.type"] == error_type
@@ -349,7 +342,7 @@ def test_error_with_an_empty_body_is_returned_by_the_sdk_and_still_a_failure(
     provider_server.on("POST", r.SEND_PATH, 502)
     result = _client(provider_server).messages.send({"message": _message()})
     assert result.status_code == 502  # the SDK returns the requests.Response
-    span = _only(telemetry)
+    span = telemetry.span("send mandrill")
     assert span.status.status_code is StatusCode.ERROR
     assert span.attributes["error.type"] == "502"
     assert span.attributes["email.error.retryable"] is True
@@ -439,12 +432,6 @@ SCENARIOS: Dict[str, Scenario] = {
     "refused": _refused,
     "bad_argument": _bad_argument,
 }
-_ADDRESS = re.compile(r" at 0x[0-9a-f]+")
-
-
-def _normalise(outcome: Any) -> str:
-    # Object addresses in reprs of urllib3 connections differ between runs.
-    return _ADDRESS.sub(" at 0x?", repr(outcome))
 
 
 @pytest.mark.parametrize("name", list(SCENARIOS))
@@ -452,16 +439,8 @@ def test_instrumented_and_uninstrumented_behave_the_same(
     name: str, provider_server: ProviderServer
 ) -> None:
     scenario = SCENARIOS[name]
-    plain = observe(lambda: scenario(provider_server))
-    telemetry = Telemetry()
-    EmailInstrumentor().instrument(**telemetry.providers())
-    try:
-        instrumented = observe(lambda: scenario(provider_server))
-    finally:
-        EmailInstrumentor().uninstrument()
-    assert _normalise(instrumented) == _normalise(plain)
-    if instrumented[0] == "raised":
-        assert instrumented[1]["frames"], "no library frame compared"
+    plain, traced, telemetry = observe_twice(lambda: scenario(provider_server))
+    assert_same(plain, traced, repr_without_addresses)
     if name != "bad_argument":
         assert telemetry.spans("send mandrill"), "the instrumented run was not traced"
 
@@ -483,11 +462,7 @@ def test_uninstrument_restores_every_patched_callable(telemetry: Telemetry) -> N
 # -- privacy: nothing raw leaves the process --------------------------------------------
 
 
-@settings(
-    max_examples=15,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@settings(privacy.PROPERTY_SETTINGS, max_examples=15)
 @given(
     sender=privacy.local_parts,
     to=privacy.local_parts,
@@ -513,9 +488,7 @@ def test_default_settings_never_export_a_raw_address_subject_or_body(
         "cc": f"c{cc}@{domain}",
         "refused": f"r{refused}@{domain}",
     }
-    telemetry = Telemetry()
-    EmailInstrumentor().instrument(**telemetry.providers())
-    try:
+    with instrumented() as telemetry:
         provider_server.on(
             "POST",
             r.SEND_PATH,
@@ -544,12 +517,5 @@ def test_default_settings_never_export_a_raw_address_subject_or_body(
         mime["Subject"] = subject
         mime.set_content(body)
         client.messages.send_raw({"raw_message": mime.as_string()})
-    finally:
-        EmailInstrumentor().uninstrument()
-    exported = "\n".join(privacy.exported(telemetry))
-    haystacks = (exported, exported.encode().decode("unicode_escape", "ignore"))
-    local_parts = [a.split("@")[0] for a in addresses.values()]
-    for needle in [*addresses.values(), *local_parts, subject.strip(), body.strip()[:12]]:
-        for haystack in haystacks:
-            assert needle not in haystack, f"{needle!r} was exported"
+    exported = privacy.assert_nothing_leaked(telemetry, addresses, subject, body)
     assert exported.count('"send mandrill"') == 2

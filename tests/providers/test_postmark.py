@@ -5,29 +5,27 @@ privacy, and the same results with and without instrumentation."""
 
 from __future__ import annotations
 
-import json
-import socket
 from email.mime.application import MIMEApplication
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any, Dict, Iterator
 
 import postmarker.models.emails as emails_module
 import pytest
 import requests
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from opentelemetry._logs import SeverityNumber
 from opentelemetry.trace import SpanKind, StatusCode
 from postmarker.core import PostmarkClient
 from postmarker.exceptions import ClientError
 
-from opentelemetry.instrumentation.email import EmailInstrumentor
 from opentelemetry.instrumentation.email.providers.postmark import PostmarkInstrumentor
-from tests.conftest import Telemetry
-from tests.outcome import observe
+from tests.conftest import Telemetry, instrumented
+from tests.outcome import assert_same, observe_twice
 from tests.providers.http_server import ProviderServer
 from tests.support import privacy
+from tests.support.expected import accepted_recipients, by_attributes
 
 SEND, TEMPLATE = r"^/email$", r"^/email/withTemplate/$"
 BATCH, TEMPLATE_BATCH = r"^/email/batch$", r"^/email/batchWithTemplates/$"
@@ -83,44 +81,6 @@ def _client(server: ProviderServer) -> PostmarkClient:
     return PostmarkClient(server_token="server-token", root_api_url=server.url + "/")
 
 
-@pytest.fixture
-def closed_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
-
-
-def _only(telemetry: Telemetry, name: str = "send postmark") -> Any:
-    spans = telemetry.spans()
-    assert [s.name for s in spans] == [name]
-    return spans[0]
-
-
-def _points(telemetry: Telemetry, metric: str) -> List[Tuple[Dict[str, Any], Any]]:
-    return sorted(
-        ((attrs, getattr(p, "value", None) or p.count) for attrs, p in telemetry.points(metric)),
-        key=lambda item: json.dumps(item[0], sort_keys=True),
-    )
-
-
-def _recipients(**by_domain: int) -> List[Tuple[Dict[str, Any], int]]:
-    return sorted(
-        (
-            (
-                {
-                    "email.system": "postmark",
-                    "email.recipient.status": "accepted",
-                    "email.recipient.domain": domain.replace("_", "."),
-                },
-                count,
-            )
-            for domain, count in by_domain.items()
-        ),
-        key=lambda item: json.dumps(item[0], sort_keys=True),
-    )
-
-
 BASE = {"email.system": "postmark", "server.address": "127.0.0.1"}
 
 
@@ -142,7 +102,7 @@ def test_send_exports_one_client_span_with_contract_attributes(
     assert result == _accepted("alice@gmail.com")
     sent = provider_server.requests[-1].json
     assert sent["To"] == "Alice <alice@gmail.com>,bob@example.org"
-    span = _only(telemetry)
+    span = telemetry.only("send postmark")
     assert span.kind is SpanKind.CLIENT
     assert span.status.status_code is StatusCode.UNSET
     assert dict(span.attributes) == {
@@ -160,9 +120,9 @@ def test_send_exports_one_client_span_with_contract_attributes(
         "email.provider.message_id": IDS[0],
         "http.response.status_code": 200,
     }
-    assert _points(telemetry, "email.client.sent.messages") == [(BASE, 1)]
-    assert _points(telemetry, "email.client.recipients") == _recipients(
-        gmail_com=1, outlook_com=1, other=2
+    assert telemetry.values("email.client.sent.messages") == [(BASE, 1)]
+    assert telemetry.values("email.client.recipients") == accepted_recipients(
+        "postmark", gmail_com=1, outlook_com=1, other=2
     )
     [log] = telemetry.logs()
     assert log.event_name == "email.send.result"
@@ -183,7 +143,7 @@ def test_send_mime_message(telemetry: Telemetry, provider_server: ProviderServer
     pdf.add_header("Content-Disposition", "attachment", filename="invoice.pdf")
     message.attach(pdf)
     _client(provider_server).emails.send(message=message)
-    attributes = _only(telemetry).attributes
+    attributes = telemetry.only("send postmark").attributes
     assert attributes["email.from.address"] == "o***@shop.example"
     assert attributes["email.to.address"] == ("a***@gmail.com", "b***@example.org")
     assert attributes["email.cc.address"] == ("c***@outlook.com",)
@@ -224,7 +184,7 @@ def test_send_with_template(
         To="alice@gmail.com",
         Subject="Welcome",
     )
-    attributes = _only(telemetry).attributes
+    attributes = telemetry.only("send postmark").attributes
     assert attributes["email.template.id"] == expected
     assert attributes["email.subject"] == "Welcome"
     assert attributes["email.provider.message_id"] == IDS[0]
@@ -262,7 +222,7 @@ def test_batch_with_one_failed_message_is_a_partial_failure(
         {"From": "orders@shop.example", "To": "carol@outlook.com", "Subject": "C", "TextBody": "x"},
     )
     assert result == answer
-    span = _only(telemetry, "send_batch postmark")
+    span = telemetry.only("send_batch postmark")
     assert span.kind is SpanKind.CLIENT
     assert span.status.status_code is StatusCode.UNSET
     assert dict(span.attributes) == {
@@ -283,15 +243,16 @@ def test_batch_with_one_failed_message_is_a_partial_failure(
         "email.provider.message_id": f"{IDS[0]},{IDS[2]}",
         "http.response.status_code": 200,
     }
-    assert _points(telemetry, "email.client.sent.messages") == sorted(
+    assert telemetry.values("email.client.sent.messages") == by_attributes(
         [
             (BASE, 2),
             ({**BASE, "error.type": "406", "email.error.retryable": False}, 1),
-        ],
-        key=lambda item: json.dumps(item[0], sort_keys=True),
+        ]
     )
     # The failed message's recipients were neither accepted nor rejected.
-    assert _points(telemetry, "email.client.recipients") == _recipients(gmail_com=1, outlook_com=1)
+    assert telemetry.values("email.client.recipients") == accepted_recipients(
+        "postmark", gmail_com=1, outlook_com=1
+    )
     [log] = telemetry.logs()
     assert log.severity_number is SeverityNumber.WARN
     assert "sent with 1 of 3 message(s) failed" in log.body
@@ -307,13 +268,13 @@ def test_batch_where_every_message_failed_is_an_error(
         {"From": "a@shop.example", "To": "y@example.org", "Subject": "s", "TextBody": "t"},
     )
     batch.send()
-    span = _only(telemetry, "send_batch postmark")
+    span = telemetry.only("send_batch postmark")
     assert span.status.status_code is StatusCode.ERROR
     assert span.attributes["error.type"] == "406"
     assert span.attributes["email.error.retryable"] is False
     assert "email.provider.message_id" not in span.attributes  # none accepted
     assert telemetry.counter("email.client.sent.messages", error__type="406") == 2
-    assert _points(telemetry, "email.client.recipients") == []
+    assert telemetry.values("email.client.recipients") == []
     assert telemetry.logs()[0].severity_number is SeverityNumber.ERROR
 
 
@@ -327,7 +288,7 @@ def test_template_batch(instrument: Any, provider_server: ProviderServer) -> Non
     )
     assert result == answer
     assert len(provider_server.requests[-1].json["Messages"]) == 2
-    span = _only(telemetry, "send_batch postmark")
+    span = telemetry.only("send_batch postmark")
     assert span.attributes["email.template.id"] == "receipt"
     assert span.attributes["email.recipient.count"] == 2
     assert span.attributes["email.provider.message_id"] == f"{IDS[0]},{IDS[1]}"
@@ -342,9 +303,7 @@ def test_batch_of_one_carries_its_message_id(
     _client(provider_server).emails.send_batch(
         {"From": "orders@shop.example", "To": "alice@gmail.com", "Subject": "A", "TextBody": "x"}
     )
-    assert (
-        _only(telemetry, "send_batch postmark").attributes["email.provider.message_id"] == (IDS[1])
-    )
+    assert telemetry.only("send_batch postmark").attributes["email.provider.message_id"] == (IDS[1])
 
 
 # -- failures ----------------------------------------------------------------------------
@@ -372,15 +331,15 @@ def test_http_errors_report_the_http_status(
         _client(provider_server).emails.send(**ORDER)
     if raised is ClientError:  # Postmark's own code stays on the exception
         assert info.value.error_code == ERRORS[status]["json"]["ErrorCode"]
-    span = _only(telemetry)
+    span = telemetry.only("send postmark")
     assert span.status.status_code is StatusCode.ERROR
     assert span.status.description == str(status)
     assert span.attributes["error.type"] == str(status)
     assert span.attributes["email.error.retryable"] is retryable
     assert span.attributes["http.response.status_code"] == status
     failed = {**BASE, "error.type": str(status), "email.error.retryable": retryable}
-    assert _points(telemetry, "email.client.sent.messages") == [(failed, 1)]
-    assert _points(telemetry, "email.client.recipients") == []
+    assert telemetry.values("email.client.sent.messages") == [(failed, 1)]
+    assert telemetry.values("email.client.recipients") == []
     [log] = telemetry.logs()
     assert log.severity_number is SeverityNumber.ERROR
 
@@ -394,7 +353,7 @@ def test_json_error_without_error_code_still_reports_the_status(
         _client(provider_server).emails.send_batch(
             {"From": "a@shop.example", "To": "x@example.org", "TextBody": "t"}
         )
-    span = _only(telemetry, "send_batch postmark")
+    span = telemetry.only("send_batch postmark")
     assert span.attributes["error.type"] == "502"
     assert span.attributes["http.response.status_code"] == 502
 
@@ -403,7 +362,7 @@ def test_connection_refused(telemetry: Telemetry, closed_url: str) -> None:
     client = PostmarkClient(server_token="t", root_api_url=closed_url + "/")
     with pytest.raises(requests.ConnectionError):
         client.emails.send(**ORDER)
-    span = _only(telemetry)
+    span = telemetry.only("send postmark")
     assert span.attributes["error.type"] == "connection_refused"
     assert span.attributes["email.error.retryable"] is True
     assert "http.response.status_code" not in span.attributes
@@ -414,7 +373,7 @@ def test_dropped_connection(telemetry: Telemetry, provider_server: ProviderServe
     provider_server.on("POST", BATCH, action="close")
     with pytest.raises(requests.ConnectionError):
         _client(provider_server).emails.send_batch({**ORDER, "TextBody": "x"})
-    span = _only(telemetry, "send_batch postmark")
+    span = telemetry.only("send_batch postmark")
     assert span.attributes["error.type"] == "server_disconnected"
     assert telemetry.counter("email.client.sent.messages", error__type="server_disconnected") == 1
 
@@ -463,17 +422,8 @@ def _scenarios(server: ProviderServer, closed_url: str) -> Dict[str, Any]:
 def test_instrumented_and_uninstrumented_behave_the_same(
     provider_server: ProviderServer, closed_url: str, name: str
 ) -> None:
-    scenario = _scenarios(provider_server, closed_url)[name]
-    plain = observe(scenario)
-    telemetry = Telemetry()
-    EmailInstrumentor().instrument(**telemetry.providers())
-    try:
-        instrumented = observe(scenario)
-    finally:
-        EmailInstrumentor().uninstrument()
-    assert repr(instrumented) == repr(plain)
-    if plain[0] == "raised":
-        assert plain[1]["frames"], "no library frame compared"
+    plain, traced, telemetry = observe_twice(_scenarios(provider_server, closed_url)[name])
+    assert_same(plain, traced)
     assert any(s.name.endswith(" postmark") for s in telemetry.spans()), "not traced"
 
 
@@ -504,11 +454,7 @@ def _privacy_server() -> Iterator[ProviderServer]:
     server.stop()
 
 
-@settings(
-    max_examples=25,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@settings(privacy.PROPERTY_SETTINGS, max_examples=25)
 @given(
     sender=privacy.local_parts,
     to=st.one_of(privacy.local_parts, privacy.unicode_local_parts),
@@ -538,9 +484,7 @@ def test_default_settings_never_export_a_raw_address_subject_or_body(
         "Subject": subject,
         "TextBody": body,
     }
-    telemetry = Telemetry()
-    EmailInstrumentor().instrument(**telemetry.providers())
-    try:
+    with instrumented() as telemetry:
         client = _client(_privacy_server)
         client.emails.send(**message)
         client.emails.send_batch(message, {**message, "To": addresses["cc"]})
@@ -551,12 +495,5 @@ def test_default_settings_never_export_a_raw_address_subject_or_body(
                 From=message["From"],
                 To=message["To"],
             )
-    finally:
-        EmailInstrumentor().uninstrument()
-    exported = "\n".join(privacy.exported(telemetry))
-    haystacks = (exported, exported.encode().decode("unicode_escape", "ignore"))
-    local_parts = [a.split("@")[0] for a in addresses.values()]
-    for needle in [*addresses.values(), *local_parts, subject.strip(), body.strip()[:12]]:
-        for haystack in haystacks:
-            assert needle not in haystack, f"{needle!r} was exported"
+    exported = privacy.assert_nothing_leaked(telemetry, addresses, subject, body)
     assert exported.count('"send postmark"') == 2 and '"send_batch postmark"' in exported

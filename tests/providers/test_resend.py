@@ -12,17 +12,16 @@ from typing import Any, Callable, Dict, Iterator, List
 
 import pytest
 import resend
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from opentelemetry.trace import SpanKind, StatusCode
 from resend import exceptions as resend_errors
 from resend.emails._batch import Batch
 from resend.emails._emails import Emails
 
-from opentelemetry.instrumentation.email import EmailInstrumentor
 from opentelemetry.instrumentation.email.providers.resend import ResendInstrumentor
-from tests.conftest import Telemetry
-from tests.outcome import observe
+from tests.conftest import Telemetry, instrumented
+from tests.outcome import assert_same, observe_twice
 from tests.providers.http_server import ProviderServer
 from tests.support import privacy
 from tests.support.smtp_server import free_port
@@ -85,12 +84,6 @@ def order(to: Any = None, **extra: Any) -> Dict[str, Any]:
     return params
 
 
-def only_span(telemetry: Telemetry, name: str = "send resend") -> Any:
-    spans = telemetry.spans()
-    assert [s.name for s in spans] == [name]
-    return spans[0]
-
-
 def base(server: ProviderServer, operation: str = "send") -> Dict[str, Any]:
     return {
         "email.system": "resend",
@@ -124,7 +117,7 @@ def test_send_exports_one_span_with_the_id(telemetry: Telemetry, api: ProviderSe
     result = resend.Emails.send(order(template={"id": "order-confirmation", "variables": {}}))
 
     assert result["id"] == EMAIL_ID
-    span = only_span(telemetry)
+    span = telemetry.only("send resend")
     assert span.kind is SpanKind.CLIENT
     assert span.status.status_code is StatusCode.UNSET
     assert dict(span.attributes) == {
@@ -154,7 +147,7 @@ def test_send_async_span_covers_the_awaited_request(
     api.on("POST", r"^/emails$", 200, json={"id": EMAIL_ID}, action="sleep:0.2")
     result = asyncio.run(resend.Emails.send_async(order()))
     assert result["id"] == EMAIL_ID
-    span = only_span(telemetry)
+    span = telemetry.only("send resend")
     assert dict(span.attributes) == {
         **base(api),
         **ORDER_ATTRIBUTES,
@@ -178,7 +171,7 @@ def test_addresses_are_masked_in_every_form(
 ) -> None:
     accept(api)
     resend.Emails.send({"from": "orders@shop.example", "to": to, "subject": "s", "text": "x"})
-    span = only_span(telemetry)
+    span = telemetry.only("send resend")
     assert span.attributes["email.to.address"] == expected
     assert span.attributes["email.from.address"] == "o***@shop.example"
     assert "email.attachments.count" not in span.attributes
@@ -210,7 +203,7 @@ def test_batch_exports_one_send_batch_span_counting_every_message(
         [order(template={"id": "receipt"}), order(to="dave@yahoo.com", template={"id": "receipt"})]
     )
     assert [item["id"] for item in result["data"]] == BATCH_IDS
-    span = only_span(telemetry, "send_batch resend")
+    span = telemetry.only("send_batch resend")
     assert span.status.status_code is StatusCode.UNSET
     assert dict(span.attributes) == {
         **base(api, "send_batch"),
@@ -237,7 +230,7 @@ def test_batch_id_lists_the_first_twenty_accepted_messages(
     ids = [f"00000000-0000-4000-8000-{n:012d}" for n in range(25)]
     api.on("POST", r"^/emails/batch$", 200, json={"data": [{"id": i} for i in ids]})
     resend.Batch.send([order(to=f"r{n}@gmail.com", cc=None, bcc=None) for n in range(25)])
-    span = only_span(telemetry, "send_batch resend")
+    span = telemetry.only("send_batch resend")
     assert span.attributes["email.provider.message_id"] == ",".join(ids[:20])
     assert sent_messages(telemetry) == [
         ([("email.system", "resend"), ("server.address", "127.0.0.1")], 25)
@@ -264,7 +257,7 @@ def test_permissive_batch_counts_the_invalid_message_failed_and_its_recipients_u
     resend.Batch.send(messages, {"batch_validation": "permissive"})
 
     assert api.requests[-1].headers["x-batch-validation"] == "permissive"
-    span = only_span(telemetry, "send_batch resend")
+    span = telemetry.only("send_batch resend")
     assert span.status.status_code is StatusCode.UNSET
     assert "error.type" not in span.attributes
     assert sent_messages(telemetry) == [
@@ -301,7 +294,7 @@ def test_permissive_batch_with_every_message_invalid_is_an_error(
         [{"from": "orders@shop.example", "subject": "s", "text": "x"}],
         {"batch_validation": "permissive"},
     )
-    span = only_span(telemetry, "send_batch resend")
+    span = telemetry.only("send_batch resend")
     assert span.status.status_code is StatusCode.ERROR
     assert (span.attributes["error.type"], span.attributes["email.error.retryable"]) == (
         "rejected",
@@ -315,7 +308,7 @@ def test_batch_send_async(telemetry: Telemetry, api: ProviderServer) -> None:
     accept(api)
     result = asyncio.run(resend.Batch.send_async([order(), order()]))
     assert len(result["data"]) == 2
-    span = only_span(telemetry, "send_batch resend")
+    span = telemetry.only("send_batch resend")
     assert span.attributes["email.provider.message_id"] == ",".join(BATCH_IDS)
     assert telemetry.counter("email.client.sent.messages", email__system="resend") == 2
 
@@ -333,7 +326,7 @@ def test_http_errors_raise_unchanged_and_are_reported_by_status(
     assert raised.value.code == status
 
     retryable = status in (429, 500)
-    span = only_span(telemetry)
+    span = telemetry.only("send resend")
     assert span.status.status_code is StatusCode.ERROR
     assert span.status.description == str(status)
     assert dict(span.attributes) == {
@@ -371,7 +364,7 @@ def test_a_non_json_gateway_error_is_reported_by_its_status(
     with pytest.raises(resend_errors.ResendError) as raised:
         resend.Batch.send([order(), order()])
     assert raised.value.code == 502
-    span = only_span(telemetry, "send_batch resend")
+    span = telemetry.only("send_batch resend")
     assert (span.attributes["error.type"], span.attributes["email.error.retryable"]) == (
         "502",
         True,
@@ -383,7 +376,7 @@ def test_async_http_error(telemetry: Telemetry, api: ProviderServer) -> None:
     api.on("POST", r"^/emails$", 429, json=ERRORS[429])
     with pytest.raises(resend_errors.RateLimitError):
         asyncio.run(resend.Emails.send_async(order()))
-    assert only_span(telemetry).attributes["error.type"] == "429"
+    assert telemetry.only("send resend").attributes["error.type"] == "429"
 
 
 @pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
@@ -397,7 +390,7 @@ def test_connection_refused_is_not_reported_as_the_sdks_placeholder_500(
         else:
             resend.Emails.send(order())
     assert (raised.value.code, raised.value.error_type) == (500, "HttpClientError")
-    span = only_span(telemetry)
+    span = telemetry.only("send resend")
     assert (span.attributes["error.type"], span.attributes["email.error.retryable"]) == (
         "connection_refused",
         True,
@@ -409,7 +402,7 @@ def test_server_dropping_the_connection(telemetry: Telemetry, api: ProviderServe
     api.on("POST", r"^/emails$", action="close")
     with pytest.raises(resend_errors.ResendError):
         resend.Emails.send(order())
-    span = only_span(telemetry)
+    span = telemetry.only("send resend")
     assert (span.attributes["error.type"], span.attributes["email.error.retryable"]) == (
         "server_disconnected",
         True,
@@ -423,7 +416,7 @@ def test_timeout(
     monkeypatch.setattr(resend, "default_http_client", resend.RequestsClient(timeout=0.2))  # type: ignore[arg-type]
     with pytest.raises(resend_errors.ResendError):
         resend.Emails.send(order())
-    assert only_span(telemetry).attributes["error.type"] == "timeout"
+    assert telemetry.only("send resend").attributes["error.type"] == "timeout"
 
 
 # -- the application sees the same thing ---------------------------------------------------
@@ -474,17 +467,8 @@ def _scenario(name: str, server: ProviderServer, closed_port: int) -> Callable[[
     "name", ["accepted", "accepted async", "batch", "422", "429", "500 async", "refused"]
 )
 def test_instrumented_and_uninstrumented_behave_the_same(api: ProviderServer, name: str) -> None:
-    closed_port = free_port()
-    plain = observe(_scenario(name, api, closed_port))
-    telemetry = Telemetry()
-    EmailInstrumentor().instrument(**telemetry.providers())
-    try:
-        instrumented = observe(_scenario(name, api, closed_port))
-    finally:
-        EmailInstrumentor().uninstrument()
-    assert _VOLATILE.sub("<>", repr(instrumented)) == _VOLATILE.sub("<>", repr(plain))
-    if instrumented[0] == "raised":
-        assert instrumented[1]["frames"], "no library frame compared"
+    plain, traced, telemetry = observe_twice(_scenario(name, api, free_port()))
+    assert_same(plain, traced, lambda outcome: _VOLATILE.sub("<>", repr(outcome)))
     assert len(telemetry.spans()) == 1
 
 
@@ -505,11 +489,7 @@ def test_uninstrument_restores_the_classmethods_themselves() -> None:
 # -- property: nothing raw leaves the process ----------------------------------------------
 
 
-@settings(
-    max_examples=25,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@settings(privacy.PROPERTY_SETTINGS, max_examples=25)
 @given(
     sender=privacy.local_parts,
     to=st.one_of(privacy.local_parts, privacy.unicode_local_parts),
@@ -542,19 +522,10 @@ def test_default_settings_never_export_a_raw_address_subject_or_body(
         "subject": subject,
         "text": body,
     }
-    telemetry = Telemetry()
-    EmailInstrumentor().instrument(**telemetry.providers())
-    try:
+    with instrumented() as telemetry:
         if batch:
             resend.Batch.send([params, params])
         else:
             resend.Emails.send(params)  # type: ignore[arg-type]
-    finally:
-        EmailInstrumentor().uninstrument()
-    exported = "\n".join(privacy.exported(telemetry))
-    haystacks = (exported, exported.encode().decode("unicode_escape", "ignore"))
-    local_parts = [a.split("@")[0] for a in addresses.values()]
-    for needle in [*addresses.values(), *local_parts, subject.strip(), body.strip()[:12]]:
-        for haystack in haystacks:
-            assert needle not in haystack, f"{needle!r} was exported"
+    exported = privacy.assert_nothing_leaked(telemetry, addresses, subject, body)
     assert " resend" in exported

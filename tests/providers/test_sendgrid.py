@@ -8,12 +8,12 @@ import base64
 import re
 import socket
 from email.message import Message
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict
 
 import pytest
 import python_http_client
 import sendgrid
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from opentelemetry.trace import SpanKind, StatusCode
 from python_http_client import exceptions as sg_errors
@@ -28,10 +28,9 @@ from sendgrid.helpers.mail import (
     To,
 )
 
-from opentelemetry.instrumentation.email import EmailInstrumentor
 from opentelemetry.instrumentation.email.providers.sendgrid import SendgridInstrumentor
-from tests.conftest import Telemetry
-from tests.outcome import observe
+from tests.conftest import Telemetry, instrumented
+from tests.outcome import assert_same, observe_twice
 from tests.providers.http_server import ProviderServer
 from tests.support import privacy
 from tests.support.smtp_server import free_port
@@ -106,12 +105,6 @@ def order_mail() -> Mail:
     return mail
 
 
-def only_span(telemetry: Telemetry) -> Any:
-    spans = telemetry.spans()
-    assert [s.name for s in spans] == ["send sendgrid"]
-    return spans[0]
-
-
 def base_attributes(server: ProviderServer) -> Dict[str, Any]:
     return {
         "email.system": "sendgrid",
@@ -144,7 +137,7 @@ def test_send_with_a_mail_object_exports_one_span_with_the_message_id(
 
     assert response.status_code == 202
     assert response.body == b""
-    span = only_span(telemetry)
+    span = telemetry.only("send sendgrid")
     assert span.kind is SpanKind.CLIENT
     assert span.status.status_code is StatusCode.UNSET
     assert dict(span.attributes) == {
@@ -192,7 +185,7 @@ def test_send_with_a_dict_body(telemetry: Telemetry, provider_server: ProviderSe
     accept(provider_server)
     body = order_mail().get()
     client(provider_server).send(body)
-    assert dict(only_span(telemetry).attributes) == {
+    assert dict(telemetry.only("send sendgrid").attributes) == {
         **base_attributes(provider_server),
         **ORDER_ATTRIBUTES,
         "email.provider.message_id": MESSAGE_ID,
@@ -207,7 +200,7 @@ def test_direct_client_mail_send_post_is_traced_from_its_body(
     sg = client(provider_server)
     response = sg.client.mail.send.post(request_body=order_mail().get())
     assert response.status_code == 202
-    assert dict(only_span(telemetry).attributes) == {
+    assert dict(telemetry.only("send sendgrid").attributes) == {
         **base_attributes(provider_server),
         **ORDER_ATTRIBUTES,
         "email.provider.message_id": MESSAGE_ID,
@@ -252,7 +245,7 @@ def test_several_personalizations_are_one_message_with_the_union_of_recipients(
         mail.add_personalization(personalization)
     client(provider_server).send(mail)
 
-    span = only_span(telemetry)
+    span = telemetry.only("send sendgrid")
     # add_personalization inserts at the front: the order is the body's.
     sent = provider_server.requests[-1].json["personalizations"]
     assert [p["to"][0]["email"] for p in sent] == ["bob@example.org", "alice@gmail.com"]
@@ -284,7 +277,7 @@ def test_subject_is_not_captured_by_default(
 ) -> None:
     accept(provider_server)
     client(provider_server).send(order_mail())
-    assert "email.subject" not in only_span(telemetry).attributes
+    assert "email.subject" not in telemetry.only("send sendgrid").attributes
 
 
 @pytest.mark.parametrize(
@@ -309,7 +302,7 @@ def test_addresses_are_masked_in_every_form_the_helpers_accept(
     mail = Mail(from_email=("orders@shop.example", "Shop"), to_emails=to, plain_text_content="x")
     mail.subject = "s"
     client(provider_server).send(mail)
-    span = only_span(telemetry)
+    span = telemetry.only("send sendgrid")
     assert span.attributes["email.to.address"] == expected
     assert span.attributes["email.from.address"] == "o***@shop.example"
 
@@ -330,7 +323,7 @@ def test_dict_body_addresses_and_personalization_sender_are_masked(
         "content": [{"type": "text/plain", "value": "x"}],
     }
     client(provider_server).send(body)
-    span = only_span(telemetry)
+    span = telemetry.only("send sendgrid")
     assert span.attributes["email.from.address"] == "e***@shop.example"
     assert span.attributes["email.to.address"] == ("a***@gmail.com",)
     assert span.attributes["email.bcc.address"] == ("a***@shop.example",)
@@ -351,7 +344,7 @@ def test_http_errors_raise_unchanged_and_are_reported_by_status(
     assert raised.value.to_dict == ERRORS[status]
 
     retryable = status in (429, 500, 503)
-    span = only_span(telemetry)
+    span = telemetry.only("send sendgrid")
     assert span.status.status_code is StatusCode.ERROR
     assert span.status.description == str(status)
     assert dict(span.attributes) == {
@@ -382,7 +375,7 @@ def test_an_unlisted_status_is_still_reported_by_status(
     provider_server.on("POST", SEND_PATH, 502, body=b"<html>Bad Gateway</html>")
     with pytest.raises(sg_errors.HTTPError):
         client(provider_server).send(order_mail())
-    span = only_span(telemetry)
+    span = telemetry.only("send sendgrid")
     assert (span.attributes["error.type"], span.attributes["email.error.retryable"]) == (
         "502",
         True,
@@ -393,7 +386,7 @@ def test_connection_refused(telemetry: Telemetry) -> None:
     sg = sendgrid.SendGridAPIClient("SG.test-key", host=f"http://127.0.0.1:{free_port()}")
     with pytest.raises(python_http_client.client.urllib.URLError):
         sg.send(order_mail())
-    span = only_span(telemetry)
+    span = telemetry.only("send sendgrid")
     assert span.attributes["error.type"] == "connection_refused"
     assert span.attributes["email.error.retryable"] is True
     assert "http.response.status_code" not in span.attributes
@@ -406,7 +399,7 @@ def test_server_dropping_the_connection(
     provider_server.on("POST", SEND_PATH, action="close")
     with pytest.raises(ConnectionError):
         client(provider_server).client.mail.send.post(request_body=order_mail().get())
-    span = only_span(telemetry)
+    span = telemetry.only("send sendgrid")
     assert (span.attributes["error.type"], span.attributes["email.error.retryable"]) == (
         "server_disconnected",
         True,
@@ -419,7 +412,7 @@ def test_timeout(telemetry: Telemetry, provider_server: ProviderServer) -> None:
     sg.client.timeout = 0.2  # the clients built per call inherit it
     with pytest.raises((socket.timeout, TimeoutError)):
         sg.send(order_mail())
-    span = only_span(telemetry)
+    span = telemetry.only("send sendgrid")
     assert (span.attributes["error.type"], span.attributes["email.error.retryable"]) == (
         "timeout",
         True,
@@ -484,19 +477,8 @@ def _scenarios(server: ProviderServer, closed_port: int) -> Dict[str, Callable[[
 def test_instrumented_and_uninstrumented_behave_the_same(
     provider_server: ProviderServer, name: str
 ) -> None:
-    closed_port = free_port()
-    plain = observe(_scenarios(provider_server, closed_port)[name])
-    telemetry = Telemetry()
-    EmailInstrumentor().instrument(**telemetry.providers())
-    try:
-        instrumented = observe(_scenarios(provider_server, closed_port)[name])
-    finally:
-        EmailInstrumentor().uninstrument()
-    assert _PORT.sub("<port>", repr(_plain(instrumented))) == _PORT.sub(
-        "<port>", repr(_plain(plain))
-    )
-    if instrumented[0] == "raised":
-        assert instrumented[1]["frames"], "no library frame compared"
+    plain, traced, telemetry = observe_twice(_scenarios(provider_server, free_port())[name])
+    assert_same(plain, traced, lambda outcome: _PORT.sub("<port>", repr(_plain(outcome))))
     assert [s.name for s in telemetry.spans()] == ["send sendgrid"]
 
 
@@ -520,11 +502,7 @@ def test_uninstrument_restores_every_patched_callable() -> None:
 # -- property: nothing raw leaves the process ----------------------------------------------
 
 
-@settings(
-    max_examples=25,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@settings(privacy.PROPERTY_SETTINGS, max_examples=25)
 @given(
     sender=privacy.local_parts,
     to=st.one_of(privacy.local_parts, privacy.unicode_local_parts),
@@ -550,9 +528,7 @@ def test_default_settings_never_export_a_raw_address_subject_or_body(
         "to": f"t{to}@{domain}",
         "cc": f"c{cc}@{domain}",
     }
-    telemetry = Telemetry()
-    EmailInstrumentor().instrument(**telemetry.providers())
-    try:
+    with instrumented() as telemetry:
         mail = Mail(
             from_email=From(addresses["from"], "Shop"),
             to_emails=To(addresses["to"], "Customer"),
@@ -565,13 +541,5 @@ def test_default_settings_never_export_a_raw_address_subject_or_body(
             sg.client.mail.send.post(request_body=mail.get())
         else:
             sg.send(mail)
-    finally:
-        EmailInstrumentor().uninstrument()
-    exported = "\n".join(privacy.exported(telemetry))
-    haystacks = (exported, exported.encode().decode("unicode_escape", "ignore"))
-    local_parts = [a.split("@")[0] for a in addresses.values()]
-    needles: List[str] = [*addresses.values(), *local_parts, subject.strip(), body.strip()[:12]]
-    for needle in needles:
-        for haystack in haystacks:
-            assert needle not in haystack, f"{needle!r} was exported"
+    exported = privacy.assert_nothing_leaked(telemetry, addresses, subject, body)
     assert "send sendgrid" in exported

@@ -36,7 +36,6 @@ from tests.providers.ses_support import (
     aio_client,
     client,
     free_port,
-    moto_url,
     v1_bulk,
     v1_error,
     v2_error_headers,
@@ -45,20 +44,13 @@ from tests.providers.ses_support import (
 SIMPLE = {"Subject": {"Data": "Qx order"}, "Body": {"Text": {"Data": "Qx body"}}}
 
 
-@pytest.fixture(scope="session")
-def moto() -> str:
-    return moto_url()
-
-
 @pytest.fixture
 def moto_port(moto: str) -> int:
     return int(moto.rsplit(":", 1)[1])
 
 
 def only_span(telemetry: Telemetry, name: str = "send ses") -> ReadableSpan:
-    spans = telemetry.spans()
-    assert [s.name for s in spans] == [name]
-    span = spans[0]
+    span = telemetry.only(name)
     assert span.kind is SpanKind.CLIENT
     return span
 
@@ -90,6 +82,22 @@ def v1_send(ses: Any, **overrides: Any) -> Any:
     }
     params.update(overrides)
     return ses.send_email(**params)
+
+
+def create_template(ses: Any, name: str) -> None:
+    ses.create_template(
+        Template={"TemplateName": name, "SubjectPart": "Hi", "TextPart": "Qx", "HtmlPart": "Qx"}
+    )
+
+
+def v1_bulk_send(url: str, *destinations: List[str]) -> Any:
+    """A v1 bulk send of template "bulk": a destination for each list of To addresses."""
+    return client("ses", url).send_bulk_templated_email(
+        Source="orders@shop.example",
+        Template="bulk",
+        DefaultTemplateData="{}",
+        Destinations=[{"Destination": {"ToAddresses": to}} for to in destinations],
+    )
 
 
 # -- SES v1 through moto --------------------------------------------------------------
@@ -207,14 +215,7 @@ def test_v1_send_templated_email_names_the_template(
     telemetry: Telemetry, moto: str, moto_port: int
 ) -> None:
     ses = client("ses", moto)
-    ses.create_template(
-        Template={
-            "TemplateName": "welcome-v1",
-            "SubjectPart": "Hi",
-            "TextPart": "Qx",
-            "HtmlPart": "Qx",
-        }
-    )
+    create_template(ses, "welcome-v1")
     telemetry.clear()
     result = ses.send_templated_email(
         Source="orders@shop.example",
@@ -239,14 +240,7 @@ def test_v1_send_bulk_templated_email_is_one_send_batch_span(
     telemetry: Telemetry, moto: str, moto_port: int
 ) -> None:
     ses = client("ses", moto)
-    ses.create_template(
-        Template={
-            "TemplateName": "bulk-v1",
-            "SubjectPart": "Hi",
-            "TextPart": "Qx",
-            "HtmlPart": "Qx",
-        }
-    )
+    create_template(ses, "bulk-v1")
     telemetry.clear()
     result = ses.send_bulk_templated_email(
         Source="orders@shop.example",
@@ -391,15 +385,11 @@ def test_v1_bulk_partial_failure_counts_the_failed_message(
         ),
         headers=XML,
     )
-    result = client("ses", provider_server.url).send_bulk_templated_email(
-        Source="orders@shop.example",
-        Template="bulk",
-        DefaultTemplateData="{}",
-        Destinations=[
-            {"Destination": {"ToAddresses": ["alice@gmail.com"]}},
-            {"Destination": {"ToAddresses": ["qxsecret@corp.example", "x@gmail.com"]}},
-            {"Destination": {"ToAddresses": ["later@yahoo.com"]}},
-        ],
+    result = v1_bulk_send(
+        provider_server.url,
+        ["alice@gmail.com"],
+        ["qxsecret@corp.example", "x@gmail.com"],
+        ["later@yahoo.com"],
     )
     assert [s["Status"] for s in result["Status"]] == [
         "Success",
@@ -450,15 +440,7 @@ def test_v1_bulk_with_every_message_failed_is_an_error(
         ),
         headers=XML,
     )
-    client("ses", provider_server.url).send_bulk_templated_email(
-        Source="orders@shop.example",
-        Template="bulk",
-        DefaultTemplateData="{}",
-        Destinations=[
-            {"Destination": {"ToAddresses": ["a@gmail.com"]}},
-            {"Destination": {"ToAddresses": ["b@gmail.com"]}},
-        ],
-    )
+    v1_bulk_send(provider_server.url, ["a@gmail.com"], ["b@gmail.com"])
     span = only_span(telemetry, "send_batch ses")
     assert span.status.status_code is StatusCode.ERROR
     assert dict(span.attributes or {})["error.type"] == "MessageRejected"
@@ -473,12 +455,7 @@ def test_a_single_message_bulk_call_keeps_its_id(
     provider_server.on(
         "POST", V1_PATH, body=v1_bulk({"Status": "Success", "MessageId": MESSAGE_ID}), headers=XML
     )
-    client("ses", provider_server.url).send_bulk_templated_email(
-        Source="orders@shop.example",
-        Template="bulk",
-        DefaultTemplateData="{}",
-        Destinations=[{"Destination": {"ToAddresses": ["a@gmail.com"]}}],
-    )
+    v1_bulk_send(provider_server.url, ["a@gmail.com"])
     attributes = dict(only_span(telemetry, "send_batch ses").attributes or {})
     assert attributes["email.provider.message_id"] == MESSAGE_ID
 

@@ -19,16 +19,11 @@ from opentelemetry.trace import SpanKind, StatusCode
 from opentelemetry import trace
 from opentelemetry.instrumentation.email import EmailInstrumentor
 from tests.conftest import Telemetry
-from tests.providers.ses_support import aio_client, client, moto_url
+from tests.providers.ses_support import aio_client, client
 
 EMAIL_SCOPE = "opentelemetry.instrumentation.email"
 BOTOCORE_SCOPE = "opentelemetry.instrumentation.botocore"
 SIMPLE = {"Subject": {"Data": "Qx order"}, "Body": {"Text": {"Data": "Qx body"}}}
-
-
-@pytest.fixture(scope="session")
-def moto() -> str:
-    return moto_url()
 
 
 def patched_callables() -> Dict[str, Any]:

@@ -9,11 +9,10 @@ from email.message import EmailMessage
 from typing import Any, Callable, Dict, List, Tuple
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from opentelemetry.instrumentation.email import EmailInstrumentor
-from tests.conftest import Telemetry
+from tests.conftest import instrumented
 from tests.outcome import observe
 from tests.providers.http_server import ProviderServer
 from tests.providers.ses_support import (
@@ -25,27 +24,16 @@ from tests.providers.ses_support import (
     XML,
     client,
     free_port,
-    moto_url,
     v1_bulk,
     v1_error,
     v2_error_headers,
 )
 from tests.support import privacy
 
-
-@pytest.fixture(scope="session")
-def moto() -> str:
-    return moto_url()
-
-
 # -- privacy ---------------------------------------------------------------------------
 
 
-@settings(
-    max_examples=25,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@settings(privacy.PROPERTY_SETTINGS, max_examples=25)
 @given(
     sender=privacy.local_parts,
     to=st.one_of(privacy.local_parts, privacy.unicode_local_parts),
@@ -90,9 +78,7 @@ def test_default_settings_never_export_a_raw_address_subject_or_body(
         json={"message": f"Qx rejected {addresses['failed']}"},
         headers=v2_error_headers("MessageRejected"),
     )
-    telemetry = Telemetry()
-    EmailInstrumentor().instrument(**telemetry.providers())
-    try:
+    with instrumented() as telemetry:
         ses = client("ses", moto)
         destination = {
             "ToAddresses": [f"Customer <{addresses['to']}>"],
@@ -130,15 +116,7 @@ def test_default_settings_never_export_a_raw_address_subject_or_body(
                 DefaultContent={"Template": {"TemplateName": "t", "TemplateData": "{}"}},
                 BulkEmailEntries=[{"Destination": {"ToAddresses": [addresses["failed"]]}}],
             )
-    finally:
-        EmailInstrumentor().uninstrument()
-    exported = "\n".join(privacy.exported(telemetry))
-    haystacks = (exported, exported.encode().decode("unicode_escape", "ignore"))
-    local_parts = [a.split("@")[0] for a in addresses.values()]
-    needles = [*addresses.values(), *local_parts, subject.strip(), body.strip()[:12]]
-    for needle in needles:
-        for haystack in haystacks:
-            assert needle not in haystack, f"{needle!r} was exported"
+    exported = privacy.assert_nothing_leaked(telemetry, addresses, subject, body)
     assert len(telemetry.spans()) == 6
     assert "send_batch ses" in exported  # the check above ran on real telemetry
 
@@ -312,15 +290,11 @@ def test_instrumented_and_uninstrumented_behave_the_same(
 ) -> None:
     scenarios = _scenarios(moto, provider_server)
     plain: Dict[str, Any] = {name: _outcome(call) for name, call, _ in scenarios}
-    telemetry = Telemetry()
-    EmailInstrumentor().instrument(**telemetry.providers())
-    try:
-        instrumented = {name: _outcome(call) for name, call, _ in scenarios}
-    finally:
-        EmailInstrumentor().uninstrument()
+    with instrumented() as telemetry:
+        traced = {name: _outcome(call) for name, call, _ in scenarios}
     for name, _call, raises in scenarios:
-        assert instrumented[name] == plain[name], name
-        assert instrumented[name][0] == ("raised" if raises else "returned"), name
+        assert traced[name] == plain[name], name
+        assert traced[name][0] == ("raised" if raises else "returned"), name
         if raises:
-            assert instrumented[name][1]["frames"], f"{name}: no library frame compared"
+            assert traced[name][1]["frames"], f"{name}: no library frame compared"
     assert len(telemetry.spans()) == len(scenarios)

@@ -4,21 +4,20 @@ failures, privacy, and that the app sees the same results."""
 
 from __future__ import annotations
 
-import re
 from email.message import EmailMessage
 from typing import Any, Callable, Dict, List
 
 import pytest
 import requests
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from opentelemetry.trace import SpanKind, StatusCode
 from sparkpost import SparkPost
 from sparkpost.exceptions import SparkPostAPIException
 from sparkpost.transmissions import Transmissions
 
 from opentelemetry.instrumentation.email import EmailInstrumentor
-from tests.conftest import Telemetry
-from tests.outcome import observe
+from tests.conftest import Telemetry, instrumented
+from tests.outcome import assert_same, observe_twice, repr_without_addresses
 from tests.providers import sparkpost_responses as r
 from tests.providers.http_server import ProviderServer
 from tests.support import privacy
@@ -28,12 +27,6 @@ def _client(url: str) -> SparkPost:
     sp = SparkPost("sp-test-key")
     sp.transmissions.base_uri = url + "/api/v1"  # the constructor forces https
     return sp
-
-
-def _only(telemetry: Telemetry, name: str = "send sparkpost") -> Any:
-    spans = telemetry.spans(name)
-    assert len(spans) == 1, [s.name for s in telemetry.spans()]
-    return spans[0]
 
 
 def _send(url: str, **overrides: Any) -> Any:
@@ -66,7 +59,7 @@ def test_send_exports_one_client_span_with_the_transmission_id(
         attachments=[{"type": "application/pdf", "name": "a.pdf", "data": "JVBERi0="}],
     )
     assert result["id"] == r.ID
-    span = _only(telemetry)
+    span = telemetry.span("send sparkpost")
     assert span.kind is SpanKind.CLIENT
     assert span.status.status_code is StatusCode.UNSET
     assert dict(span.attributes) == {
@@ -107,7 +100,7 @@ def test_default_api_host_is_the_server_address(telemetry: Telemetry) -> None:
     sp.transmissions.base_uri = "http://127.0.0.1:9/api/v1"
     with pytest.raises(requests.ConnectionError):
         sp.transmissions.send(recipients=["a@gmail.com"], text="t")
-    assert _only(telemetry).attributes["server.port"] == 9
+    assert telemetry.span("send sparkpost").attributes["server.port"] == 9
 
 
 def test_template_and_dict_sender(telemetry: Telemetry, provider_server: ProviderServer) -> None:
@@ -119,7 +112,7 @@ def test_template_and_dict_sender(telemetry: Telemetry, provider_server: Provide
         subject=None,
         text=None,
     )
-    attributes = _only(telemetry).attributes
+    attributes = telemetry.span("send sparkpost").attributes
     assert attributes["email.template.id"] == "order-confirmation"
     assert attributes["email.from.address"] == "o***@shop.example"
 
@@ -142,7 +135,7 @@ def test_raw_rfc822_message_is_read_from_its_headers(
         email_rfc822=raw,
         from_email="bounce@shop.example",
     )
-    attributes = _only(telemetry).attributes
+    attributes = telemetry.span("send sparkpost").attributes
     assert attributes["email.to.address"] == ("a***@gmail.com",)
     assert attributes["email.cc.address"] == ("b***@example.org",)
     assert attributes["email.recipient.count"] == 2
@@ -157,7 +150,7 @@ def test_subject_is_recorded_only_when_capture_is_on(
     telemetry = instrument(capture_subject=True)
     provider_server.on("POST", r.PATH, json=r.results(accepted=1))
     _send(provider_server.url)
-    assert _only(telemetry).attributes["email.subject"] == "Your order 1042"
+    assert telemetry.span("send sparkpost").attributes["email.subject"] == "Your order 1042"
 
 
 def test_legacy_transmission_alias_is_the_same_object(
@@ -166,7 +159,7 @@ def test_legacy_transmission_alias_is_the_same_object(
     provider_server.on("POST", r.PATH, json=r.results(accepted=1))
     sp = _client(provider_server.url)
     sp.transmission.send(recipients=["alice@gmail.com"], text="t")
-    assert _only(telemetry).attributes["email.provider.message_id"] == r.ID
+    assert telemetry.span("send sparkpost").attributes["email.provider.message_id"] == r.ID
 
 
 # -- rejected recipients ----------------------------------------------------------------
@@ -177,7 +170,7 @@ def test_some_recipients_rejected_are_counted_without_addresses(
 ) -> None:
     provider_server.on("POST", r.PATH, json=r.results(accepted=2, rejected=1))
     _send(provider_server.url, recipients=["alice@gmail.com", "bob@gmail.com", "c@corp.example"])
-    span = _only(telemetry)
+    span = telemetry.span("send sparkpost")
     assert span.status.status_code is StatusCode.UNSET
     assert "error.type" not in span.attributes
     assert span.attributes["email.recipient.rejected.count"] == 1
@@ -202,7 +195,7 @@ def test_every_recipient_rejected_is_a_failed_send(
     provider_server.on("POST", r.PATH, json=r.results(accepted=0, rejected=2))
     result = _send(provider_server.url, recipients=["alice@gmail.com", "bob@gmail.com"])
     assert result["total_rejected_recipients"] == 2  # returned, not raised
-    span = _only(telemetry)
+    span = telemetry.span("send sparkpost")
     assert span.status.status_code is StatusCode.ERROR
     assert span.attributes["error.type"] == "rejected"
     assert span.attributes["email.error.retryable"] is False
@@ -242,7 +235,7 @@ def test_http_errors_raise_and_are_classified_by_status(
     with pytest.raises(SparkPostAPIException) as raised:
         _send(provider_server.url)
     assert raised.value.status == status
-    span = _only(telemetry)
+    span = telemetry.span("send sparkpost")
     assert span.status.status_code is StatusCode.ERROR
     assert span.status.description == str(status)
     assert span.attributes["error.type"] == str(status)
@@ -341,11 +334,6 @@ SCENARIOS: Dict[str, Scenario] = {
     "refused": _refused,
     "bad_recipients": _bad_recipients,
 }
-_ADDRESS = re.compile(r" at 0x[0-9a-f]+")
-
-
-def _normalise(outcome: Any) -> str:
-    return _ADDRESS.sub(" at 0x?", repr(outcome))
 
 
 @pytest.mark.parametrize("name", list(SCENARIOS))
@@ -353,16 +341,8 @@ def test_instrumented_and_uninstrumented_behave_the_same(
     name: str, provider_server: ProviderServer
 ) -> None:
     scenario = SCENARIOS[name]
-    plain = observe(lambda: scenario(provider_server))
-    telemetry = Telemetry()
-    EmailInstrumentor().instrument(**telemetry.providers())
-    try:
-        instrumented = observe(lambda: scenario(provider_server))
-    finally:
-        EmailInstrumentor().uninstrument()
-    assert _normalise(instrumented) == _normalise(plain)
-    if instrumented[0] == "raised":
-        assert instrumented[1]["frames"], "no library frame compared"
+    plain, traced, telemetry = observe_twice(lambda: scenario(provider_server))
+    assert_same(plain, traced, repr_without_addresses)
     assert telemetry.spans("send sparkpost"), "the instrumented run was not traced"
 
 
@@ -378,11 +358,7 @@ def test_uninstrument_restores_the_patched_callable(telemetry: Telemetry) -> Non
 # -- privacy: nothing raw leaves the process --------------------------------------------
 
 
-@settings(
-    max_examples=15,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@settings(privacy.PROPERTY_SETTINGS, max_examples=15)
 @given(
     sender=privacy.local_parts,
     to=privacy.local_parts,
@@ -408,9 +384,7 @@ def test_default_settings_never_export_a_raw_address_subject_or_body(
         "cc": f"c{cc}@{domain}",
         "other": f"o{other}@{domain}",
     }
-    telemetry = Telemetry()
-    EmailInstrumentor().instrument(**telemetry.providers())
-    try:
+    with instrumented() as telemetry:
         provider_server.on("POST", r.PATH, json=r.results(accepted=3, rejected=1))
         _send(
             provider_server.url,
@@ -431,12 +405,5 @@ def test_default_settings_never_export_a_raw_address_subject_or_body(
         mime["Subject"] = subject
         mime.set_content(body)
         _send(provider_server.url, recipients=[addresses["to"]], email_rfc822=mime.as_string())
-    finally:
-        EmailInstrumentor().uninstrument()
-    exported = "\n".join(privacy.exported(telemetry))
-    haystacks = (exported, exported.encode().decode("unicode_escape", "ignore"))
-    local_parts = [a.split("@")[0] for a in addresses.values()]
-    for needle in [*addresses.values(), *local_parts, subject.strip(), body.strip()[:12]]:
-        for haystack in haystacks:
-            assert needle not in haystack, f"{needle!r} was exported"
+    exported = privacy.assert_nothing_leaked(telemetry, addresses, subject, body)
     assert exported.count('"send sparkpost"') == 2

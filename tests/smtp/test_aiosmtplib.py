@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Dict, Iterator, List
+from typing import Any, Awaitable, Dict, Iterator, List, Tuple
 
 import aiosmtplib
 import aiosmtplib.api
@@ -19,7 +19,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from opentelemetry.instrumentation.email import EmailInstrumentor
 from opentelemetry.instrumentation.email.aiosmtplib import PATCHES, AiosmtplibInstrumentor
-from tests.conftest import Telemetry
+from tests.conftest import Telemetry, instrumented
 from tests.smtp.aiosmtplib_support import (
     DURATION_BUCKETS,
     LOCAL_HOSTNAME,
@@ -494,33 +494,46 @@ def test_sync_variants_send_under_the_callers_current_span(
 SLEEP = 0.2
 
 
+async def await_late(pending: Awaitable[Any]) -> Tuple[int, int]:
+    """Await a coroutine SLEEP seconds after it was created (it exists, nothing
+    was sent yet): (when it was awaited, when it returned), in ns."""
+    await asyncio.sleep(SLEEP)
+    awaited = time.time_ns()
+    await pending
+    return awaited, time.time_ns()
+
+
+def assert_send_span_within(
+    telemetry: Telemetry, handler: TimedHandler, awaited: int, returned: int
+) -> None:
+    """The send span starts once awaited, before the server saw MAIL, and
+    ends after its DATA reply, before the call returned."""
+    span = only(telemetry.spans("send smtp"))
+    assert awaited <= span.start_time <= handler.mail_at[-1]
+    assert handler.data_replied_at[-1] <= span.end_time <= returned
+    # The server took DATA_DELAY to answer DATA: the span holds it.
+    assert duration_s(span) >= TimedHandler.DATA_DELAY
+
+
 def test_send_span_starts_when_awaited_and_ends_after_the_reply(
     telemetry: Telemetry, timed_server: Server
 ) -> None:
     handler = timed_server.handler
     assert isinstance(handler, TimedHandler)
-    marks: Dict[str, int] = {}
 
-    async def main() -> Any:
+    async def main() -> Tuple[int, int]:
         smtp = client(timed_server)
         await smtp.connect()
         try:
-            pending = smtp.sendmail(SENDER, ["slow@example.com"], raw_message(["slow@example.com"]))
-            await asyncio.sleep(SLEEP)  # the coroutine exists, nothing was sent
-            marks["awaited"] = time.time_ns()
-            result = await pending
-            marks["returned"] = time.time_ns()
-            return result
+            return await await_late(
+                smtp.sendmail(SENDER, ["slow@example.com"], raw_message(["slow@example.com"]))
+            )
         finally:
             smtp.close()
 
-    run(main())
+    awaited, returned = run(main())
 
-    span = only(telemetry.spans("send smtp"))
-    assert marks["awaited"] <= span.start_time <= handler.mail_at[-1]
-    assert handler.data_replied_at[-1] <= span.end_time <= marks["returned"]
-    # The server took DATA_DELAY to answer DATA: the span, and the metric, hold it.
-    assert duration_s(span) >= TimedHandler.DATA_DELAY
+    assert_send_span_within(telemetry, handler, awaited, returned)
     point = histogram(
         telemetry,
         "email.client.operation.duration",
@@ -528,8 +541,9 @@ def test_send_span_starts_when_awaited_and_ends_after_the_reply(
         email__operation__name="send",
         server__address="127.0.0.1",
     )
-    # ...and not the sleep between creating the coroutine and awaiting it.
-    assert TimedHandler.DATA_DELAY <= point.sum <= (marks["returned"] - marks["awaited"]) / 1e9
+    # The metric holds the server's delay too, and not the sleep between
+    # creating the coroutine and awaiting it.
+    assert TimedHandler.DATA_DELAY <= point.sum <= (returned - awaited) / 1e9
 
 
 @pytest.mark.parametrize("how", ["send_message", "aiosmtplib.send"])
@@ -539,9 +553,8 @@ def test_other_send_entry_points_start_when_awaited(
     handler = timed_server.handler
     assert isinstance(handler, TimedHandler)
     message = email_message(["slow@example.com"])
-    marks: Dict[str, int] = {}
 
-    async def main() -> Any:
+    async def main() -> Tuple[int, int]:
         smtp = client(timed_server)
         if how == "send_message":
             await smtp.connect()
@@ -554,40 +567,26 @@ def test_other_send_entry_points_start_when_awaited(
                 local_hostname=LOCAL_HOSTNAME,
             )
         try:
-            await asyncio.sleep(SLEEP)
-            marks["awaited"] = time.time_ns()
-            result = await pending
-            marks["returned"] = time.time_ns()
-            return result
+            return await await_late(pending)
         finally:
             smtp.close()
 
-    run(main())
+    awaited, returned = run(main())
 
-    span = only(telemetry.spans("send smtp"))
-    assert marks["awaited"] <= span.start_time <= handler.mail_at[-1]
-    assert handler.data_replied_at[-1] <= span.end_time <= marks["returned"]
-    assert duration_s(span) >= TimedHandler.DATA_DELAY
+    assert_send_span_within(telemetry, handler, awaited, returned)
 
 
 def test_connect_starttls_and_login_spans_start_when_awaited(
     telemetry: Telemetry, starttls_server: Server, client_tls: Any
 ) -> None:
-    windows: List[Any] = []
-
-    async def timed(pending: Any) -> Any:
-        await asyncio.sleep(SLEEP)
-        awaited = time.time_ns()
-        result = await pending
-        windows.append((awaited, time.time_ns()))
-        return result
+    windows: List[Tuple[int, int]] = []
 
     async def main() -> None:
         smtp = client(starttls_server, tls_context=client_tls)
         try:
-            await timed(smtp.connect())
-            await timed(smtp.starttls())
-            await timed(smtp.login(USER, PASSWORD))
+            windows.append(await await_late(smtp.connect()))
+            windows.append(await await_late(smtp.starttls()))
+            windows.append(await await_late(smtp.login(USER, PASSWORD)))
         finally:
             smtp.close()
 
@@ -666,10 +665,6 @@ def test_disabling_aiosmtplib_by_name_leaves_it_untouched(
 ) -> None:
     original = aiosmtplib.SMTP.__dict__["sendmail"]
     monkeypatch.setenv("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "aiosmtplib")
-    telemetry = Telemetry()
-    EmailInstrumentor().instrument(**telemetry.providers())
-    try:
+    with instrumented():
         assert aiosmtplib.SMTP.__dict__["sendmail"] is original
         assert not isinstance(aiosmtplib.send, wrapt.FunctionWrapper)
-    finally:
-        EmailInstrumentor().uninstrument()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import re
-from typing import Any, Callable, Dict, Iterator, List, Tuple
+from typing import Any, Callable, Dict, List, Tuple
 
 import aiosmtplib
 import pytest
@@ -21,9 +21,7 @@ from tests.smtp.aiosmtplib_scenarios import (
     OPERATIONS,
     FailureCase,
     Servers,
-    running_servers,
 )
-from tests.support.smtp_server import RawServer, Server
 
 SCENARIOS: Dict[str, Callable[[Servers], Any]] = {
     **OPERATIONS,
@@ -33,21 +31,6 @@ SCENARIOS: Dict[str, Callable[[Servers], Any]] = {
 _QUEUE_ID = re.compile(r"queued as [0-9A-F]+")
 # The stdlib generator picks a random MIME boundary each time it flattens.
 _BOUNDARY = re.compile(rb"={15}\d+==")
-
-
-@pytest.fixture(scope="module")
-def servers(
-    smtp_server: Server,
-    starttls_server: Server,
-    implicit_tls_server: Server,
-    greeting_421: RawServer,
-    silent_server: RawServer,
-    client_tls: Any,
-) -> Iterator[Servers]:
-    with running_servers(
-        smtp_server, starttls_server, implicit_tls_server, greeting_421, silent_server, client_tls
-    ) as servers:
-        yield servers
 
 
 def _comparable(value: Any) -> Any:

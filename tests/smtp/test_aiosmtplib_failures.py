@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from typing import Any, Iterator, List
+from typing import Any, List
 
 import aiosmtplib
 import pytest
@@ -18,7 +18,6 @@ from tests.smtp.aiosmtplib_scenarios import (
     FAILURES,
     FailureCase,
     Servers,
-    running_servers,
 )
 from tests.smtp.aiosmtplib_support import (
     LOCAL_HOSTNAME,
@@ -32,22 +31,6 @@ from tests.smtp.aiosmtplib_support import (
     queue_id,
     raw_message,
 )
-from tests.support.smtp_server import RawServer, Server
-
-
-@pytest.fixture(scope="module")
-def servers(
-    smtp_server: Server,
-    starttls_server: Server,
-    implicit_tls_server: Server,
-    greeting_421: RawServer,
-    silent_server: RawServer,
-    client_tls: Any,
-) -> Iterator[Servers]:
-    with running_servers(
-        smtp_server, starttls_server, implicit_tls_server, greeting_421, silent_server, client_tls
-    ) as servers:
-        yield servers
 
 
 @pytest.mark.parametrize("case", FAILURES, ids=lambda case: case.id)

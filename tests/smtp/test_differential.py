@@ -10,11 +10,8 @@ from typing import Any
 
 import pytest
 
-from opentelemetry.instrumentation.email import EmailInstrumentor
-from tests.conftest import Telemetry
-from tests.outcome import observe
+from tests.outcome import assert_same, observe_twice
 from tests.smtp.scenarios import SCENARIOS, Scenario
-from tests.smtp.test_smtplib import fx  # noqa: F401 - fixture
 
 _PORT = re.compile(r"\b\d{4,5}\b")
 
@@ -27,17 +24,9 @@ def _normalise(outcome: Any) -> Any:
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
 def test_instrumented_and_uninstrumented_behave_the_same(
     scenario: Scenario,
-    fx: SimpleNamespace,  # noqa: F811
+    fx: SimpleNamespace,
 ) -> None:
-    plain = observe(lambda: scenario.run(fx))
-    telemetry = Telemetry()
-    EmailInstrumentor().instrument(**telemetry.providers())
-    try:
-        instrumented = observe(lambda: scenario.run(fx))
-    finally:
-        EmailInstrumentor().uninstrument()
-    assert _normalise(instrumented) == _normalise(plain)
-    assert instrumented[0] == ("raised" if scenario.error_type else "returned")
-    if instrumented[0] == "raised":
-        assert instrumented[1]["frames"], "no library frame compared"
+    plain, traced, telemetry = observe_twice(lambda: scenario.run(fx))
+    assert_same(plain, traced, _normalise)
+    assert traced[0] == ("raised" if scenario.error_type else "returned")
     assert telemetry.spans(scenario.span), "the instrumented run was not traced"

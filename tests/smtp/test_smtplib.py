@@ -15,24 +15,6 @@ from tests.smtp.scenarios import SCENARIOS, SENDER, Scenario, order_confirmation
 from tests.support.smtp_server import PASSWORD, USER
 
 
-@pytest.fixture
-def fx(
-    smtp_server: Any,
-    starttls_server: Any,
-    implicit_tls_server: Any,
-    greeting_421: Any,
-    silent_server: Any,
-    client_tls: ssl.SSLContext,
-) -> SimpleNamespace:
-    return SimpleNamespace(**locals())
-
-
-def _only(telemetry: Telemetry, name: str) -> Any:
-    spans = telemetry.spans(name)
-    assert len(spans) == 1, [s.name for s in telemetry.spans()]
-    return spans[0]
-
-
 def test_send_message_exports_one_send_span_with_contract_attributes(
     telemetry: Telemetry, smtp_server: Any
 ) -> None:
@@ -42,7 +24,7 @@ def test_send_message_exports_one_send_span_with_contract_attributes(
     with smtplib.SMTP(smtp_server.host, smtp_server.port) as client:
         refused = client.send_message(message)
     assert refused == {}
-    span = _only(telemetry, "send smtp")
+    span = telemetry.span("send smtp")
     received = smtp_server.handler.received[-1]
     assert span.kind is SpanKind.CLIENT
     assert span.status.status_code is StatusCode.UNSET
@@ -101,7 +83,7 @@ def test_bcc_is_envelope_only_and_masked(telemetry: Telemetry, smtp_server: Any)
     message["Bcc"] = "audit@shop.example"
     with smtplib.SMTP(smtp_server.host, smtp_server.port) as client:
         client.send_message(message)
-    span = _only(telemetry, "send smtp")
+    span = telemetry.span("send smtp")
     assert span.attributes["email.bcc.address"] == ("a***@shop.example",)
     assert span.attributes["email.recipient.count"] == 2
     assert smtp_server.handler.received[-1].recipients == ["alice@gmail.com", "audit@shop.example"]
@@ -111,7 +93,7 @@ def test_smtputf8_non_ascii_addresses(telemetry: Telemetry, smtp_server: Any) ->
     message = order_confirmation("jürgen@bücher.example")
     with smtplib.SMTP(smtp_server.host, smtp_server.port) as client:
         client.send_message(message)
-    span = _only(telemetry, "send smtp")
+    span = telemetry.span("send smtp")
     assert span.attributes["email.to.address"] == ("j***@bücher.example",)
     assert smtp_server.handler.received[-1].recipients == ["jürgen@bücher.example"]
     assert span.status.status_code is StatusCode.UNSET
@@ -124,7 +106,7 @@ def test_subject_captured_only_when_enabled(instrument: Any, smtp_server: Any) -
     message["Subject"] = "Ihre Bestellung " + "é" * 200
     with smtplib.SMTP(smtp_server.host, smtp_server.port) as client:
         client.send_message(message)
-    subject = _only(telemetry, "send smtp").attributes["email.subject"]
+    subject = telemetry.span("send smtp").attributes["email.subject"]
     assert subject == ("Ihre Bestellung " + "é" * 200)[:128]
 
 
@@ -142,9 +124,9 @@ def test_connect_starttls_login_send_are_separate_client_spans(
         assert span.attributes["server.address"] == "127.0.0.1"
         assert span.attributes["server.port"] == starttls_server.port
         assert span.status.status_code is StatusCode.UNSET
-    assert _only(telemetry, "connect smtp").attributes["email.smtp.response.code"] == 220
-    assert _only(telemetry, "starttls smtp").attributes["email.smtp.response.code"] == 220
-    login = _only(telemetry, "login smtp")
+    assert telemetry.span("connect smtp").attributes["email.smtp.response.code"] == 220
+    assert telemetry.span("starttls smtp").attributes["email.smtp.response.code"] == 220
+    login = telemetry.span("login smtp")
     assert login.attributes["email.smtp.response.code"] == 235
     assert all(USER not in str(v) and PASSWORD not in str(v) for v in login.attributes.values())
     durations = telemetry.points("email.client.operation.duration")
@@ -163,9 +145,9 @@ def test_smtp_ssl_connect_covers_the_handshake(
         implicit_tls_server.host, implicit_tls_server.port, context=client_tls
     ) as c:
         c.send_message(order_confirmation())
-    connect = _only(telemetry, "connect smtp")
+    connect = telemetry.span("connect smtp")
     assert connect.attributes["server.port"] == implicit_tls_server.port
-    assert _only(telemetry, "send smtp").attributes["email.provider.message_id"]
+    assert telemetry.span("send smtp").attributes["email.provider.message_id"]
 
 
 def test_connect_called_separately_records_host_and_default_port(
@@ -195,7 +177,7 @@ def test_log_record_per_send_is_correlated_and_masked(
         client.sendmail(
             SENDER, ["alice@gmail.com", "refuse-bob@example.org"], order_confirmation().as_bytes()
         )
-    span = _only(telemetry, "send smtp")
+    span = telemetry.span("send smtp")
     (log,) = telemetry.logs()
     assert log.event_name == "email.send.result"
     assert log.severity_text == "WARN"
@@ -238,7 +220,7 @@ def test_scenario_telemetry(scenario: Scenario, telemetry: Telemetry, fx: Simple
         scenario.run(fx)
     except Exception:
         assert scenario.error_type is not None, "the scenario was expected to succeed"
-    span = _only(telemetry, scenario.span)
+    span = telemetry.span(scenario.span)
     operation = scenario.span.split()[0]
     duration_points = [
         a
@@ -269,7 +251,7 @@ def test_scenario_telemetry(scenario: Scenario, telemetry: Telemetry, fx: Simple
 def test_some_recipients_refused_is_not_an_error(telemetry: Telemetry, fx: SimpleNamespace) -> None:
     refused = next(s for s in SCENARIOS if s.name == "some_recipients_refused").run(fx)
     assert list(refused) == ["refuse-bob@example.org"]
-    span = _only(telemetry, "send smtp")
+    span = telemetry.span("send smtp")
     assert span.attributes["email.recipient.rejected.count"] == 1
     (event,) = span.events
     assert event.name == "email.recipient.rejected"
@@ -302,7 +284,7 @@ def test_all_recipients_refused_counts_each_rejection(
 ) -> None:
     with pytest.raises(smtplib.SMTPRecipientsRefused):
         next(s for s in SCENARIOS if s.name == "all_recipients_refused").run(fx)
-    span = _only(telemetry, "send smtp")
+    span = telemetry.span("send smtp")
     assert "email.recipient.rejected.count" not in span.attributes  # nothing went out
     assert [dict(e.attributes)["email.recipient.address"] for e in span.events] == [
         "r***@example.org",
