@@ -4,6 +4,7 @@ says. Knows no OpenTelemetry and no SDK."""
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 from urllib.parse import urlsplit
@@ -21,8 +22,13 @@ _DEFAULT_PORTS = {"https": 443, "http": 80}
 
 def server_of(url: Optional[str]) -> Tuple[Optional[str], Optional[int]]:
     """``server.address`` and ``server.port`` of an API base URL."""
-    if not url:
+    if not url or not isinstance(url, str):
         return None, None
+    return _server_of(url)
+
+
+@functools.lru_cache(maxsize=256)  # a client sends to the same base URL every time
+def _server_of(url: str) -> Tuple[Optional[str], Optional[int]]:
     try:
         parts = urlsplit(url if "//" in url else "https://" + url)
         return parts.hostname, parts.port or _DEFAULT_PORTS.get(parts.scheme)
