@@ -1,21 +1,27 @@
 """The benchmark cases, each run in a fresh process by ``overhead.py``.
 
 ``python benchmarks/cases.py CASE --port PORT --rounds N --block N``
-measures one case against the SMTP server already listening on PORT and
-writes one JSON object to stdout (progress goes to stderr).
+measures one case against the server already listening on PORT (the SMTP
+sink for a-e, ``http_sinks.py sendgrid`` for f, ``http_sinks.py ses``, that
+is moto, for g and h) and writes one JSON object to stdout (progress goes to
+stderr).
 
-Cases a-d interleave the arms of a comparison in the same process, one
+Cases a-d and f-h interleave the arms of a comparison in the same process, one
 block per arm per round: ``plain`` (uninstrumented) and ``instrumented``
 (switched with ``EmailInstrumentor().instrument()`` / ``uninstrument()``
-between blocks, never inside a timed block), and in case a also ``floor``:
-the plain send wrapped by a replay of its telemetry straight on the SDK, an
-ideal instrumentation with no package code. The order of the arms cycles
+between blocks, never inside a timed block), and in cases a, f and g also
+``floor``: the plain send wrapped by a replay of its telemetry straight on
+the SDK, an ideal instrumentation with no package code. The order of the arms cycles
 through every permutation (AB, BA, ... or ABC, ACB, ...) so that drift
 favours none. A round's ratio is the median of its instrumented block over
 the median of its plain block.
 
 Case e (the floor alone) has no mail library: it replays the exact span,
 metric points and log record the package produced for one real 1 KB send.
+
+Cases f-h send through the providers' own SDKs to local servers in another
+process: f ``SendGridAPIClient(key, host=URL).send(Mail)``, g SESv2 and h SES
+``send_email`` with boto3 and ``endpoint_url``, one message per send.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ import statistics
 import sys
 from email.message import EmailMessage
 from email.utils import make_msgid
-from time import perf_counter_ns
+from time import perf_counter_ns, thread_time_ns
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from opentelemetry.instrumentation.email import EmailInstrumentor
@@ -115,12 +121,14 @@ class Instrumentation:
 Block = Callable[[], List[int]]  # one timed block -> a duration in ns per unit
 
 
-def last_cpu(pid: Optional[int]) -> Optional[int]:
-    """The CPU the process's main thread last ran on (Linux), else None."""
+def last_cpu(pid: Optional[int], thread: Optional[int] = None) -> Optional[int]:
+    """The CPU the process's main thread (or its thread ``thread``) last ran
+    on (Linux), else None."""
     if pid is None:
         return None
+    path = f"/proc/{pid}/task/{thread}/stat" if thread else f"/proc/{pid}/stat"
     try:
-        with open(f"/proc/{pid}/stat") as stat:
+        with open(path) as stat:
             text = stat.read()
     except OSError:
         return None
@@ -128,11 +136,18 @@ def last_cpu(pid: Optional[int]) -> Optional[int]:
     return int(text[text.rindex(")") + 2 :].split()[36])
 
 
+# The server thread whose CPU ``placement`` compares with this process's:
+# the HTTP servers' accepting thread (set by main() from --server-thread).
+SERVER_THREAD: Optional[int] = None
+
+
 def placement(server_pid: Optional[int]) -> str:
     """Whether this process and the server last ran on the same CPU. On a
     small VM it matters: a reply that must wake the other core costs more
-    than one that stays on the same core, so the baseline is bimodal."""
-    client, server = last_cpu(os.getpid()), last_cpu(server_pid)
+    than one that stays on the same core, so the baseline is bimodal. For
+    the HTTP servers it is their accepting thread (each connection is then
+    served by a new thread, wherever the scheduler puts it)."""
+    client, server = last_cpu(os.getpid()), last_cpu(server_pid, SERVER_THREAD)
     if client is None or server is None:
         return "unknown"
     return "same" if client == server else "split"
@@ -148,7 +163,10 @@ def interleaved_rounds(
 ) -> Dict[str, Any]:
     """One warm-up block per arm, then ``rounds`` rounds of one block per arm,
     the arms' order cycling through all permutations; ``switch(arm)`` sets
-    the process up for an arm before its block."""
+    the process up for an arm before its block. Besides each unit's wall
+    time, a block records the CPU time of this (the main) thread over the
+    block: what the client itself spent per unit, without the wait for the
+    server (the SDK's export threads are not in it)."""
     for arm in arms:
         switch(arm)
         block()
@@ -158,10 +176,13 @@ def interleaved_rounds(
     step = max(1, rounds // 5)
     for index in range(rounds):
         samples: Dict[str, List[int]] = {}
+        cpu: Dict[str, float] = {}
         where = set()
         for arm in orders[index % len(orders)]:
             switch(arm)
+            cpu_start = thread_time_ns()
             samples[arm] = block()
+            cpu[arm] = (thread_time_ns() - cpu_start) / len(samples[arm]) / 1000
             units[arm] += len(samples[arm])
             where.add(placement(server_pid))
         medians = {arm: statistics.median(samples[arm]) / 1000 for arm in arms}
@@ -171,6 +192,7 @@ def interleaved_rounds(
                 "order": [arm[0].upper() for arm in orders[index % len(orders)]],
                 "median_us": medians,
                 "mean_us": means,
+                "cpu_us": cpu,
                 "ratio": medians[INSTRUMENTED] / medians[PLAIN],
                 "mean_ratio": means[INSTRUMENTED] / means[PLAIN],
                 "placement": where.pop() if len(where) == 1 else "mixed",
@@ -428,25 +450,194 @@ def case_e(args: argparse.Namespace) -> Dict[str, Any]:
     }
 
 
+# -- cases f, g, h: provider SDKs over HTTP to a local server --------------------------------
+
+SENDGRID_KEY = "SG.benchmark-key.not-a-real-one"
+SUBJECT = "Your order #10432 has shipped"
+# The body of the 1 KB SMTP message: 656 characters of text.
+TEXT = "Thank you for your order. Your parcel is on its way to you. Tracking: ZX-10432.\n" * 8
+AWS = {
+    "region_name": "us-east-1",
+    "aws_access_key_id": "testing",
+    "aws_secret_access_key": "testing",
+}
+
+
+def _provider_case(
+    name: str,
+    args: argparse.Namespace,
+    sdk: Any,
+    send: Callable[[], None],
+    probe: Callable[[], Any],
+    with_floor: bool,
+) -> Dict[str, Any]:
+    """A/B (and floor) rounds of one provider send: ``send()`` makes one
+    request through the SDK and raises unless the server accepted it."""
+    arms = [PLAIN, INSTRUMENTED]
+    current = send
+    replayed = None
+    if with_floor:
+        import floor
+
+        captured = floor.capture(send)
+        replayed = floor.describe(captured)
+        replay = floor.replay(sdk, captured)
+        arms.append(FLOOR)
+
+        def floor_send() -> None:
+            replay(send)
+
+    instrumentation = Instrumentation(probe, **sdk.providers())
+
+    def switch(arm: str) -> None:
+        nonlocal current
+        instrumentation.set(arm == INSTRUMENTED)
+        current = floor_send if arm == FLOOR else send
+
+    result = interleaved_rounds(
+        name, arms, switch, _timed(lambda: current(), args.block), args.rounds, args.server_pid
+    )
+    result["exported"] = sdk.exported()
+    if replayed is not None:
+        result["replayed"] = replayed
+    return result
+
+
+def case_f(args: argparse.Namespace) -> Dict[str, Any]:
+    """SendGrid: ``SendGridAPIClient(key, host=URL).send(Mail)``, one message
+    to one recipient; SDK with all three signals; with the floor arm."""
+    import sendgrid.base_interface
+    from sdk_setup import configure_sdk
+    from sendgrid import SendGridAPIClient
+    from sendgrid.helpers.mail import Mail
+
+    sdk = configure_sdk()
+    client = SendGridAPIClient(SENDGRID_KEY, host=f"http://{HOST}:{args.port}")
+    # Built once, as the uninstrumented SDK reads it again (Mail.get()) on
+    # every send; only send() is timed.
+    mail = Mail(
+        from_email=(SENDER, "Shop"),
+        to_emails=[(RECIPIENT, "Alice Example")],
+        subject=SUBJECT,
+        plain_text_content=TEXT,
+    )
+
+    def send() -> None:
+        response = client.send(mail)
+        if response.status_code != 202 or not response.headers.get("X-Message-Id"):
+            raise RuntimeError(f"SendGrid sink answered {response.status_code}")
+
+    result = _provider_case(
+        "f", args, sdk, send, lambda: sendgrid.base_interface.BaseInterface.send, True
+    )
+    sdk.shutdown()
+    result.update(
+        unit="send",
+        message_bytes=len(json.dumps(mail.get())),
+        connection="SendGrid SDK (python_http_client, urllib): a new connection per send",
+    )
+    return result
+
+
+def _ses_clients(port: int) -> Any:
+    import boto3
+    import botocore.client
+
+    endpoint = f"http://{HOST}:{port}"
+    v1 = boto3.client("ses", endpoint_url=endpoint, **AWS)
+    v2 = boto3.client("sesv2", endpoint_url=endpoint, **AWS)
+    # moto rejects a sender that is not verified, as SES does in its sandbox.
+    v1.verify_email_identity(EmailAddress=SENDER)
+    return v1, v2, lambda: botocore.client.BaseClient._make_request
+
+
+def case_g(args: argparse.Namespace) -> Dict[str, Any]:
+    """SESv2 ``send_email`` with Simple content through boto3 to moto; SDK
+    with all three signals; with the floor arm."""
+    from sdk_setup import configure_sdk
+
+    sdk = configure_sdk()
+    _v1, v2, probe = _ses_clients(args.port)
+    params = {
+        "FromEmailAddress": f"Shop <{SENDER}>",
+        "Destination": {"ToAddresses": [f"Alice Example <{RECIPIENT}>"]},
+        "Content": {
+            "Simple": {
+                "Subject": {"Data": SUBJECT, "Charset": "UTF-8"},
+                "Body": {"Text": {"Data": TEXT, "Charset": "UTF-8"}},
+            }
+        },
+    }
+
+    def send() -> None:
+        if not v2.send_email(**params).get("MessageId"):
+            raise RuntimeError("SESv2 send_email returned no MessageId")
+
+    result = _provider_case("g", args, sdk, send, probe, True)
+    sdk.shutdown()
+    result.update(
+        unit="send",
+        connection="boto3 sesv2 client; moto's werkzeug closes every connection",
+    )
+    return result
+
+
+def case_h(args: argparse.Namespace) -> Dict[str, Any]:
+    """SES (v1) ``send_email`` through boto3 to moto; SDK with all three
+    signals; no floor arm."""
+    from sdk_setup import configure_sdk
+
+    sdk = configure_sdk()
+    v1, _v2, probe = _ses_clients(args.port)
+    params = {
+        "Source": f"Shop <{SENDER}>",
+        "Destination": {"ToAddresses": [f"Alice Example <{RECIPIENT}>"]},
+        "Message": {
+            "Subject": {"Data": SUBJECT, "Charset": "UTF-8"},
+            "Body": {"Text": {"Data": TEXT, "Charset": "UTF-8"}},
+        },
+    }
+
+    def send() -> None:
+        if not v1.send_email(**params).get("MessageId"):
+            raise RuntimeError("SES send_email returned no MessageId")
+
+    result = _provider_case("h", args, sdk, send, probe, False)
+    sdk.shutdown()
+    result.update(
+        unit="send",
+        connection="boto3 ses client; moto's werkzeug closes every connection",
+    )
+    return result
+
+
 CASES: Dict[str, Callable[[argparse.Namespace], Dict[str, Any]]] = {
     "a": case_a,
     "b": case_b,
     "c": case_c,
     "d": case_d,
     "e": case_e,
+    "f": case_f,
+    "g": case_g,
+    "h": case_h,
 }
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     parser = argparse.ArgumentParser(description="Run one benchmark case (see overhead.py).")
     parser.add_argument("case", choices=sorted(CASES))
-    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--port", type=int, required=True, help="the case's server")
     parser.add_argument("--rounds", type=int, required=True)
     parser.add_argument("--block", type=int, required=True, help="timed units per block")
     parser.add_argument("--aio-mode", choices=("pool", "connection"), default="pool")
     parser.add_argument("--aio-pool", type=int, default=AIO_CONCURRENCY)
     parser.add_argument("--server-pid", type=int, help="to record client/server CPU placement")
+    parser.add_argument(
+        "--server-thread", type=int, help="the server's thread to compare with (HTTP servers)"
+    )
     args = parser.parse_args(argv)
+    global SERVER_THREAD  # set once, before any case runs
+    SERVER_THREAD = args.server_thread
     if args.case == "b":
         for variable in _PROVIDER_VARIABLES:
             if variable in os.environ:

@@ -47,6 +47,7 @@ RESPONSE_KEYS = frozenset(
     {
         "email.provider.message_id",
         "email.smtp.response.code",
+        "http.response.status_code",
         "email.recipient.rejected.count",
         "error.type",
         "email.error.retryable",

@@ -1,14 +1,17 @@
 """How much slower sending mail gets with the instrumentation, as ratios.
 
-    python benchmarks/overhead.py                # about 2-3 minutes
-    python benchmarks/overhead.py --quick        # about 20-30 seconds
+    python benchmarks/overhead.py                # about 3-4 minutes
+    python benchmarks/overhead.py --quick        # about 30-45 seconds
     python benchmarks/overhead.py --rounds 40 --json results.json
     python benchmarks/overhead.py --cases a,e
+    python benchmarks/overhead.py --cases f,g,h  # the provider run only
 
-Starts a minimal aiosmtpd server in another process (``smtp_sink.py``, on a
-free 127.0.0.1 port), then runs each case in a fresh Python process
-(``cases.py``), so that no case inherits another's providers, threads or
-patches:
+Starts the servers the chosen cases need, each in its own process on a free
+127.0.0.1 port: a minimal aiosmtpd server (``smtp_sink.py``) for a-e, a
+minimal SendGrid Mail Send endpoint (``http_sinks.py sendgrid``) for f, and
+moto's server (``http_sinks.py ses``) for g and h. Then it runs each case in
+a fresh Python process (``cases.py``), so that no case inherits another's
+providers, threads or patches:
 
   a  1 KB over one smtplib connection, SDK with all three signals; a third
      arm wraps the plain send in the floor's replay (no package code), which
@@ -20,14 +23,20 @@ patches:
      a new connection per send), SDK configured
   e  the floor: the SDK's own cost for one send's span, metric points and log
      record, with no mail library and no package code
+  f  SendGrid: ``SendGridAPIClient(key, host=URL).send(Mail)``, one message,
+     SDK configured; with the floor arm as in a
+  g  SESv2 ``send_email`` (Simple content) with boto3 and ``endpoint_url`` to
+     moto, SDK configured; with the floor arm
+  h  SES v1 ``send_email`` the same way
 
-Each of a-d prints instrumented / uninstrumented as "ratio (min-max)": the
-median over rounds of the per-round ratio of medians, and the smallest and
-largest per-round ratio. Nothing is pinned to a CPU; on a 2-core machine the
-server process takes one core, the client and the SDK's export threads share
-the other. The run records, per round, whether client and server last ran on
-the same core, and how much of the machine other processes used; both move
-the numbers (see README.md).
+Each of a-d and f-h prints instrumented / uninstrumented as "ratio
+(min-max)": the median over rounds of the per-round ratio of medians, and
+the smallest and largest per-round ratio; and the client's own CPU per send
+(its main thread), which has no wait for the server in it. Nothing is pinned
+to a CPU; on a 2-core machine the server process takes one core, the client
+and the SDK's export threads share the other. The run records, per round,
+whether client and server last ran on the same core, and how much of the
+machine other processes used; both move the numbers (see README.md).
 """
 
 # The output prints ranges with an en dash, "(min-max)" typeset properly.
@@ -61,6 +70,7 @@ class Case:
     rounds: int  # default run
     quick_rounds: int
     quick_block: int
+    server: str = "smtp"  # which server the case talks to: smtp, sendgrid, ses
 
 
 CASES: Dict[str, Case] = {
@@ -71,8 +81,14 @@ CASES: Dict[str, Case] = {
         Case("c", "smtplib 1 MiB attachment, SDK", 1.02, 6, 40, 8, 4),
         Case("d", "aiosmtplib 200 concurrent, SDK", 1.10, 4, 40, 10, 2),
         Case("e", "SDK floor: span + 4 metric points + log", None, 2000, 30, 8, 1000),
+        Case("f", "SendGrid send, SDK", 1.05, 100, 60, 12, 50, "sendgrid"),
+        Case("g", "SES v2 send_email (moto), SDK", 1.05, 20, 100, 40, 10, "ses"),
+        Case("h", "SES v1 send_email (moto), SDK", 1.05, 20, 80, 30, 10, "ses"),
     )
 }
+DEFAULT_CASES = "a,b,c,d,e,f,g,h"
+# Cases with a floor arm (the plain send wrapped by the replayed telemetry).
+FLOOR_CASES = ("a", "f", "g")
 
 # Case b must see no global provider, not even one named by the environment.
 _PROVIDER_VARIABLES = (
@@ -85,21 +101,32 @@ _PROVIDER_VARIABLES = (
 # -- processes ------------------------------------------------------------------------------
 
 
-class SinkServer:
-    """``smtp_sink.py`` in a child process."""
+SERVER_COMMANDS = {
+    "smtp": ["smtp_sink.py"],
+    "sendgrid": ["http_sinks.py", "sendgrid"],
+    "ses": ["http_sinks.py", "ses"],
+}
 
-    def __init__(self) -> None:
+
+class SinkServer:
+    """One of the servers (``smtp_sink.py``, ``http_sinks.py``) in a child
+    process; it prints ``READY <port> [<accepting thread id>]``."""
+
+    def __init__(self, kind: str) -> None:
+        script, *rest = SERVER_COMMANDS[kind]
+        self.kind = kind
         self.process = subprocess.Popen(
-            [sys.executable, str(HERE / "smtp_sink.py"), "--port", "0"],
+            [sys.executable, str(HERE / script), *rest, "--port", "0"],
             stdout=subprocess.PIPE,
             text=True,
         )
         assert self.process.stdout is not None
         line = self.process.stdout.readline().split()
-        if len(line) != 2 or line[0] != "READY":
+        if len(line) not in (2, 3) or line[0] != "READY":
             self.stop()
-            raise SystemExit("the SMTP sink did not start")
+            raise SystemExit(f"the {kind} server did not start")
         self.port = int(line[1])
+        self.thread = int(line[2]) if len(line) == 3 and line[2].isdigit() else None
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -141,14 +168,20 @@ def _process_cpu_seconds(pid: int) -> float:
 
 
 def run_case(
-    case: Case, port: int, server_pid: int, rounds: int, block: int, args: argparse.Namespace
+    case: Case,
+    servers: Dict[str, SinkServer],
+    rounds: int,
+    block: int,
+    args: argparse.Namespace,
 ) -> Any:
+    server = servers[case.server]
+    server_pid = server.process.pid
     command = [
         sys.executable,
         str(HERE / "cases.py"),
         case.key,
         "--port",
-        str(port),
+        str(server.port),
         "--rounds",
         str(rounds),
         "--block",
@@ -160,28 +193,32 @@ def run_case(
         "--server-pid",
         str(server_pid),
     ]
+    if server.thread is not None:
+        command += ["--server-thread", str(server.thread)]
     env = dict(os.environ)
     if case.key == "b":
         for variable in _PROVIDER_VARIABLES:
             env.pop(variable, None)
     print(f"{case.key}: {case.title} ({rounds} rounds)", file=sys.stderr, flush=True)
     started = time.perf_counter()
-    cpu_before, server_before = _cpu_seconds(), _process_cpu_seconds(server_pid)
+    pids = [s.process.pid for s in servers.values()]
+    cpu_before, server_before = _cpu_seconds(), sum(map(_process_cpu_seconds, pids))
     done = subprocess.run(command, stdout=subprocess.PIPE, text=True, env=env, check=False)
-    cpu_after, server_after = _cpu_seconds(), _process_cpu_seconds(server_pid)
+    cpu_after, server_after = _cpu_seconds(), sum(map(_process_cpu_seconds, pids))
     if done.returncode != 0:
         raise SystemExit(f"case {case.key} failed (exit status {done.returncode})")
     result = json.loads(done.stdout)
     seconds = time.perf_counter() - started
     result["seconds"] = round(seconds, 1)
     if cpu_before is not None and cpu_after is not None:
-        # CPU that neither the case nor the SMTP sink used, as a share of the
+        # CPU that neither the case nor our servers used, as a share of the
         # whole machine over the case: other work competing with the run.
         ours = cpu_after["children"] - cpu_before["children"] + server_after - server_before
         other = cpu_after["busy"] - cpu_before["busy"] - ours
         capacity = seconds * (os.cpu_count() or 1)
         result["other_load"] = max(0.0, other / capacity)
         result["steal"] = (cpu_after["steal"] - cpu_before["steal"]) / capacity
+        result["server_cpu_share"] = (server_after - server_before) / capacity
     return result
 
 
@@ -216,6 +253,16 @@ def summarise_ab(case: Case, result: Dict[str, Any]) -> Dict[str, Any]:
         subset = [r["ratio"] for r in rounds if r["placement"] == where]
         if subset:
             summary["placement"][where] = {"rounds": len(subset), **_spread(subset)}
+    # The client's own CPU per unit (main thread), per arm: no wait for the
+    # server in it, so much steadier than the wall times.
+    cpu_plain = [r["cpu_us"]["plain"] for r in rounds if "cpu_us" in r]
+    if cpu_plain:
+        summary["client_cpu_us"] = {"plain": statistics.median(cpu_plain)}
+        for arm in result["arms"]:
+            if arm != "plain":
+                summary["client_cpu_us"][arm] = statistics.median(
+                    r["cpu_us"][arm] - r["cpu_us"]["plain"] for r in rounds
+                )
     if "floor" in result["arms"]:
         # Per round: the ideal instrumentation's cost (floor arm - plain) and
         # what the package adds on top of it (instrumented - floor arm).
@@ -257,7 +304,15 @@ def _range(spread: Dict[str, float], signed: bool = False) -> str:
 
 
 def _versions() -> str:
-    names = ("opentelemetry-sdk", "opentelemetry-instrumentation-email", "aiosmtplib", "aiosmtpd")
+    names = (
+        "opentelemetry-sdk",
+        "opentelemetry-instrumentation-email",
+        "aiosmtplib",
+        "aiosmtpd",
+        "sendgrid",
+        "boto3",
+        "moto",
+    )
     parts = []
     for name in names:
         try:
@@ -270,7 +325,7 @@ def _versions() -> str:
 def render(results: Dict[str, Any], summaries: Dict[str, Dict[str, Any]], seconds: float) -> str:
     lines = [
         "Overhead of opentelemetry-instrumentation-email (instrumented / uninstrumented)",
-        f"machine: {os.cpu_count()} CPUs, nothing pinned, the SMTP sink process uses one; "
+        f"machine: {os.cpu_count()} CPUs, nothing pinned, each server process uses one; "
         f"Python {platform.python_version()} on {platform.system()}",
         _versions(),
         "ratio = median over rounds of (median instrumented / median uninstrumented) in the round;"
@@ -314,6 +369,28 @@ def render(results: Dict[str, Any], summaries: Dict[str, Dict[str, Any]], second
             "client and server on different cores (split) or the same core, rounds: median ratio",
             *placement,
         ]
+    cpu_lines = []
+    for key, summary in summaries.items():
+        cpu = summary.get("client_cpu_us")
+        if not cpu:
+            continue
+        unit = "batch" if key == "d" else "send"
+        parts = [f"plain {_duration(cpu['plain'])}"]
+        parts.append(f"instrumented {'+' + _duration(cpu['instrumented'])}")
+        if "floor" in cpu:
+            parts.append(f"floor arm {'+' + _duration(cpu['floor'])}")
+        wall = summary["uninstrumented_us"]
+        cpu_lines.append(
+            f"   {key}: {', '.join(parts)} per {unit}"
+            f" (plain: {cpu['plain'] / wall:.0%} of its wall time)"
+        )
+    if cpu_lines:
+        lines += [
+            "",
+            "the client's own CPU (main thread, per-round medians; instrumented and floor arm"
+            " as the difference from plain in the same round):",
+            *cpu_lines,
+        ]
     if "e" in summaries:
         floor = summaries["e"]["floor_us"]
         replayed = results["e"]["replayed"]
@@ -329,23 +406,41 @@ def render(results: Dict[str, Any], summaries: Dict[str, Dict[str, Any]], second
             f"{len(replayed['metric_points'])} metric points and log record "
             f"({replayed['log_attributes']} attributes) straight on the SDK",
         ]
-    a = summaries.get("a", {})
-    if "package_us" in a:
+    for key in FLOOR_CASES:
+        summary = summaries.get(key, {})
+        if "package_us" not in summary:
+            continue
         lines += [
             "",
-            f"where a's delta of {_duration(a['delta_us'])} per send goes (per-round medians):",
+            f"where {key}'s delta of {_duration(summary['delta_us'])} per send goes"
+            " (per-round medians):",
             f"   the same telemetry emitted around the plain send, no package code (floor arm):"
-            f" {_range(a['floor_in_situ_us'], True)} = {a['floor_in_situ_share']:.1%}"
+            f" {_range(summary['floor_in_situ_us'], True)} = {summary['floor_in_situ_share']:.1%}"
             " of the send",
             f"   the package's own share (instrumented - floor arm):"
-            f" {_range(a['package_us'], True)} = {a['package_share']:.1%} of the send",
+            f" {_range(summary['package_us'], True)} = {summary['package_share']:.1%}"
+            " of the send",
         ]
-    if "b" in summaries:
-        lines.append(
-            "   with no SDK at all (case b) the package costs "
+        if key == "a" and "b" in summaries:
+            lines.append(
+                "   with no SDK at all (case b) the package costs "
+                f"{_duration(summaries['b']['delta_us'])} per send"
+                " (wrappers and the 'is an SDK configured' check)"
+            )
+        if key != "a" and "replayed" in results[key]:
+            replayed = results[key]["replayed"]
+            lines.append(
+                f"   ({replayed['span']!r} span with {replayed['span_attributes']} attributes,"
+                f" {len(replayed['metric_points'])} metric points, a log record with"
+                f" {replayed['log_attributes']} attributes)"
+            )
+    if "b" in summaries and "package_us" not in summaries.get("a", {}):
+        lines += [
+            "",
+            "with no SDK at all (case b) the package costs "
             f"{_duration(summaries['b']['delta_us'])} per send"
-            " (wrappers and the 'is an SDK configured' check)"
-        )
+            " (wrappers and the 'is an SDK configured' check)",
+        ]
     load = [
         f"{key} {results[key]['other_load']:.0%}"
         for key in results
@@ -367,9 +462,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=__doc__,
     )
-    parser.add_argument("--quick", action="store_true", help="fewer, shorter rounds (~30 s)")
+    parser.add_argument("--quick", action="store_true", help="fewer, shorter rounds (~40 s)")
     parser.add_argument("--rounds", type=int, help="rounds per case (overrides the defaults)")
-    parser.add_argument("--cases", default="a,b,c,d,e", help="comma-separated, default a,b,c,d,e")
+    parser.add_argument(
+        "--cases", default=DEFAULT_CASES, help=f"comma-separated, default {DEFAULT_CASES}"
+    )
     parser.add_argument("--json", metavar="PATH", help="also write every round as JSON")
     parser.add_argument(
         "--aio-mode",
@@ -387,16 +484,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.error(f"unknown case(s): {', '.join(unknown)}")
 
     started = time.perf_counter()
-    server = SinkServer()
+    servers: Dict[str, SinkServer] = {}
     results: Dict[str, Any] = {}
     try:
+        for kind in dict.fromkeys(CASES[key].server for key in keys):
+            servers[kind] = SinkServer(kind)
         for key in keys:
             case = CASES[key]
             rounds = args.rounds or (case.quick_rounds if args.quick else case.rounds)
             block = case.quick_block if args.quick else case.block
-            results[key] = run_case(case, server.port, server.process.pid, rounds, block, args)
+            results[key] = run_case(case, servers, rounds, block, args)
     finally:
-        server.stop()
+        for server in servers.values():
+            server.stop()
     seconds = time.perf_counter() - started
 
     summaries: Dict[str, Dict[str, Any]] = {}
