@@ -136,6 +136,8 @@ def test_raw_rfc822_message_is_read_from_its_headers(
         from_email="bounce@shop.example",
     )
     attributes = telemetry.span("send sparkpost").attributes
+    # The sender of a raw message is its From header: the SDK drops from_email.
+    assert attributes["email.from.address"] == "o***@shop.example"
     assert attributes["email.to.address"] == ("a***@gmail.com",)
     assert attributes["email.cc.address"] == ("b***@example.org",)
     assert attributes["email.recipient.count"] == 2

@@ -63,12 +63,14 @@ def _describe(
         attempt.bcc = addresses(kwargs.get("bcc"))
     raw = kwargs.get("email_rfc822")
     if isinstance(raw, (str, bytes)) and raw:
-        # A raw message replaces content: headers and attachments are in it.
+        # A raw message replaces content: sender, headers and attachments are
+        # in it (the SDK drops from_email then).
         attempt.size = len(raw)
         envelope = [*attempt.to, *attempt.cc, *attempt.bcc]
         read_raw_message(attempt, raw)
         attempt.recipients = envelope or None
     else:
+        attempt.sender = first_address(kwargs.get("from_email"))
         subject = kwargs.get("subject")
         if isinstance(subject, str):
             attempt.subject = subject
@@ -78,7 +80,6 @@ def _describe(
         template = kwargs.get("template")
         if isinstance(template, (str, int)) and not isinstance(template, bool):
             attempt.template_id = str(template)
-    attempt.sender = first_address(kwargs.get("from_email"))
     return attempt
 
 
