@@ -178,11 +178,33 @@ def test_entry_points_match_the_libraries_email_instrumentor_knows() -> None:
     assert ours == LIBRARIES
 
 
-def test_without_an_sdk_the_wrappers_only_call_through(smtp_server: Any) -> None:
+def test_without_an_sdk_the_wrappers_only_call_through(
+    smtp_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # No provider passed and none set globally in this test process: the API's
-    # proxies are all there is, so nothing is computed per send.
+    # proxies are all there is, so nothing is computed per send: the adapter
+    # is never asked to describe a call.
+    described: List[str] = []
+    for operation in (smtplib_adapter.SEND, smtplib_adapter.SEND_MESSAGE):
+        original = operation.describe
+        monkeypatch.setattr(
+            operation,
+            "describe",
+            lambda *args, _original=original: described.append("send") or _original(*args),
+        )
     EmailInstrumentor().instrument()
     try:
         assert _send(smtp_server, "alice@gmail.com") == {}
+        with smtplib.SMTP(smtp_server.host, smtp_server.port) as client:
+            assert client.send_message(order_confirmation()) == {}
     finally:
         EmailInstrumentor().uninstrument()
+    assert described == []
+    # The same counter sees calls when an SDK is there.
+    telemetry = Telemetry()
+    EmailInstrumentor().instrument(**telemetry.providers())
+    try:
+        _send(smtp_server, "alice@gmail.com")
+    finally:
+        EmailInstrumentor().uninstrument()
+    assert described == ["send"]
