@@ -30,6 +30,7 @@ from tests.outcome import assert_same, observe_twice
 from tests.providers import azure_communication_email_responses as r
 from tests.providers.http_server import ProviderServer
 from tests.support import privacy
+from tests.support.expected import assert_failed_span, assert_one_failed_send
 
 SYSTEM = "azure_communication_email"
 SPAN = f"send {SYSTEM}"
@@ -263,16 +264,8 @@ def test_http_errors_raise_and_are_classified_by_status(
     assert raised.value.status_code == status
     assert len(provider_server.requests) == 1  # no retry
     span = telemetry.span(SPAN)
-    assert span.status.status_code is StatusCode.ERROR
-    assert span.status.description == str(status)
-    assert span.attributes["error.type"] == str(status)
-    assert span.attributes["email.error.retryable"] is retryable
-    assert span.attributes["http.response.status_code"] == status
-    assert telemetry.counter("email.client.sent.messages", error__type=str(status)) == 1
-    assert telemetry.counter("email.client.recipients") == 0
-    (log,) = telemetry.logs()
-    assert log.severity_text == "ERROR"
-    assert f"error.type={status}" in log.body
+    assert_failed_span(span, str(status), retryable, status)
+    assert_one_failed_send(telemetry, str(status))
 
 
 def test_connection_refused_and_dropped_connection(

@@ -23,6 +23,7 @@ from tests.outcome import assert_same, observe_twice, repr_without_addresses
 from tests.providers import brevo_responses as r
 from tests.providers.http_server import ProviderServer
 from tests.support import privacy
+from tests.support.expected import assert_failed_span, assert_one_failed_send
 
 NO_RETRY: Any = {"max_retries": 0}
 
@@ -296,16 +297,8 @@ def test_http_errors_raise_and_are_classified_by_status(
     assert raised.value.status_code == status
     assert len(provider_server.requests) == 1  # no retry
     span = telemetry.span("send brevo")
-    assert span.status.status_code is StatusCode.ERROR
-    assert span.status.description == str(status)
-    assert span.attributes["error.type"] == str(status)
-    assert span.attributes["email.error.retryable"] is retryable
-    assert span.attributes["http.response.status_code"] == status
-    assert telemetry.counter("email.client.sent.messages", error__type=str(status)) == 1
-    assert telemetry.counter("email.client.recipients") == 0
-    (log,) = telemetry.logs()
-    assert log.severity_text == "ERROR"
-    assert f"error.type={status}" in log.body
+    assert_failed_span(span, str(status), retryable, status)
+    assert_one_failed_send(telemetry, str(status))
 
 
 def test_error_without_a_json_body(telemetry: Telemetry, provider_server: ProviderServer) -> None:

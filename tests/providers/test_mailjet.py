@@ -29,7 +29,7 @@ from tests.conftest import Telemetry, instrumented
 from tests.outcome import assert_same, observe_twice
 from tests.providers.http_server import ProviderServer
 from tests.support import privacy
-from tests.support.expected import accepted_recipients, by_attributes
+from tests.support.expected import accepted_recipients, assert_failed_span, by_attributes
 
 V31, V3 = r"^/v3\.1/send$", r"^/v3/send$"
 IDS = [288230376456789012, 288230376456789013, 288230376456789014]
@@ -321,11 +321,7 @@ def test_http_errors_report_the_http_status(
         _client(provider_server.url).send.create(data={"Messages": [MESSAGE]})
     assert type(info.value) is raised
     span = telemetry.only("send mailjet")
-    assert span.status.status_code is StatusCode.ERROR
-    assert span.status.description == str(status)
-    assert span.attributes["error.type"] == str(status)
-    assert span.attributes["email.error.retryable"] is retryable
-    assert span.attributes["http.response.status_code"] == status
+    assert_failed_span(span, str(status), retryable, status)
     failed = {**BASE, "error.type": str(status), "email.error.retryable": retryable}
     assert telemetry.values("email.client.sent.messages") == [(failed, 1)]
     assert telemetry.values("email.client.recipients") == []

@@ -21,6 +21,7 @@ from tests.outcome import assert_same, observe_twice, repr_without_addresses
 from tests.providers import sparkpost_responses as r
 from tests.providers.http_server import ProviderServer
 from tests.support import privacy
+from tests.support.expected import assert_failed_span, assert_one_failed_send
 
 
 def _client(url: str) -> SparkPost:
@@ -238,16 +239,8 @@ def test_http_errors_raise_and_are_classified_by_status(
         _send(provider_server.url)
     assert raised.value.status == status
     span = telemetry.span("send sparkpost")
-    assert span.status.status_code is StatusCode.ERROR
-    assert span.status.description == str(status)
-    assert span.attributes["error.type"] == str(status)
-    assert span.attributes["email.error.retryable"] is retryable
-    assert span.attributes["http.response.status_code"] == status
-    assert telemetry.counter("email.client.sent.messages", error__type=str(status)) == 1
-    assert telemetry.counter("email.client.recipients") == 0
-    (log,) = telemetry.logs()
-    assert log.severity_text == "ERROR"
-    assert f"error.type={status}" in log.body
+    assert_failed_span(span, str(status), retryable, status)
+    assert_one_failed_send(telemetry, str(status))
 
 
 def test_connection_refused_and_dropped_connection(

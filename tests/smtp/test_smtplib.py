@@ -12,6 +12,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from tests.conftest import Telemetry
 from tests.smtp.scenarios import SCENARIOS, SENDER, Scenario, order_confirmation
+from tests.support.expected import assert_failed_span
 from tests.support.smtp_server import PASSWORD, USER
 
 
@@ -233,10 +234,7 @@ def test_scenario_telemetry(scenario: Scenario, telemetry: Telemetry, fx: Simple
         assert "error.type" not in span.attributes
         assert "error.type" not in duration_points[0]
         return
-    assert span.status.status_code is StatusCode.ERROR
-    assert span.status.description == scenario.error_type
-    assert span.attributes["error.type"] == scenario.error_type
-    assert span.attributes["email.error.retryable"] is scenario.retryable
+    assert_failed_span(span, scenario.error_type, scenario.retryable)
     assert duration_points[0]["error.type"] == scenario.error_type
     assert duration_points[0]["email.error.retryable"] is scenario.retryable
     if operation == "send":
