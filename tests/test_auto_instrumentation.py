@@ -34,7 +34,11 @@ def _json_documents(text: str) -> List[Dict[str, Any]]:
 
 
 def _run(server: Any, app: Path = APP, **env: str) -> List[Dict[str, Any]]:
-    command = shutil.which("opentelemetry-instrument")
+    # The command of the environment running the tests, activated or not.
+    here = str(Path(sys.executable).parent)
+    command = shutil.which(
+        "opentelemetry-instrument", path=os.pathsep.join([here, os.environ.get("PATH", "")])
+    )
     assert command, "opentelemetry-instrument is not installed (opentelemetry-instrumentation)"
     environ = {
         **os.environ,
