@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import Final, Iterable, Optional, Sequence
+from typing import Final, Iterable, Optional, Tuple
 
 from opentelemetry.instrumentation.email._conventions import (
     MAX_ADDRESSES_PER_ATTRIBUTE,
@@ -176,8 +176,11 @@ class PrivacyPolicy:
         ).hexdigest()
         return digest + suffix
 
-    def addresses(self, values: Iterable[str]) -> Optional[Sequence[str]]:
-        """At most 20 addresses as the mode shows them; None when there are none to show."""
+    def addresses(self, values: Iterable[str]) -> Optional[Tuple[str, ...]]:
+        """At most 20 addresses as the mode shows them; None when there are none to show.
+
+        A tuple, as every SDK stores a sequence attribute (older log SDKs keep
+        what they are given, so a list would differ between span and log)."""
         if self._mode == NONE:
             return None
         out: list[str] = []
@@ -187,7 +190,7 @@ class PrivacyPolicy:
             masked = self.address(value)
             if masked is not None:
                 out.append(masked)
-        return out or None
+        return tuple(out) if out else None
 
     def subject(self, value: Optional[str]) -> Optional[str]:
         """The subject, cut to 128 characters, only when capture is on."""

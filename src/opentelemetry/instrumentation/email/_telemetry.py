@@ -569,11 +569,11 @@ class EmailTelemetry:
         record = dict(attributes)
         record[c.LOG_DURATION] = duration
         if attempt.rejected and self._privacy.records_addresses:
-            record[c.LOG_REJECTED_RECIPIENTS] = [
+            record[c.LOG_REJECTED_RECIPIENTS] = tuple(
                 f"{self._privacy.address(address) if address else '?'} "
                 f"{code if code is not None else ''}".rstrip()
                 for address, code in attempt.rejected[: c.MAX_REJECTED_EVENTS]
-            ]
+            )
         self._log.emit(
             LogRecord(
                 timestamp=time_ns(),
