@@ -31,6 +31,7 @@ class Received:
     sender: str
     recipients: List[str]
     data: bytes
+    mail_options: List[str]
 
 
 class ScenarioHandler:
@@ -81,7 +82,10 @@ class ScenarioHandler:
         with self._lock:
             self.received.append(
                 Received(
-                    envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.content or b"")
+                    envelope.mail_from,
+                    list(envelope.rcpt_tos),
+                    bytes(envelope.content or b""),
+                    list(envelope.mail_options),
                 )
             )
             queue_id = f"{next(self._ids):X}"

@@ -233,9 +233,10 @@ def _declared_size(
     attempt: EmailAttempt, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any], result: Any
 ) -> None:
     """``sendmail`` declares the message's size in MAIL FROM (RFC 1870) when
-    the server offers SIZE: the octets DATA sends, after aiosmtplib turned
-    bare LFs into CRLFs. Reading it costs nothing; ``len(message)`` (the
-    fallback set before the call) undercounts a message written with ``\\n``."""
+    the server offers SIZE. From aiosmtplib 5 that is the octets DATA sends,
+    after bare LFs became CRLFs; 3 and 4 declare ``len(message)``, which
+    undercounts a message written with ``\\n`` by one octet a line. Reading it
+    costs nothing, and the attribute says what the library told the server."""
     for option in kwargs.get("options") or ():
         if isinstance(option, str) and option[:5].lower() == "size=" and option[5:].isdigit():
             attempt.size = int(option[5:])
