@@ -7,6 +7,7 @@ form the API takes, retries, and patches undone exactly."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from email.message import EmailMessage
 from typing import Any, Dict, List
@@ -296,10 +297,17 @@ def test_v1_message_rejected_is_error_type_400_and_reaches_the_caller(
 
 
 def test_operations_other_than_sends_are_not_traced(telemetry: Telemetry, moto: str) -> None:
-    ses = client("ses", moto)
-    ses.get_send_quota()
-    ses.list_identities()
-    client("sesv2", moto).list_email_identities()
+    """Whatever the server answers: a route moto lacks (a 404) must not make a
+    span either, and which routes it serves changes between versions."""
+    ses, sesv2 = client("ses", moto), client("sesv2", moto)
+    for call in (
+        ses.get_send_quota,
+        ses.list_identities,
+        sesv2.list_email_identities,
+        sesv2.get_account,
+    ):
+        with contextlib.suppress(ClientError):
+            call()
     assert telemetry.spans() == []
 
 
