@@ -25,7 +25,7 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
-try:  # opentelemetry-sdk >= 1.36 renamed the log exporter interface
+try:  # opentelemetry-sdk 1.39 renamed the log exporter interface
     from opentelemetry.sdk._logs.export import LogRecordExporter as _LogExporter
     from opentelemetry.sdk._logs.export import LogRecordExportResult as _LogExportResult
 except ImportError:  # pragma: no cover - older SDKs
