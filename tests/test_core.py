@@ -11,7 +11,13 @@ from typing import Any, List
 import pytest
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 
-from opentelemetry.instrumentation.email import LIBRARIES, EmailAttempt, EmailInstrumentor
+from opentelemetry.instrumentation.email import (
+    LIBRARIES,
+    EmailAttempt,
+    EmailInstrumentor,
+    _config,
+    _load,
+)
 from opentelemetry.instrumentation.email import smtplib as smtplib_adapter
 from opentelemetry.instrumentation.email._telemetry import EmailTelemetry
 from tests.conftest import Telemetry, instrumented
@@ -167,6 +173,46 @@ def test_disabled_instrumentations_are_skipped_by_email_instrumentor(
         _send(smtp_server, "alice@gmail.com")
         assert telemetry.spans() == []
         assert not smtplib_adapter.SmtplibInstrumentor().is_instrumented_by_opentelemetry
+
+
+def _bad_value_warnings(caplog: pytest.LogCaptureFixture) -> List[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if "is not one of" in r.getMessage() and r.name.startswith("opentelemetry")
+    ]
+
+
+def test_a_bad_setting_warns_once_through_email_instrumentor(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, smtp_server: Any
+) -> None:
+    """Every library EmailInstrumentor instruments shares one validated
+    Settings (and one telemetry core), so the user reads one warning."""
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_EMAIL_CAPTURE_ADDRESSES", "masks")
+    monkeypatch.setattr(_config, "_warned", set())
+    with caplog.at_level(logging.WARNING), instrumented() as telemetry:
+        _send(smtp_server, "alice@gmail.com")
+        assert telemetry.spans("send smtp")[0].attributes["email.to.address"] == (
+            "a***@gmail.com",
+        )
+    (message,) = _bad_value_warnings(caplog)
+    assert "OTEL_INSTRUMENTATION_EMAIL_CAPTURE_ADDRESSES='masks'" in message
+
+
+def test_a_bad_setting_warns_once_when_libraries_are_instrumented_one_by_one(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """As opentelemetry-instrument does: one instrumentor per entry point."""
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_EMAIL_CAPTURE_SUBJECT", "yes please")
+    monkeypatch.setattr(_config, "_warned", set())
+    telemetry = Telemetry()
+    instrumentors = [_load(target)() for target in LIBRARIES.values()]
+    with caplog.at_level(logging.WARNING):
+        for instrumentor in instrumentors:
+            instrumentor.instrument(**telemetry.providers())
+    for instrumentor in instrumentors:
+        instrumentor.uninstrument()
+    assert len(_bad_value_warnings(caplog)) == 1
 
 
 def test_entry_points_match_the_libraries_email_instrumentor_knows() -> None:

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from opentelemetry.instrumentation.email import _config
 from opentelemetry.instrumentation.email._config import Settings
 from opentelemetry.instrumentation.email._privacy import PrivacyPolicy, recipient_domain
 from tests.conftest import instrumented
@@ -115,6 +116,7 @@ def test_a_bad_value_gets_one_warning_naming_variable_values_and_default(
         "OTEL_INSTRUMENTATION_EMAIL_CAPTURE_ADDRESSES": "partial",
         "OTEL_INSTRUMENTATION_EMAIL_CAPTURE_SUBJECT": "yes please",
     }
+    _config._warned.clear()  # warned at most once per process
     with caplog.at_level(logging.WARNING):
         s = Settings.from_environment({}, env)
     assert (s.privacy.mode, s.privacy.capture_subject) == ("masked", False)

@@ -32,6 +32,10 @@ from opentelemetry.instrumentation.environment_variables import (
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
 from opentelemetry.instrumentation.email._attempt import EmailAttempt
+from opentelemetry.instrumentation.email._instrumentor import (
+    SHARED_TELEMETRY,
+    telemetry_from_kwargs,
+)
 from opentelemetry.instrumentation.email.package import _instruments
 from opentelemetry.instrumentation.email.version import __version__
 
@@ -85,6 +89,9 @@ class EmailInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             name.strip()
             for name in os.environ.get(OTEL_PYTHON_DISABLED_INSTRUMENTATIONS, "").split(",")
         }
+        # One validated settings object and one telemetry core for every
+        # library: a bad value warns once, and the instruments exist once.
+        kwargs = {**kwargs, SHARED_TELEMETRY: telemetry_from_kwargs(kwargs)}
         for name, target in LIBRARIES.items():
             if name in disabled:
                 continue

@@ -51,6 +51,22 @@ class Settings:
         return cls(PrivacyPolicy(mode, key or _PROCESS_HASH_KEY, subject), emit_logs)
 
 
+# (source, value) pairs already warned about: each library's instrumentor
+# validates the same variables when opentelemetry-instrument loads them one by
+# one, and a user should read about a bad value once, not once per library.
+_warned: set[tuple[str, str]] = set()
+
+
+def _warn_once(source: str, value: Any, accepted: str, default: str) -> None:
+    key = (source, repr(value))
+    if key in _warned:
+        return
+    _warned.add(key)
+    _logger.warning(
+        "%s=%r is not one of %s; using the default %r", source, value, accepted, default
+    )
+
+
 def _raw(
     kwargs: Mapping[str, Any], env: Mapping[str, str], keyword: str, variable: str
 ) -> tuple[Any, str]:
@@ -73,13 +89,7 @@ def _choice(
     normalized = str(value).strip().lower()
     if normalized in accepted:
         return normalized
-    _logger.warning(
-        "%s=%r is not one of %s; using the default %r",
-        source,
-        value,
-        ", ".join(accepted),
-        default,
-    )
+    _warn_once(source, value, ", ".join(accepted), default)
     return default
 
 
@@ -94,10 +104,5 @@ def _flag(
     normalized = str(value).strip().lower()
     if normalized in ("true", "false"):
         return normalized == "true"
-    _logger.warning(
-        "%s=%r is not one of true, false; using the default %r",
-        source,
-        value,
-        "true" if default else "false",
-    )
+    _warn_once(source, value, "true, false", "true" if default else "false")
     return default

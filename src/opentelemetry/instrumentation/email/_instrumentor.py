@@ -24,7 +24,15 @@ class Patch(NamedTuple):
     is_async: bool = False
 
 
+# The keyword EmailInstrumentor passes its one telemetry core under, so every
+# library it instruments shares one set of validated settings and instruments.
+SHARED_TELEMETRY = "_email_telemetry"
+
+
 def telemetry_from_kwargs(kwargs: dict[str, Any]) -> EmailTelemetry:
+    shared = kwargs.get(SHARED_TELEMETRY)
+    if isinstance(shared, EmailTelemetry):
+        return shared
     return EmailTelemetry(
         Settings.from_environment(kwargs),
         tracer_provider=kwargs.get("tracer_provider"),
