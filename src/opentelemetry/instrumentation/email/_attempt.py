@@ -10,6 +10,8 @@ from opentelemetry.instrumentation.email._conventions import (
     MAX_ADDRESSES_PER_ATTRIBUTE,
     OP_SEND,
     OP_SEND_BATCH,
+)
+from opentelemetry.instrumentation.email._errors import (
     Failure,
     exception_failure,
 )
@@ -174,3 +176,49 @@ class Observer:
         self.system = system
         self.within = within
         self.observe = observe
+
+
+def shared(values: Iterable[Optional[str]]) -> Optional[str]:
+    """The value every message of a batch has in common (sender, subject,
+    template), else None."""
+    distinct = set(values)
+    return distinct.pop() if len(distinct) == 1 else None
+
+
+Recipients = Tuple[Sequence[str], Sequence[str], Sequence[str]]
+
+
+class BatchAttempt(EmailAttempt):
+    """An attempt that keeps each message's recipients, so that a message
+    the provider reports failed has its recipients counted as not sent."""
+
+    __slots__ = ("per_message",)
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.per_message: List[List[str]] = []
+
+    def set_messages(self, messages: Iterable[Recipients]) -> None:
+        """The (to, cc, bcc) of each message, in request order: the attempt's
+        recipients are all of them (each message is delivered on its own)."""
+        to: List[str] = []
+        cc: List[str] = []
+        bcc: List[str] = []
+        for message_to, message_cc, message_bcc in messages:
+            to.extend(message_to)
+            cc.extend(message_cc)
+            bcc.extend(message_bcc)
+            self.per_message.append([*message_to, *message_cc, *message_bcc])
+        self.to, self.cc, self.bcc = to, cc, bcc
+        self.message_count = len(self.per_message)
+
+    def message_failed(self, index: int, failure: Failure) -> None:
+        """The provider reported the message at ``index`` failed."""
+        self.failed_messages.append(failure)
+        if 0 <= index < len(self.per_message):
+            self.not_sent.extend(self.per_message[index])
+
+    @property
+    def none_sent(self) -> bool:
+        """Whether every message of the batch was reported failed."""
+        return bool(self.failed_messages) and len(self.failed_messages) >= self.message_count

@@ -11,6 +11,7 @@ from email.message import Message
 from email.utils import getaddresses
 from typing import Any, List, Sequence, Union
 
+from opentelemetry.instrumentation.email._addresses import parse_addresses
 from opentelemetry.instrumentation.email._attempt import EmailAttempt
 
 # Headers telemetry reads, matched only inside the header block (a few
@@ -24,21 +25,6 @@ _FOLD = re.compile(rb"\r?\n(?=[ \t])")
 # two plain substring counts, fast over a multi-megabyte body.
 _ATTACHMENT_MARKERS = (b"Content-Disposition: attachment", b"content-disposition: attachment")
 _HEADER_LIMIT = 65536
-
-
-# One address, bare or as "Display Name <address>": the common case, read
-# without the full RFC 5322 parser (about ten times faster).
-_SIMPLE_ADDRESS = re.compile(
-    r'\s*(?:(?:"[^"\\]*"|[^<>",;:@()\\]*)<)?\s*([^\s<>",;:()@\\]+@[^\s<>",;:()@\\]+?)\s*>?\s*'
-)
-
-
-def parse_addresses(value: str) -> List[str]:
-    """Bare addresses in a header value or an SDK's address string."""
-    match = _SIMPLE_ADDRESS.fullmatch(value)
-    if match is not None and (">" in value) == ("<" in value):
-        return [match.group(1)]
-    return [address for _name, address in getaddresses([value]) if address]
 
 
 def _addresses(values: Sequence[Any]) -> List[str]:

@@ -23,6 +23,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from opentelemetry import context, metrics, trace
 from opentelemetry.instrumentation.email import _conventions as c
+from opentelemetry.instrumentation.email import _errors
 from opentelemetry.instrumentation.email._attempt import EmailAttempt, Observer, Operation
 from opentelemetry.instrumentation.email._config import Settings
 from opentelemetry.instrumentation.email._privacy import OTHER_DOMAIN, recipient_domain
@@ -327,7 +328,7 @@ class EmailTelemetry:
                     op.on_result(attempt, result)
             except Exception:
                 if exc is not None:
-                    attempt.failure = c.exception_failure(exc)
+                    attempt.failure = _errors.exception_failure(exc)
                 _logger.debug("email instrumentation: could not read the outcome", exc_info=True)
             response = self._response_attributes(attempt, call.attributes)
             call.attributes.update(response)
@@ -490,7 +491,7 @@ class EmailTelemetry:
             self._size.record(attempt.size, self._attribute_set(c.EMAIL_SYSTEM, system))
 
     @staticmethod
-    def _failed(base: Dict[str, Any], failure: c.Failure) -> Dict[str, Any]:
+    def _failed(base: Dict[str, Any], failure: _errors.Failure) -> Dict[str, Any]:
         return {
             **base,
             c.ERROR_TYPE: failure.error_type,

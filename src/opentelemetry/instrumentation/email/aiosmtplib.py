@@ -24,6 +24,7 @@ import aiosmtplib
 from aiosmtplib import errors
 
 from opentelemetry.instrumentation.email import _conventions as c
+from opentelemetry.instrumentation.email import _errors
 from opentelemetry.instrumentation.email._attempt import (
     EmailAttempt,
     Observer,
@@ -81,29 +82,29 @@ def _attempt(
 # -- errors -------------------------------------------------------------------------
 
 
-def _failure(attempt: EmailAttempt, exc: BaseException) -> c.Failure:
+def _failure(attempt: EmailAttempt, exc: BaseException) -> _errors.Failure:
     if isinstance(exc, errors.SMTPRecipientsRefused):
         refused: List[Rejected] = [(r.recipient, r.code) for r in exc.recipients]
         attempt.rejected = refused
         codes = [code for _, code in refused if code]
         if codes:
             attempt.smtp_code = codes[0]
-            return c.Failure(str(codes[0]), all(400 <= code < 500 for code in codes))
+            return _errors.Failure(str(codes[0]), all(400 <= code < 500 for code in codes))
     if isinstance(exc, errors.SMTPResponseException) and exc.code > 0:
         attempt.smtp_code = exc.code
-        return c.smtp_failure(exc.code)
+        return _errors.smtp_failure(exc.code)
     if isinstance(exc, errors.SMTPTimeoutError):
-        return c.TIMEOUT
+        return _errors.TIMEOUT
     if isinstance(exc, errors.SMTPServerDisconnected):
-        return c.network_failure(exc) or c.SERVER_DISCONNECTED
+        return _errors.network_failure(exc) or _errors.SERVER_DISCONNECTED
     if isinstance(exc, errors.SMTPConnectError):
         # aiosmtplib raises it "from" the socket error, or from
         # SMTPServerDisconnected when the server hung up before its greeting;
         # without either it is still a connection-level, transient failure.
         if _caused_by(exc, errors.SMTPServerDisconnected):
-            return c.network_failure(exc) or c.SERVER_DISCONNECTED
-        return c.network_failure(exc) or c.Failure(c.qualified_name(exc), True)
-    return c.exception_failure(exc)
+            return _errors.network_failure(exc) or _errors.SERVER_DISCONNECTED
+        return _errors.network_failure(exc) or _errors.Failure(_errors.qualified_name(exc), True)
+    return _errors.exception_failure(exc)
 
 
 def _caused_by(exc: BaseException, kind: type) -> bool:
@@ -123,7 +124,7 @@ def _response(*expected: int) -> Any:
         if isinstance(code, int):
             attempt.smtp_code = code
             if code not in expected:
-                attempt.failure = c.smtp_failure(code)
+                attempt.failure = _errors.smtp_failure(code)
 
     return on_result
 

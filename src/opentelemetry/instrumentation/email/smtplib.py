@@ -20,6 +20,7 @@ from email.utils import getaddresses
 from typing import Any, Dict, List, Optional, Tuple
 
 from opentelemetry.instrumentation.email import _conventions as c
+from opentelemetry.instrumentation.email import _errors
 from opentelemetry.instrumentation.email._attempt import EmailAttempt, Observer, Operation, Rejected
 from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
 from opentelemetry.instrumentation.email._mime import read_message_object, read_raw_message
@@ -52,20 +53,20 @@ def _attempt(instance: Any, operation: str) -> EmailAttempt:
 # -- errors ---------------------------------------------------------------------
 
 
-def _failure(attempt: EmailAttempt, exc: BaseException) -> c.Failure:
+def _failure(attempt: EmailAttempt, exc: BaseException) -> _errors.Failure:
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         refused: List[Rejected] = [(a, _code(reply)) for a, reply in exc.recipients.items()]
         attempt.rejected = refused
         codes = [code for _, code in refused if code is not None]
         if codes:
             attempt.smtp_code = codes[0]
-            return c.Failure(str(codes[0]), all(400 <= code < 500 for code in codes))
+            return _errors.Failure(str(codes[0]), all(400 <= code < 500 for code in codes))
     if isinstance(exc, smtplib.SMTPResponseException) and exc.smtp_code > 0:
         attempt.smtp_code = exc.smtp_code
-        return c.smtp_failure(exc.smtp_code)
+        return _errors.smtp_failure(exc.smtp_code)
     if isinstance(exc, smtplib.SMTPServerDisconnected):
-        return c.network_failure(exc) or c.SERVER_DISCONNECTED
-    return c.exception_failure(exc)
+        return _errors.network_failure(exc) or _errors.SERVER_DISCONNECTED
+    return _errors.exception_failure(exc)
 
 
 def _code(reply: Any) -> Optional[int]:
@@ -84,7 +85,9 @@ def _reply(*expected: int) -> Any:
         if code is not None:
             attempt.smtp_code = code
             if code not in expected:
-                attempt.failure = c.smtp_failure(code) if code > 0 else c.SERVER_DISCONNECTED
+                attempt.failure = (
+                    _errors.smtp_failure(code) if code > 0 else _errors.SERVER_DISCONNECTED
+                )
 
     return on_result
 

@@ -35,10 +35,11 @@ import azure.communication.email  # noqa: F401 - the library this adapter needs
 from azure.core.exceptions import ServiceRequestTimeoutError, ServiceResponseTimeoutError
 
 from opentelemetry.instrumentation.email import _conventions as c
+from opentelemetry.instrumentation.email import _errors
+from opentelemetry.instrumentation.email._addresses import addresses
 from opentelemetry.instrumentation.email._attempt import EmailAttempt, Operation
 from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
 from opentelemetry.instrumentation.email.providers._http import (
-    addresses,
     arg,
     http_error,
     response_status,
@@ -105,9 +106,9 @@ def _on_result(attempt: EmailAttempt, result: Any) -> None:
 _TIMEOUTS = (ServiceRequestTimeoutError, ServiceResponseTimeoutError)
 
 
-def _on_error(attempt: EmailAttempt, exc: BaseException) -> c.Failure:
+def _on_error(attempt: EmailAttempt, exc: BaseException) -> _errors.Failure:
     if isinstance(exc, _TIMEOUTS):
-        return c.TIMEOUT
+        return _errors.TIMEOUT
     return http_error(attempt, exc)
 
 

@@ -29,11 +29,11 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from brevo.core.api_error import ApiError
 
 from opentelemetry.instrumentation.email import _conventions as c
+from opentelemetry.instrumentation.email import _errors
+from opentelemetry.instrumentation.email._addresses import addresses, first_address
 from opentelemetry.instrumentation.email._attempt import EmailAttempt, Operation
 from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
 from opentelemetry.instrumentation.email.providers._http import (
-    addresses,
-    first_address,
     response_status,
     server_of,
     status_failure,
@@ -116,7 +116,7 @@ def _on_result(attempt: EmailAttempt, result: Any) -> None:
     attempt.set_provider_ids(_list(_field(data, "message_ids", "messageIds")))
 
 
-def _on_error(attempt: EmailAttempt, exc: BaseException) -> c.Failure:
+def _on_error(attempt: EmailAttempt, exc: BaseException) -> _errors.Failure:
     status = response_status(exc) if isinstance(exc, ApiError) else None
     if status is not None and status < 300:
         # A 2xx the SDK could not parse (ParsingError): answered, but not an

@@ -41,16 +41,15 @@ from typing import Any, Dict, Optional, Tuple
 import mailersend
 
 from opentelemetry.instrumentation.email import _conventions as c
-from opentelemetry.instrumentation.email._attempt import EmailAttempt, Operation
+from opentelemetry.instrumentation.email import _errors
+from opentelemetry.instrumentation.email._addresses import addresses, first_address
+from opentelemetry.instrumentation.email._attempt import EmailAttempt, Operation, shared
 from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
 from opentelemetry.instrumentation.email.providers._http import (
-    addresses,
     arg,
-    first_address,
     http_error,
     response_status,
     server_of,
-    shared,
 )
 
 _logger = logging.getLogger(__name__)
@@ -134,7 +133,7 @@ def _read_warnings(attempt: EmailAttempt, body: Any) -> None:
             address = first_address(recipient)
             attempt.rejected.append((address, None))
         if kind == _ALL_SUPPRESSED:
-            attempt.failure = c.rejected_failure(_ALL_SUPPRESSED)
+            attempt.failure = _errors.rejected_failure(_ALL_SUPPRESSED)
 
 
 def _sent(attempt: EmailAttempt, response: Any) -> None:

@@ -28,16 +28,12 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple
 import mailgun.client
 
 from opentelemetry.instrumentation.email import _conventions as c
+from opentelemetry.instrumentation.email import _errors
+from opentelemetry.instrumentation.email._addresses import addresses, first_address
 from opentelemetry.instrumentation.email._attempt import EmailAttempt, Operation
 from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
 from opentelemetry.instrumentation.email._mime import read_raw_message
-from opentelemetry.instrumentation.email.providers._http import (
-    addresses,
-    arg,
-    first_address,
-    response_status,
-    server_of,
-)
+from opentelemetry.instrumentation.email.providers._http import arg, response_status, server_of
 
 _MESSAGES, _MIME = "messages", "messages.mime"
 
@@ -133,7 +129,7 @@ def _sent(attempt: EmailAttempt, response: Any) -> None:
         return
     attempt.http_status = status
     if status >= 400:
-        attempt.failure = c.http_failure(status)
+        attempt.failure = _errors.http_failure(status)
         return
     try:
         body = response.json()

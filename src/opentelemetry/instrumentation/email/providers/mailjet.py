@@ -37,17 +37,20 @@ from collections.abc import Mapping
 from typing import Any, Dict, List, Optional, Tuple
 
 from opentelemetry.instrumentation.email import _conventions as c
-from opentelemetry.instrumentation.email._attempt import EmailAttempt, Operation
+from opentelemetry.instrumentation.email import _errors
+from opentelemetry.instrumentation.email._addresses import addresses, first_address
+from opentelemetry.instrumentation.email._attempt import (
+    BatchAttempt,
+    EmailAttempt,
+    Operation,
+    shared,
+)
+from opentelemetry.instrumentation.email._errors import exception_chain
 from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
 from opentelemetry.instrumentation.email.providers._http import (
-    BatchAttempt,
-    addresses,
-    exception_chain,
-    first_address,
     http_status_in_chain,
     response_status,
     server_of,
-    shared,
     spent_retries_status,
     status_failure,
 )
@@ -184,11 +187,11 @@ def _read_outcome(attempt: EmailAttempt, body: Any) -> None:
     for index, entry in enumerate(entries if isinstance(entries, list) else ()):
         if not isinstance(entry, Mapping):
             continue
-        errors = entry.get("Errors")
-        if entry.get("Status") == "error" or errors:
-            first = errors[0] if isinstance(errors, list) and errors else {}
+        entry_errors = entry.get("Errors")
+        if entry.get("Status") == "error" or entry_errors:
+            first = entry_errors[0] if isinstance(entry_errors, list) and entry_errors else {}
             code = first.get("ErrorCode") if isinstance(first, Mapping) else None
-            attempt.message_failed(index, c.rejected_failure(code))
+            attempt.message_failed(index, _errors.rejected_failure(code))
         else:
             ids.append(_first_message_id(entry))
     # v3 lists one entry per recipient, not per message: an id only for a
@@ -212,7 +215,7 @@ def _sent(attempt: EmailAttempt, response: Any) -> None:
     _read_outcome(attempt, body)
     if status >= 400:
         # mailjet-rest before 1.8 returns error responses instead of raising.
-        attempt.failure = c.http_failure(status)
+        attempt.failure = _errors.http_failure(status)
     elif isinstance(attempt, BatchAttempt) and attempt.none_sent:
         attempt.failure = attempt.failed_messages[0]
 
@@ -228,7 +231,7 @@ def _error_body(exc: BaseException) -> Any:
     return None
 
 
-def _failure(attempt: EmailAttempt, exc: BaseException) -> c.Failure:
+def _failure(attempt: EmailAttempt, exc: BaseException) -> _errors.Failure:
     status = http_status_in_chain(exc) or spent_retries_status(exc)
     if status is not None:
         # A batch answered 400 still says which messages went out.

@@ -35,11 +35,12 @@ import mailchimp_transactional  # noqa: F401
 from mailchimp_transactional.api_client import ApiClientError
 
 from opentelemetry.instrumentation.email import _conventions as c
+from opentelemetry.instrumentation.email import _errors
+from opentelemetry.instrumentation.email._addresses import addresses
 from opentelemetry.instrumentation.email._attempt import EmailAttempt, Operation
 from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
 from opentelemetry.instrumentation.email._mime import read_raw_message
 from opentelemetry.instrumentation.email.providers._http import (
-    addresses,
     arg,
     http_error,
     response_status,
@@ -155,7 +156,7 @@ def _on_result(attempt: EmailAttempt, result: Any) -> None:
                 if attempt.provider_message_id is None and isinstance(message_id, str):
                     attempt.provider_message_id = message_id
         if reasons and not accepted:
-            attempt.failure = c.rejected_failure(reasons[0])
+            attempt.failure = _errors.rejected_failure(reasons[0])
         return
     # An answer with an empty or non-JSON body comes back as the
     # requests.Response itself, error statuses included.
@@ -163,17 +164,17 @@ def _on_result(attempt: EmailAttempt, result: Any) -> None:
     if status is not None and hasattr(result, "ok"):
         attempt.http_status = status
         if not 200 <= status < 400:
-            attempt.failure = c.http_failure(status)
+            attempt.failure = _errors.http_failure(status)
 
 
-def _on_error(attempt: EmailAttempt, exc: BaseException) -> c.Failure:
+def _on_error(attempt: EmailAttempt, exc: BaseException) -> _errors.Failure:
     failure = http_error(attempt, exc)
     text = getattr(exc, "text", None) if isinstance(exc, ApiClientError) else None
     if attempt.http_status == 500 and isinstance(text, dict) and text.get("status") == "error":
         name = text.get("name")
         if isinstance(name, str) and name not in _TRANSIENT_ERRORS:
             # Mandrill's 500 for a request that will never succeed.
-            return c.Failure(failure.error_type, False)
+            return _errors.Failure(failure.error_type, False)
     return failure
 
 

@@ -31,16 +31,16 @@ from typing import Any, Dict, List, Optional, Tuple
 import postmarker.models.emails  # noqa: F401
 
 from opentelemetry.instrumentation.email import _conventions as c
-from opentelemetry.instrumentation.email._attempt import EmailAttempt, Operation
-from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
-from opentelemetry.instrumentation.email.providers._http import (
+from opentelemetry.instrumentation.email import _errors
+from opentelemetry.instrumentation.email._addresses import addresses, first_address
+from opentelemetry.instrumentation.email._attempt import (
     BatchAttempt,
-    addresses,
-    first_address,
-    http_error,
-    server_of,
+    EmailAttempt,
+    Operation,
     shared,
 )
+from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
+from opentelemetry.instrumentation.email.providers._http import http_error, server_of
 
 _MODULE = "postmarker.models.emails"
 
@@ -123,7 +123,7 @@ def _sent(attempt: EmailAttempt, result: Any) -> None:
         return
     code = _error_code(result)
     if code:
-        attempt.failure = c.rejected_failure(code)
+        attempt.failure = _errors.rejected_failure(code)
         return
     message_id = result.get("MessageID")
     if message_id:
@@ -143,7 +143,7 @@ def _batch_sent(attempt: EmailAttempt, result: Any) -> None:
     for index, entry in enumerate(result):
         code = _error_code(entry)
         if code:
-            attempt.message_failed(index, c.rejected_failure(code))
+            attempt.message_failed(index, _errors.rejected_failure(code))
         elif isinstance(entry, Mapping):
             accepted.append(entry.get("MessageID"))
     attempt.set_provider_ids(accepted)

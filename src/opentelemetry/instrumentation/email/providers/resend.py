@@ -24,17 +24,16 @@ import resend
 from resend.exceptions import ResendError
 
 from opentelemetry.instrumentation.email import _conventions as c
-from opentelemetry.instrumentation.email._attempt import EmailAttempt, Operation
-from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
-from opentelemetry.instrumentation.email.providers._http import (
+from opentelemetry.instrumentation.email import _errors
+from opentelemetry.instrumentation.email._addresses import addresses, first_address
+from opentelemetry.instrumentation.email._attempt import (
     BatchAttempt,
-    addresses,
-    arg,
-    first_address,
-    server_of,
+    EmailAttempt,
+    Operation,
     shared,
-    status_failure,
 )
+from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
+from opentelemetry.instrumentation.email.providers._http import arg, server_of, status_failure
 
 # The API answers 200 to an accepted send; the SDK returns only then (it
 # raises for >= 400 and for a non-200 statusCode in the body) and keeps the
@@ -123,9 +122,9 @@ def _batch_sent(attempt: EmailAttempt, result: Any) -> None:
         if not isinstance(index, int) or isinstance(index, bool) or index in failed:
             continue
         failed.add(index)
-        attempt.message_failed(index, c.rejected_failure())
+        attempt.message_failed(index, _errors.rejected_failure())
     if attempt.none_sent:
-        attempt.failure = c.rejected_failure()
+        attempt.failure = _errors.rejected_failure()
 
 
 # -- errors --------------------------------------------------------------------------------
@@ -142,7 +141,7 @@ def _status(exc: BaseException) -> Optional[int]:
     return code if isinstance(code, int) and 100 <= code <= 599 else None
 
 
-def _failure(attempt: EmailAttempt, exc: BaseException) -> c.Failure:
+def _failure(attempt: EmailAttempt, exc: BaseException) -> _errors.Failure:
     # Network failures arrive as ResendError("HttpClientError", code 500)
     # raised while handling the HTTP library's own exception: the chain says
     # what happened.

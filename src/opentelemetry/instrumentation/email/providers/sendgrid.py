@@ -31,12 +31,11 @@ from urllib.parse import urlsplit
 import sendgrid  # noqa: F401  (missing SDK: entry point skipped)
 
 from opentelemetry.instrumentation.email import _conventions as c
+from opentelemetry.instrumentation.email._addresses import addresses, first_address
 from opentelemetry.instrumentation.email._attempt import EmailAttempt, Operation
 from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
 from opentelemetry.instrumentation.email.providers._http import (
-    addresses,
     arg,
-    first_address,
     http_error,
     response_status,
     server_of,

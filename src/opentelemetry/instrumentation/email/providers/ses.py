@@ -42,20 +42,16 @@ from wrapt import wrap_function_wrapper
 
 from opentelemetry import trace
 from opentelemetry.instrumentation.email import _conventions as c
-from opentelemetry.instrumentation.email._attempt import EmailAttempt, Operation
+from opentelemetry.instrumentation.email import _errors
+from opentelemetry.instrumentation.email._addresses import addresses, first_address
+from opentelemetry.instrumentation.email._attempt import BatchAttempt, EmailAttempt, Operation
 from opentelemetry.instrumentation.email._instrumentor import (
     LibraryInstrumentor,
     telemetry_from_kwargs,
 )
 from opentelemetry.instrumentation.email._mime import read_raw_message
 from opentelemetry.instrumentation.email._telemetry import EmailTelemetry
-from opentelemetry.instrumentation.email.providers._http import (
-    BatchAttempt,
-    addresses,
-    first_address,
-    response_status,
-    server_of,
-)
+from opentelemetry.instrumentation.email.providers._http import response_status, server_of
 
 # Where the parameters of an SES send wait, in botocore's per-call request
 # context, between _emit_api_params and _make_request: (operation, params).
@@ -254,9 +250,9 @@ def _response(attempt: EmailAttempt, result: Any) -> Optional[Dict[str, Any]]:
         return None
     if status is not None and status >= 300:
         code = _get(parsed, "Error", "Code")
-        failure = c.http_failure(status)
+        failure = _errors.http_failure(status)
         if code in _THROTTLING and not failure.retryable:
-            failure = c.Failure(failure.error_type, True)
+            failure = _errors.Failure(failure.error_type, True)
         attempt.failure = failure
         return None
     return parsed
@@ -286,9 +282,9 @@ def _bulk_sent(key: str) -> Callable[[EmailAttempt, Any], None]:
             if status in _SUCCESS or (status is None and message_id):
                 ids.append(message_id if isinstance(message_id, str) else None)
                 continue
-            failure = c.rejected_failure(status)
+            failure = _errors.rejected_failure(status)
             if status in _TRANSIENT_STATUSES:
-                failure = c.Failure(failure.error_type, True)
+                failure = _errors.Failure(failure.error_type, True)
             attempt.message_failed(index, failure)
         attempt.set_provider_ids(ids)
         failed = attempt.failed_messages
@@ -296,7 +292,7 @@ def _bulk_sent(key: str) -> Callable[[EmailAttempt, Any], None]:
             # Nothing went out: the call failed, as a single send would have.
             first = failed[0]
             same = all(f.error_type == first.error_type for f in failed)
-            attempt.failure = c.Failure(
+            attempt.failure = _errors.Failure(
                 first.error_type if same else c.ERROR_REJECTED,
                 all(f.retryable for f in failed),
             )

@@ -27,15 +27,12 @@ from typing import Any, Dict, Optional, Tuple
 import sparkpost  # noqa: F401  (missing SDK: entry point skipped)
 
 from opentelemetry.instrumentation.email import _conventions as c
+from opentelemetry.instrumentation.email import _errors
+from opentelemetry.instrumentation.email._addresses import addresses, first_address
 from opentelemetry.instrumentation.email._attempt import EmailAttempt, Operation
 from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
 from opentelemetry.instrumentation.email._mime import read_raw_message
-from opentelemetry.instrumentation.email.providers._http import (
-    addresses,
-    first_address,
-    http_error,
-    server_of,
-)
+from opentelemetry.instrumentation.email.providers._http import http_error, server_of
 
 _MODULE = "sparkpost.transmissions"
 _OK_STATUS = 200  # the SDK returns results only for a 200 (204 has none)
@@ -97,7 +94,7 @@ def _on_result(attempt: EmailAttempt, result: Any) -> None:
     rejected = _count(result.get("total_rejected_recipients"))
     attempt.rejected.extend([(None, None)] * rejected)
     if rejected and not _count(result.get("total_accepted_recipients")):
-        attempt.failure = c.rejected_failure(None)
+        attempt.failure = _errors.rejected_failure(None)
 
 
 SEND = Operation(c.SYSTEM_SPARKPOST, c.OP_SEND, _describe, _on_result, http_error)
