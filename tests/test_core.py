@@ -17,8 +17,11 @@ from opentelemetry.instrumentation.email import (
     EmailInstrumentor,
     _config,
     _load,
+    _telemetry,
 )
 from opentelemetry.instrumentation.email import smtplib as smtplib_adapter
+from opentelemetry.instrumentation.email._logs import EmailLog
+from opentelemetry.instrumentation.email._metrics import EmailMetrics
 from opentelemetry.instrumentation.email._telemetry import EmailTelemetry
 from tests.conftest import Telemetry, instrumented
 from tests.outcome import observe
@@ -77,23 +80,27 @@ def test_failing_hooks_are_logged_and_swallowed(
 
 
 @pytest.mark.parametrize(
-    "target",
+    ("owner", "target"),
     [
-        "_request_attributes",
-        "_response_attributes",
-        "_record_metrics",
-        "_emit_log",
-        "_span_outcome",
-        "_check_live",
+        (_telemetry, "request_attributes"),
+        (_telemetry, "response_attributes"),
+        (_telemetry, "rejected_events"),
+        (EmailMetrics, "record"),
+        (EmailLog, "emit"),
+        (EmailTelemetry, "_check_live"),
     ],
 )
 def test_fault_inside_telemetry_never_reaches_the_app(
-    target: str, telemetry: Telemetry, smtp_server: Any, monkeypatch: pytest.MonkeyPatch
+    owner: Any,
+    target: str,
+    telemetry: Telemetry,
+    smtp_server: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     def boom(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError(f"telemetry bug in {target}")
 
-    monkeypatch.setattr(EmailTelemetry, target, boom)
+    monkeypatch.setattr(owner, target, boom)
     count = len(smtp_server.handler.received)
     assert _send(smtp_server, "alice@gmail.com", "refuse-x@example.org") == {
         "refuse-x@example.org": (

@@ -1,0 +1,72 @@
+"""The ``email.send.result`` log record: one per send, correlated with its
+span, carrying the span's attributes and a body that quotes no address."""
+
+from __future__ import annotations
+
+from time import time_ns
+from typing import Any, Dict
+
+from opentelemetry._logs import LogRecord, SeverityNumber, get_logger
+
+from opentelemetry import context
+from opentelemetry.instrumentation.email import _conventions as c
+from opentelemetry.instrumentation.email._attempt import EmailAttempt
+from opentelemetry.instrumentation.email._privacy import PrivacyPolicy
+from opentelemetry.instrumentation.email.version import __version__
+
+
+class EmailLog:
+    """Emits the send records of one telemetry core."""
+
+    def __init__(self, logger_provider: Any, schema_url: str, privacy: PrivacyPolicy) -> None:
+        self._logger = get_logger(c.INSTRUMENTATION_NAME, __version__, logger_provider, schema_url)
+        self._privacy = privacy
+
+    def emit(self, attempt: EmailAttempt, attributes: Dict[str, Any], duration: float) -> None:
+        """The send's record: its span's ``attributes``, the duration, and a
+        one-line body a person can read; emitted inside the span's context."""
+        failure = attempt.failure
+        if failure is not None:
+            severity, text = SeverityNumber.ERROR, "ERROR"
+            outcome = f"failed: error.type={failure.error_type} " + (
+                "(retryable)" if failure.retryable else "(permanent)"
+            )
+        elif attempt.rejected or attempt.failed_messages:
+            severity, text = SeverityNumber.WARN, "WARN"
+            outcome = "sent with " + (
+                f"{len(attempt.rejected)} recipient(s) rejected"
+                if attempt.rejected
+                else f"{len(attempt.failed_messages)} of {attempt.message_count} message(s) failed"
+            )
+        else:
+            severity, text = SeverityNumber.INFO, "INFO"
+            outcome = "sent"
+        where = attempt.server_address or "?"
+        if attempt.server_port:
+            where = f"{where}:{attempt.server_port}"
+        parts = [f"{attempt.operation} {attempt.system} via {where}: {outcome}"]
+        count = attributes.get(c.EMAIL_RECIPIENT_COUNT)
+        if count is not None:
+            parts.append(f"recipients={count}")
+        if attempt.provider_message_id:
+            parts.append(f"id={attempt.provider_message_id}")
+        parts.append(f"in {duration * 1000:.1f} ms")
+        record = dict(attributes)
+        record[c.LOG_DURATION] = duration
+        if attempt.rejected and self._privacy.records_addresses:
+            record[c.LOG_REJECTED_RECIPIENTS] = tuple(
+                f"{self._privacy.address(address) if address else '?'} "
+                f"{code if code is not None else ''}".rstrip()
+                for address, code in attempt.rejected[: c.MAX_REJECTED_EVENTS]
+            )
+        self._logger.emit(
+            LogRecord(
+                timestamp=time_ns(),
+                context=context.get_current(),
+                severity_number=severity,
+                severity_text=text,
+                body=", ".join(parts),
+                attributes=record,
+                event_name=c.LOG_EVENT_NAME,
+            )
+        )

@@ -1,0 +1,148 @@
+"""The contract's four metrics: the instruments, created once; their
+attribute sets, built once per distinct value and reused; and the accounting
+of messages and recipients an attempt reports. Knows no mail library."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Optional, Tuple
+
+from opentelemetry import metrics
+from opentelemetry.instrumentation.email import _conventions as c
+from opentelemetry.instrumentation.email._attempt import EmailAttempt
+from opentelemetry.instrumentation.email._errors import Failure
+from opentelemetry.instrumentation.email._privacy import OTHER_DOMAIN, recipient_domain
+from opentelemetry.instrumentation.email.version import __version__
+
+_MAX_ATTRIBUTE_SETS = 1024
+
+
+class EmailMetrics:
+    """``email.client.operation.duration``, ``email.client.sent.messages``,
+    ``email.client.recipients`` and ``email.client.message.size`` for one
+    telemetry core."""
+
+    def __init__(self, meter_provider: Optional[metrics.MeterProvider], schema_url: str) -> None:
+        meter = metrics.get_meter(
+            c.INSTRUMENTATION_NAME, __version__, meter_provider, schema_url=schema_url
+        )
+        self._duration = meter.create_histogram(
+            c.METRIC_OPERATION_DURATION,
+            unit="s",
+            description="Duration of email client operations (connect, login, send).",
+            explicit_bucket_boundaries_advisory=c.DURATION_BUCKETS,
+        )
+        self._messages = meter.create_counter(
+            c.METRIC_SENT_MESSAGES,
+            unit="{message}",
+            description="Messages handed to the library or provider; failed ones carry error.type.",
+        )
+        self._recipients = meter.create_counter(
+            c.METRIC_RECIPIENTS,
+            unit="{recipient}",
+            description="Envelope recipients accepted or rejected, by mailbox provider.",
+        )
+        self._size = meter.create_histogram(
+            c.METRIC_MESSAGE_SIZE,
+            unit="By",
+            description="Size of the messages sent.",
+            explicit_bucket_boundaries_advisory=c.SIZE_BUCKETS,
+        )
+        # Metric attribute sets per (system, server, operation) and per
+        # (system, status, domain): built once, not per send.
+        self._attribute_sets: Dict[Tuple[Any, ...], Dict[str, Any]] = {}
+
+    def _attribute_set(self, *key: Any) -> Dict[str, Any]:
+        """A metric attribute set, built once per distinct key and reused (the
+        SDK copies what it keeps). ``key`` is a flat tuple of name, value."""
+        found = self._attribute_sets.get(key)
+        if found is None:
+            found = {key[i]: key[i + 1] for i in range(0, len(key), 2) if key[i + 1] is not None}
+            if len(self._attribute_sets) < _MAX_ATTRIBUTE_SETS:
+                self._attribute_sets[key] = found
+        return found
+
+    def record(self, attempt: EmailAttempt, duration: float) -> None:
+        """Every metric point one finished attempt makes."""
+        system, server, failure = attempt.system, attempt.server_address, attempt.failure
+        base = self._attribute_set(c.EMAIL_SYSTEM, system, c.SERVER_ADDRESS, server or None)
+        if failure is None:
+            outcome = base
+            timed = self._attribute_set(
+                c.EMAIL_SYSTEM,
+                system,
+                c.SERVER_ADDRESS,
+                server or None,
+                c.EMAIL_OPERATION_NAME,
+                attempt.operation,
+            )
+        else:
+            outcome = _failed(base, failure)
+            timed = {**outcome, c.EMAIL_OPERATION_NAME: attempt.operation}
+        self._duration.record(duration, timed)
+        if not attempt.is_send:
+            return
+        # Messages: all failed when the call failed, else the batch's failures
+        # one by one and the rest as sent.
+        if failure is not None and not attempt.failed_messages:
+            self._messages.add(attempt.message_count, outcome)
+        else:
+            # Per-message outcomes, also when the call failed as a whole but
+            # the provider still said which messages went out (a 400 for a
+            # batch with one bad message).
+            for message_failure in attempt.failed_messages:
+                self._messages.add(1, _failed(base, message_failure))
+            sent = attempt.message_count - len(attempt.failed_messages)
+            if sent > 0:
+                self._messages.add(sent, base)
+        self._record_recipients(attempt)
+        if attempt.size is not None:
+            self._size.record(attempt.size, self._attribute_set(c.EMAIL_SYSTEM, system))
+
+    def _record_recipients(self, attempt: EmailAttempt) -> None:
+        counts: Dict[Tuple[str, str], int] = {}
+        rejected = attempt.rejected
+        for address, _code in rejected:
+            domain = recipient_domain(address) if address else OTHER_DOMAIN
+            key = (c.RECIPIENT_REJECTED, domain)
+            counts[key] = counts.get(key, 0) + 1
+        # Accepted only when the message went out; a failed send's recipients
+        # were neither accepted nor (individually) refused.
+        if attempt.failure is None or attempt.failed_messages:
+            skip = {address for address, _ in rejected}
+            skip.update(attempt.not_sent)
+            accepted: Dict[str, int] = {}
+            for address in attempt.envelope():
+                if address not in skip:
+                    domain = recipient_domain(address)
+                    accepted[domain] = accepted.get(domain, 0) + 1
+            # Refusals known only by count come off the accepted recipients,
+            # from "other" first: the big providers' counts stay exact where
+            # the refused ones were most likely small domains.
+            unknown = sum(1 for address, _ in rejected if not address)
+            for domain in (
+                sorted(accepted, key=lambda d: d != OTHER_DOMAIN) if unknown else accepted
+            ):
+                taken = min(unknown, accepted[domain])
+                unknown -= taken
+                if accepted[domain] > taken:
+                    counts[(c.RECIPIENT_ACCEPTED, domain)] = accepted[domain] - taken
+        for (status, domain), count in counts.items():
+            self._recipients.add(
+                count,
+                self._attribute_set(
+                    c.EMAIL_SYSTEM,
+                    attempt.system,
+                    c.EMAIL_RECIPIENT_STATUS,
+                    status,
+                    c.EMAIL_RECIPIENT_DOMAIN,
+                    domain,
+                ),
+            )
+
+
+def _failed(base: Dict[str, Any], failure: Failure) -> Dict[str, Any]:
+    return {
+        **base,
+        c.ERROR_TYPE: failure.error_type,
+        c.EMAIL_ERROR_RETRYABLE: failure.retryable,
+    }
