@@ -118,6 +118,15 @@ class EmailAttempt:
         )
 
 
+def arg(
+    args: Tuple[Any, ...], kwargs: Dict[str, Any], index: int, name: str, default: Any = None
+) -> Any:
+    """A wrapped call's argument, passed by position or by name."""
+    if len(args) > index:
+        return args[index]
+    return kwargs.get(name, default)
+
+
 # None: this call sends nothing (a resumed poller, a client that only returns
 # a future): it runs untraced.
 Describe = Callable[[Any, Tuple[Any, ...], Dict[str, Any]], Optional[EmailAttempt]]

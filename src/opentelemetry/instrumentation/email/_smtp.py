@@ -1,10 +1,38 @@
-"""What both SMTP client adapters share: reading the final DATA reply and
-defaults that do not depend on the client library."""
+"""What both SMTP client adapters share: the rules that do not depend on
+the client library (the envelope sender of a message object, what a refusal
+of recipients means, the queue id in the final DATA reply)."""
 
 from __future__ import annotations
 
 import re
-from typing import Optional, Union
+from email.message import Message
+from email.utils import getaddresses
+from typing import List, Optional, Union
+
+from opentelemetry.instrumentation.email._attempt import EmailAttempt, Rejected
+from opentelemetry.instrumentation.email._errors import Failure
+
+
+def envelope_sender(message: Message) -> Optional[str]:
+    """The envelope sender a client derives from a message object when none
+    is given: the ``Sender`` header, else ``From`` (RFC 5322 3.6.2)."""
+    value = message["Sender"] if "Sender" in message else message["From"]
+    if value is None:
+        return None
+    return getaddresses([str(value)])[0][1] or None
+
+
+def recipients_refused(attempt: EmailAttempt, refused: List[Rejected]) -> Optional[Failure]:
+    """Every recipient refused, so nothing was sent: the refusals go on the
+    attempt, and the failure is the first reply code, retryable only when
+    every refusal was transient (4xx). None when no refusal had a code."""
+    attempt.rejected = refused
+    codes = [code for _, code in refused if code]
+    if not codes:
+        return None
+    attempt.smtp_code = codes[0]
+    return Failure(str(codes[0]), all(400 <= code < 500 for code in codes))
+
 
 # The id an MTA gives an accepted message, in the final DATA reply:
 #   Postfix, aiosmtpd handlers:   "2.0.0 Ok: queued as 4Bx2Lk0Qz1z9"

@@ -17,7 +17,6 @@ Usage::
 from __future__ import annotations
 
 from email.message import Message
-from email.utils import getaddresses
 from typing import Any, Dict, List, Optional, Tuple
 
 import aiosmtplib
@@ -30,22 +29,15 @@ from opentelemetry.instrumentation.email._attempt import (
     Observer,
     Operation,
     Rejected,
+    arg,
 )
 from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
 from opentelemetry.instrumentation.email._mime import read_message_object, read_raw_message
-from opentelemetry.instrumentation.email._smtp import queue_id
+from opentelemetry.instrumentation.email._smtp import envelope_sender, queue_id, recipients_refused
 
 SYSTEM = c.SYSTEM_SMTP
 _DEFAULT_HOST = "localhost"
 _SMTP_PORT, _SMTPS_PORT, _SUBMISSION_PORT = 25, 465, 587
-
-
-def _arg(
-    args: Tuple[Any, ...], kwargs: Dict[str, Any], index: int, name: str, default: Any = None
-) -> Any:
-    if len(args) > index:
-        return args[index]
-    return kwargs.get(name, default)
 
 
 def _default_port(use_tls: Any, start_tls: Any) -> int:
@@ -85,11 +77,9 @@ def _attempt(
 def _failure(attempt: EmailAttempt, exc: BaseException) -> _errors.Failure:
     if isinstance(exc, errors.SMTPRecipientsRefused):
         refused: List[Rejected] = [(r.recipient, r.code) for r in exc.recipients]
-        attempt.rejected = refused
-        codes = [code for _, code in refused if code]
-        if codes:
-            attempt.smtp_code = codes[0]
-            return _errors.Failure(str(codes[0]), all(400 <= code < 500 for code in codes))
+        failure = recipients_refused(attempt, refused)
+        if failure is not None:
+            return failure
     if isinstance(exc, errors.SMTPResponseException) and exc.code > 0:
         attempt.smtp_code = exc.code
         return _errors.smtp_failure(exc.code)
@@ -168,9 +158,7 @@ def _read_message(attempt: EmailAttempt, message: Any, sender: Any, recipients: 
     elif isinstance(message, Message):
         read_message_object(attempt, message)
         if sender is None:
-            value = message["Sender"] if "Sender" in message else message["From"]
-            if value is not None:
-                sender = getaddresses([str(value)])[0][1] or None
+            sender = envelope_sender(message)
         if recipients is None:
             recipients = [*attempt.to, *attempt.cc, *attempt.bcc]
     _envelope(attempt, sender, recipients)
@@ -184,9 +172,9 @@ def _describe_sendmail(
     attempt = _attempt(instance, c.OP_SEND)
     _read_message(
         attempt,
-        _arg(args, kwargs, 2, "message"),
-        _arg(args, kwargs, 0, "sender"),
-        _arg(args, kwargs, 1, "recipients"),
+        arg(args, kwargs, 2, "message"),
+        arg(args, kwargs, 0, "sender"),
+        arg(args, kwargs, 1, "recipients"),
     )
     return attempt
 
@@ -196,7 +184,7 @@ def _describe_send_message(
 ) -> EmailAttempt:
     attempt = _attempt(instance, c.OP_SEND)
     _read_message(
-        attempt, _arg(args, kwargs, 0, "message"), kwargs.get("sender"), kwargs.get("recipients")
+        attempt, arg(args, kwargs, 0, "message"), kwargs.get("sender"), kwargs.get("recipients")
     )
     return attempt
 
@@ -212,9 +200,9 @@ def _describe_send(instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any])
     attempt = EmailAttempt(SYSTEM, c.OP_SEND, host, port)
     _read_message(
         attempt,
-        _arg(args, kwargs, 0, "message"),
-        _arg(args, kwargs, 1, "sender"),
-        _arg(args, kwargs, 2, "recipients"),
+        arg(args, kwargs, 0, "message"),
+        arg(args, kwargs, 1, "sender"),
+        arg(args, kwargs, 2, "recipients"),
     )
     return attempt
 
@@ -224,8 +212,8 @@ def _nested_sendmail(
 ) -> None:
     """``send_message`` and ``send`` end in ``sendmail`` with the flattened
     message and the real envelope: take both, with no second span."""
-    _envelope(outer, _arg(args, kwargs, 0, "sender"), _arg(args, kwargs, 1, "recipients"))
-    message = _arg(args, kwargs, 2, "message")
+    _envelope(outer, arg(args, kwargs, 0, "sender"), arg(args, kwargs, 1, "recipients"))
+    message = arg(args, kwargs, 2, "message")
     if isinstance(message, (str, bytes)):
         outer.size = len(message)
 

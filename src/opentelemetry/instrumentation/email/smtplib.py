@@ -16,26 +16,23 @@ from __future__ import annotations
 import contextlib
 import smtplib
 from email.message import Message
-from email.utils import getaddresses
 from typing import Any, Dict, List, Optional, Tuple
 
 from opentelemetry.instrumentation.email import _conventions as c
 from opentelemetry.instrumentation.email import _errors
-from opentelemetry.instrumentation.email._attempt import EmailAttempt, Observer, Operation, Rejected
+from opentelemetry.instrumentation.email._attempt import (
+    EmailAttempt,
+    Observer,
+    Operation,
+    Rejected,
+    arg,
+)
 from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
 from opentelemetry.instrumentation.email._mime import read_message_object, read_raw_message
-from opentelemetry.instrumentation.email._smtp import queue_id
+from opentelemetry.instrumentation.email._smtp import envelope_sender, queue_id, recipients_refused
 
 _SERVER = "_otel_email_server"  # (host, port) the instance last connected to
 SYSTEM = c.SYSTEM_SMTP
-
-
-def _arg(
-    args: Tuple[Any, ...], kwargs: Dict[str, Any], index: int, name: str, default: Any = None
-) -> Any:
-    if len(args) > index:
-        return args[index]
-    return kwargs.get(name, default)
 
 
 def _server(instance: Any) -> Tuple[Optional[str], Optional[int]]:
@@ -56,11 +53,9 @@ def _attempt(instance: Any, operation: str) -> EmailAttempt:
 def _failure(attempt: EmailAttempt, exc: BaseException) -> _errors.Failure:
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         refused: List[Rejected] = [(a, _code(reply)) for a, reply in exc.recipients.items()]
-        attempt.rejected = refused
-        codes = [code for _, code in refused if code is not None]
-        if codes:
-            attempt.smtp_code = codes[0]
-            return _errors.Failure(str(codes[0]), all(400 <= code < 500 for code in codes))
+        failure = recipients_refused(attempt, refused)
+        if failure is not None:
+            return failure
     if isinstance(exc, smtplib.SMTPResponseException) and exc.smtp_code > 0:
         attempt.smtp_code = exc.smtp_code
         return _errors.smtp_failure(exc.smtp_code)
@@ -96,8 +91,8 @@ def _reply(*expected: int) -> Any:
 
 
 def _describe_connect(instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> EmailAttempt:
-    host = _arg(args, kwargs, 0, "host", "localhost")
-    port = _arg(args, kwargs, 1, "port", 0)
+    host = arg(args, kwargs, 0, "host", "localhost")
+    port = arg(args, kwargs, 1, "port", 0)
     # smtplib accepts "host:port" when no port is given.
     if not port and isinstance(host, str) and host.count(":") == 1:
         host, _, text = host.partition(":")
@@ -131,9 +126,9 @@ def _describe_sendmail(
     instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
 ) -> EmailAttempt:
     attempt = _attempt(instance, c.OP_SEND)
-    sender = _arg(args, kwargs, 0, "from_addr")
-    recipients = _arg(args, kwargs, 1, "to_addrs")
-    message = _arg(args, kwargs, 2, "msg")
+    sender = arg(args, kwargs, 0, "from_addr")
+    recipients = arg(args, kwargs, 1, "to_addrs")
+    message = arg(args, kwargs, 2, "msg")
     attempt.sender = sender if isinstance(sender, str) else None
     if isinstance(recipients, str):
         recipients = [recipients]
@@ -151,17 +146,15 @@ def _describe_send_message(
     instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
 ) -> EmailAttempt:
     attempt = _attempt(instance, c.OP_SEND)
-    message = _arg(args, kwargs, 0, "msg")
-    sender = _arg(args, kwargs, 1, "from_addr")
-    recipients = _arg(args, kwargs, 2, "to_addrs")
+    message = arg(args, kwargs, 0, "msg")
+    sender = arg(args, kwargs, 1, "from_addr")
+    recipients = arg(args, kwargs, 2, "to_addrs")
     if isinstance(message, Message):
         read_message_object(attempt, message)
         # The envelope as smtplib derives it (Resent-* blocks aside: the
         # nested sendmail call corrects both below).
         if sender is None:
-            value = message["Sender"] if "Sender" in message else message["From"]
-            if value is not None:
-                sender = getaddresses([str(value)])[0][1] or None
+            sender = envelope_sender(message)
     attempt.sender = sender if isinstance(sender, str) else None
     if recipients is None:
         attempt.recipients = [*attempt.to, *attempt.bcc, *attempt.cc]
@@ -175,9 +168,9 @@ def _nested_sendmail(
 ) -> None:
     """``send_message`` flattened the message and passes the real envelope:
     take the size from the bytes smtplib is about to send."""
-    sender = _arg(args, kwargs, 0, "from_addr")
-    recipients = _arg(args, kwargs, 1, "to_addrs")
-    message = _arg(args, kwargs, 2, "msg")
+    sender = arg(args, kwargs, 0, "from_addr")
+    recipients = arg(args, kwargs, 1, "to_addrs")
+    message = arg(args, kwargs, 2, "msg")
     if isinstance(sender, str):
         outer.sender = sender
     if isinstance(recipients, str):
@@ -201,7 +194,7 @@ def _data_reply(
     """The final DATA reply, which sendmail does not return: its code and the
     queue id the server gave the message. The message DATA sends is also the
     exact size: smtplib has turned a str's bare LFs into CRLFs by now."""
-    message = _arg(args, kwargs, 0, "msg")
+    message = arg(args, kwargs, 0, "msg")
     if isinstance(message, bytes):
         attempt.size = len(message)
     code = _code(result)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Optional, Tuple
 from urllib.parse import urlsplit
 
 from opentelemetry.instrumentation.email._attempt import EmailAttempt
@@ -33,13 +33,6 @@ def _server_of(url: str) -> Tuple[Optional[str], Optional[int]]:
         return parts.hostname, parts.port or _DEFAULT_PORTS.get(parts.scheme)
     except ValueError:
         return None, None
-
-
-def arg(args: Tuple[Any, ...], kwargs: Dict[str, Any], index: int, name: str) -> Any:
-    """A wrapped call's argument, passed by position or by name."""
-    if len(args) > index:
-        return args[index]
-    return kwargs.get(name)
 
 
 # -- errors ----------------------------------------------------------------------------------

@@ -37,10 +37,9 @@ from azure.core.exceptions import ServiceRequestTimeoutError, ServiceResponseTim
 from opentelemetry.instrumentation.email import _conventions as c
 from opentelemetry.instrumentation.email import _errors
 from opentelemetry.instrumentation.email._addresses import addresses
-from opentelemetry.instrumentation.email._attempt import EmailAttempt, Operation
+from opentelemetry.instrumentation.email._attempt import EmailAttempt, Operation, arg
 from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
 from opentelemetry.instrumentation.email.providers._http import (
-    arg,
     http_error,
     response_status,
     server_of,

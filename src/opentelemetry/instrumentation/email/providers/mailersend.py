@@ -43,10 +43,9 @@ import mailersend
 from opentelemetry.instrumentation.email import _conventions as c
 from opentelemetry.instrumentation.email import _errors
 from opentelemetry.instrumentation.email._addresses import addresses, first_address
-from opentelemetry.instrumentation.email._attempt import EmailAttempt, Operation, shared
+from opentelemetry.instrumentation.email._attempt import EmailAttempt, Operation, arg, shared
 from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
 from opentelemetry.instrumentation.email.providers._http import (
-    arg,
     http_error,
     response_status,
     server_of,

@@ -30,10 +30,10 @@ import mailgun.client
 from opentelemetry.instrumentation.email import _conventions as c
 from opentelemetry.instrumentation.email import _errors
 from opentelemetry.instrumentation.email._addresses import addresses, first_address
-from opentelemetry.instrumentation.email._attempt import EmailAttempt, Operation
+from opentelemetry.instrumentation.email._attempt import EmailAttempt, Operation, arg
 from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
 from opentelemetry.instrumentation.email._mime import read_raw_message
-from opentelemetry.instrumentation.email.providers._http import arg, response_status, server_of
+from opentelemetry.instrumentation.email.providers._http import response_status, server_of
 
 _MESSAGES, _MIME = "messages", "messages.mime"
 

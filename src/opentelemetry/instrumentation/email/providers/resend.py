@@ -30,10 +30,11 @@ from opentelemetry.instrumentation.email._attempt import (
     BatchAttempt,
     EmailAttempt,
     Operation,
+    arg,
     shared,
 )
 from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
-from opentelemetry.instrumentation.email.providers._http import arg, server_of, status_failure
+from opentelemetry.instrumentation.email.providers._http import server_of, status_failure
 
 # The API answers 200 to an accepted send; the SDK returns only then (it
 # raises for >= 400 and for a non-200 statusCode in the body) and keeps the

@@ -32,10 +32,9 @@ import sendgrid  # noqa: F401  (missing SDK: entry point skipped)
 
 from opentelemetry.instrumentation.email import _conventions as c
 from opentelemetry.instrumentation.email._addresses import addresses, first_address
-from opentelemetry.instrumentation.email._attempt import EmailAttempt, Operation
+from opentelemetry.instrumentation.email._attempt import EmailAttempt, Operation, arg
 from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
 from opentelemetry.instrumentation.email.providers._http import (
-    arg,
     http_error,
     response_status,
     server_of,

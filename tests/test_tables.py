@@ -1,0 +1,154 @@
+"""Table tests for the two rules every adapter leans on: the queue id in a
+final DATA reply (each MTA's format that ``_smtp.queue_id`` knows) and how an
+exception becomes ``error.type`` and retryable (``_errors``)."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import socket
+import ssl
+from email.message import EmailMessage
+from typing import Optional, Union
+
+import pytest
+
+from opentelemetry.instrumentation.email._attempt import EmailAttempt
+from opentelemetry.instrumentation.email._errors import (
+    Failure,
+    exception_failure,
+    http_failure,
+    rejected_failure,
+    smtp_failure,
+)
+from opentelemetry.instrumentation.email._smtp import (
+    envelope_sender,
+    queue_id,
+    recipients_refused,
+)
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        # Postfix, and aiosmtpd handlers written like it
+        ("2.0.0 Ok: queued as 4Bx2Lk0Qz1z9", "4Bx2Lk0Qz1z9"),
+        (b"2.0.0 Ok: queued as 4Bx2Lk0Qz1z9", "4Bx2Lk0Qz1z9"),
+        ("Ok: queued as <ABC123>", "ABC123"),
+        # Amazon SES SMTP interface
+        (
+            "Ok 0100018c2f3a4b5c-1a2b3c4d-5e6f-7a8b-9c0d-1e2f3a4b5c6d-000000",
+            "0100018c2f3a4b5c-1a2b3c4d-5e6f-7a8b-9c0d-1e2f3a4b5c6d-000000",
+        ),
+        ("2.0.0 Ok 0100018c2f3a4b5c-000000", "0100018c2f3a4b5c-000000"),
+        # Exim
+        ("OK id=1rAbCd-000Abc-Xy", "1rAbCd-000Abc-Xy"),
+        # Sendmail
+        ("2.0.0 3B1C2d5e012345 Message accepted for delivery", "3B1C2d5e012345"),
+        # no id, or nothing at all
+        ("2.0.0 Ok", None),
+        ("OK", None),
+        ("", None),
+        (None, None),
+        # an id longer than 128 characters is cut
+        ("queued as " + "A" * 200, "A" * 128),
+    ],
+)
+def test_queue_id_reads_each_mta_format(
+    reply: Union[str, bytes, None], expected: Optional[str]
+) -> None:
+    assert queue_id(reply) == expected
+
+
+class _SdkError(Exception):
+    pass
+
+
+def _chained(outer: BaseException, inner: BaseException) -> BaseException:
+    try:
+        try:
+            raise inner
+        except BaseException as exc:
+            raise outer from exc
+    except BaseException as raised:
+        return raised
+
+
+@pytest.mark.parametrize(
+    ("exc", "expected"),
+    [
+        (TimeoutError(), Failure("timeout", True)),
+        (socket.timeout(), Failure("timeout", True)),
+        (asyncio.TimeoutError(), Failure("timeout", True)),
+        (ConnectionRefusedError(errno.ECONNREFUSED, "no"), Failure("connection_refused", True)),
+        (ConnectionResetError(), Failure("server_disconnected", True)),
+        (BrokenPipeError(), Failure("server_disconnected", True)),
+        (EOFError(), Failure("server_disconnected", True)),
+        (ssl.SSLError(1, "bad handshake"), Failure("secure_connection_error", False)),
+        (ssl.SSLCertVerificationError(1, "bad cert"), Failure("secure_connection_error", False)),
+        (socket.gaierror(socket.EAI_NONAME, "unknown"), Failure("name_resolution_error", True)),
+        # asyncio's "every address failed" OSError with the errnos only in its text
+        (
+            OSError("Multiple exceptions: [Errno 111] Connect call failed, [Errno 99] Cannot"),
+            Failure("connection_refused", True),
+        ),
+        # an SDK's own exception wrapping the socket error
+        (_chained(_SdkError(), ConnectionRefusedError()), Failure("connection_refused", True)),
+        (_chained(_SdkError(), TimeoutError()), Failure("timeout", True)),
+        # HTTP clients' own classes, by name
+        (type("ReadTimeout", (Exception,), {})(), Failure("timeout", True)),
+        (type("RemoteProtocolError", (Exception,), {})(), Failure("server_disconnected", True)),
+        # anything else: its qualified class name, not retryable
+        (ValueError("x"), Failure("ValueError", False)),
+        (_SdkError("quotes alice@example.org"), Failure("tests.test_tables._SdkError", False)),
+    ],
+)
+def test_exception_failure_classifies_each_kind(exc: BaseException, expected: Failure) -> None:
+    assert exception_failure(exc) == expected
+
+
+@pytest.mark.parametrize(
+    ("failure", "expected"),
+    [
+        (smtp_failure(451), Failure("451", True)),
+        (smtp_failure(550), Failure("550", False)),
+        (http_failure(400), Failure("400", False)),
+        (http_failure(408), Failure("408", True)),
+        (http_failure(429), Failure("429", True)),
+        (http_failure(503), Failure("503", True)),
+        (rejected_failure("MessageRejected"), Failure("MessageRejected", False)),
+        (rejected_failure(406), Failure("406", False)),
+        (rejected_failure("bounced to alice@example.org"), Failure("rejected", False)),
+        (rejected_failure("x" * 41), Failure("rejected", False)),
+        (rejected_failure(None), Failure("rejected", False)),
+        (rejected_failure(True), Failure("rejected", False)),
+    ],
+)
+def test_reply_and_status_failures(failure: Failure, expected: Failure) -> None:
+    assert failure == expected
+
+
+@pytest.mark.parametrize(
+    ("codes", "expected"),
+    [
+        ([550, 550], Failure("550", False)),
+        ([451, 452], Failure("451", True)),
+        ([451, 550], Failure("451", False)),  # retryable only when every refusal is
+        ([None], None),
+    ],
+)
+def test_recipients_refused_rule(codes: list, expected: Optional[Failure]) -> None:
+    attempt = EmailAttempt("smtp", "send")
+    refused = [(f"r{i}@example.org", code) for i, code in enumerate(codes)]
+    assert recipients_refused(attempt, refused) == expected
+    assert attempt.rejected == refused
+    assert attempt.smtp_code == (expected and int(expected.error_type))
+
+
+def test_envelope_sender_prefers_sender_over_from() -> None:
+    message = EmailMessage()
+    message["From"] = "Shop <shop@shop.example>"
+    assert envelope_sender(message) == "shop@shop.example"
+    message["Sender"] = "bounces@shop.example"
+    assert envelope_sender(message) == "bounces@shop.example"
+    assert envelope_sender(EmailMessage()) is None
