@@ -13,7 +13,7 @@ from typing import Optional, Union
 
 import pytest
 
-from opentelemetry.instrumentation.email._attempt import EmailAttempt
+from opentelemetry.instrumentation.email._attempt import BatchAttempt, EmailAttempt, settle
 from opentelemetry.instrumentation.email._errors import (
     Failure,
     exception_failure,
@@ -152,3 +152,45 @@ def test_envelope_sender_prefers_sender_over_from() -> None:
     message["Sender"] = "bounces@shop.example"
     assert envelope_sender(message) == "bounces@shop.example"
     assert envelope_sender(EmailMessage()) is None
+
+
+@pytest.mark.parametrize(
+    ("failed", "count", "expected"),
+    [
+        # every message failed: the batch failed, with their common error.type
+        ([rejected_failure(406), rejected_failure(406)], 2, Failure("406", False)),
+        # different reasons: rejected
+        ([rejected_failure(406), rejected_failure(300)], 2, Failure("rejected", False)),
+        # retryable only when every message's failure is
+        ([Failure("Throttled", True), Failure("Throttled", True)], 2, Failure("Throttled", True)),
+        ([Failure("Throttled", True), Failure("Throttled", False)], 2, Failure("Throttled", False)),
+        # some went out: not a failure of the call
+        ([rejected_failure(406)], 2, None),
+        ([], 1, None),
+    ],
+)
+def test_one_rule_for_a_batch_that_failed_as_a_whole(
+    failed: list, count: int, expected: Optional[Failure]
+) -> None:
+    attempt = BatchAttempt("postmark", "send_batch")
+    attempt.set_messages([([f"m{i}@example.org"], [], []) for i in range(count)])
+    for index, failure in enumerate(failed):
+        attempt.message_failed(index, failure)
+    settle(attempt)
+    assert attempt.failure == expected
+
+
+def test_a_call_failed_before_settling_keeps_its_own_failure() -> None:
+    attempt = BatchAttempt("mailjet", "send_batch")
+    attempt.set_messages([(["a@example.org"], [], [])])
+    attempt.failure = http_failure(400)
+    attempt.message_failed(0, rejected_failure("mj-0013"))
+    settle(attempt)
+    assert attempt.failure == Failure("400", False)
+
+
+@pytest.mark.parametrize(("messages", "count"), [(0, 1), (1, 1), (3, 3)])
+def test_a_batch_counts_its_messages_and_at_least_one(messages: int, count: int) -> None:
+    attempt = BatchAttempt("mailersend", "send_batch")
+    attempt.set_messages([([f"m{i}@example.org"], [], []) for i in range(messages)])
+    assert attempt.message_count == count

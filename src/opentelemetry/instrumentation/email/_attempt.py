@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from opentelemetry.instrumentation.email._conventions import (
+    ERROR_REJECTED,
     MAX_ADDRESSES_PER_ATTRIBUTE,
     OP_SEND,
     OP_SEND_BATCH,
@@ -27,6 +28,21 @@ class EmailAttempt:
     Request hooks receive it before the call, response hooks after; addresses
     in it are raw (the privacy policy is applied when attributes are built),
     so hooks must not copy them into telemetry.
+
+    The outcome fields, and what the core does with each:
+
+    - ``failure``: the whole call failed (it raised, or the library reported
+      a failure without raising). The span is ERROR with its ``error.type``;
+      every message counts as failed; no recipient is counted accepted.
+    - ``rejected``: recipients refused while the message still went out
+      (with ``failure`` unset), or the refusals that made it fail (with
+      ``failure`` set: then they are span events only). Counted as rejected
+      recipients either way.
+    - ``failed_messages``: messages of a batch the provider reported failed,
+      one :class:`Failure` each; each counts as a failed message and the rest
+      as sent. When every message failed, :func:`settle` sets ``failure``.
+    - ``not_sent``: the recipients of those failed messages, counted neither
+      accepted nor rejected (:meth:`BatchAttempt.message_failed` fills it).
     """
 
     __slots__ = (
@@ -219,7 +235,9 @@ class BatchAttempt(EmailAttempt):
             bcc.extend(message_bcc)
             self.per_message.append([*message_to, *message_cc, *message_bcc])
         self.to, self.cc, self.bcc = to, cc, bcc
-        self.message_count = len(self.per_message)
+        # The one way a batch is counted: its messages, and at least one, so
+        # that a call carrying none that fails still shows in the counter.
+        self.message_count = max(len(self.per_message), 1)
 
     def message_failed(self, index: int, failure: Failure) -> None:
         """The provider reported the message at ``index`` failed."""
@@ -227,7 +245,17 @@ class BatchAttempt(EmailAttempt):
         if 0 <= index < len(self.per_message):
             self.not_sent.extend(self.per_message[index])
 
-    @property
-    def none_sent(self) -> bool:
-        """Whether every message of the batch was reported failed."""
-        return bool(self.failed_messages) and len(self.failed_messages) >= self.message_count
+
+def settle(attempt: EmailAttempt) -> None:
+    """The outcome rules the core applies to every attempt once its adapter
+    has read the outcome: a batch whose every message the provider reported
+    failed has failed as a whole, as a single send would have. Its
+    ``error.type`` is the messages' when they all share one, else
+    ``rejected``; it is retryable only when every message's failure is."""
+    failed = attempt.failed_messages
+    if attempt.failure is None and failed and len(failed) >= attempt.message_count:
+        first = failed[0]
+        same = all(f.error_type == first.error_type for f in failed)
+        attempt.failure = Failure(
+            first.error_type if same else ERROR_REJECTED, all(f.retryable for f in failed)
+        )

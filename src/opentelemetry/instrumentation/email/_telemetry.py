@@ -27,7 +27,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry import context, metrics, trace
 from opentelemetry.instrumentation.email import _conventions as c
 from opentelemetry.instrumentation.email import _errors
-from opentelemetry.instrumentation.email._attempt import EmailAttempt, Observer, Operation
+from opentelemetry.instrumentation.email._attempt import EmailAttempt, Observer, Operation, settle
 from opentelemetry.instrumentation.email._attributes import (
     rejected_events,
     request_attributes,
@@ -305,6 +305,7 @@ class EmailTelemetry:
                     attempt.failure = op.on_error(attempt, exc)
                 else:
                     op.on_result(attempt, result)
+                settle(attempt)
             except Exception:
                 if exc is not None:
                     attempt.failure = _errors.exception_failure(exc)

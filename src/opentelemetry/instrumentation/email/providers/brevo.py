@@ -24,14 +24,14 @@ Usage::
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 from brevo.core.api_error import ApiError
 
 from opentelemetry.instrumentation.email import _conventions as c
 from opentelemetry.instrumentation.email import _errors
 from opentelemetry.instrumentation.email._addresses import addresses, first_address
-from opentelemetry.instrumentation.email._attempt import EmailAttempt, Operation
+from opentelemetry.instrumentation.email._attempt import BatchAttempt, EmailAttempt, Operation
 from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
 from opentelemetry.instrumentation.email.providers._http import (
     response_status,
@@ -69,29 +69,29 @@ def _server(instance: Any) -> Tuple[Optional[str], Optional[int]]:
     return server_of(get_base_url() if callable(get_base_url) else None)
 
 
+def _or(value: Any, default: Any) -> Any:
+    return value if value is not None else default
+
+
 def _describe(instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> EmailAttempt:
     versions = _list(_given(kwargs, "message_versions"))
     operation = c.OP_SEND_BATCH if len(versions) > 1 else c.OP_SEND
-    attempt = EmailAttempt(c.SYSTEM_BREVO, operation, *_server(instance))
+    attempt = BatchAttempt(c.SYSTEM_BREVO, operation, *_server(instance))
     attempt.sender = first_address(_given(kwargs, "sender"))
     cc, bcc = _given(kwargs, "cc"), _given(kwargs, "bcc")
     if versions:
         # Each version is a message of its own: its to, and its cc / bcc
         # where it gives them, the call's otherwise (the call's to is ignored).
-        to_all: List[str] = []
-        cc_all: List[str] = []
-        bcc_all: List[str] = []
-        for version in versions:
-            to_all.extend(addresses(_field(version, "to")))
-            version_cc = _field(version, "cc")
-            cc_all.extend(addresses(version_cc if version_cc is not None else cc))
-            version_bcc = _field(version, "bcc")
-            bcc_all.extend(addresses(version_bcc if version_bcc is not None else bcc))
-        attempt.to, attempt.cc, attempt.bcc = to_all, cc_all, bcc_all
-        attempt.message_count = len(versions)
+        attempt.set_messages(
+            (
+                addresses(_field(version, "to")),
+                addresses(_or(_field(version, "cc"), cc)),
+                addresses(_or(_field(version, "bcc"), bcc)),
+            )
+            for version in versions
+        )
     else:
-        attempt.to = addresses(_given(kwargs, "to"))
-        attempt.cc, attempt.bcc = addresses(cc), addresses(bcc)
+        attempt.set_messages([(addresses(_given(kwargs, "to")), addresses(cc), addresses(bcc))])
     subject = _given(kwargs, "subject")
     if subject is None and versions:
         subject = _field(versions[0], "subject")

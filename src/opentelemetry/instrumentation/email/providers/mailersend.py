@@ -43,7 +43,13 @@ import mailersend
 from opentelemetry.instrumentation.email import _conventions as c
 from opentelemetry.instrumentation.email import _errors
 from opentelemetry.instrumentation.email._addresses import addresses, first_address
-from opentelemetry.instrumentation.email._attempt import EmailAttempt, Operation, arg, shared
+from opentelemetry.instrumentation.email._attempt import (
+    BatchAttempt,
+    EmailAttempt,
+    Operation,
+    arg,
+    shared,
+)
 from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
 from opentelemetry.instrumentation.email.providers._http import (
     http_error,
@@ -90,16 +96,15 @@ def _describe(
     body = arg(args, kwargs, 3, "body")
     server = server_of(getattr(instance, "base_url", None))
     if path == _BULK_PATH:
-        attempt = EmailAttempt(c.SYSTEM_MAILERSEND, c.OP_SEND_BATCH, *server)
+        attempt = BatchAttempt(c.SYSTEM_MAILERSEND, c.OP_SEND_BATCH, *server)
         messages = [m for m in body if isinstance(m, dict)] if isinstance(body, list) else []
-        attempt.message_count = len(messages)
     else:
-        attempt = EmailAttempt(c.SYSTEM_MAILERSEND, c.OP_SEND, *server)
+        attempt = BatchAttempt(c.SYSTEM_MAILERSEND, c.OP_SEND, *server)
         messages = [body] if isinstance(body, dict) else []
     # Every recipient of every message (each bulk message is its own email).
-    attempt.to = [a for m in messages for a in addresses(m.get("to"))]
-    attempt.cc = [a for m in messages for a in addresses(m.get("cc"))]
-    attempt.bcc = [a for m in messages for a in addresses(m.get("bcc"))]
+    attempt.set_messages(
+        (addresses(m.get("to")), addresses(m.get("cc")), addresses(m.get("bcc"))) for m in messages
+    )
     attempt.sender = next((s for s in (first_address(m.get("from")) for m in messages) if s), None)
     attempt.subject = shared(_text(m.get("subject")) for m in messages)
     attempt.template_id = shared(_text(m.get("template_id")) for m in messages)

@@ -152,7 +152,6 @@ def _describe(
         )
         for message in messages
     )
-    attempt.message_count = max(attempt.message_count, 1)
     attempt.sender = shared(
         first_address(_field(message, globals_, "From", "FromEmail")) for message in messages
     )
@@ -216,8 +215,6 @@ def _sent(attempt: EmailAttempt, response: Any) -> None:
     if status >= 400:
         # mailjet-rest before 1.8 returns error responses instead of raising.
         attempt.failure = _errors.http_failure(status)
-    elif isinstance(attempt, BatchAttempt) and attempt.none_sent:
-        attempt.failure = attempt.failed_messages[0]
 
 
 def _error_body(exc: BaseException) -> Any:

@@ -147,9 +147,6 @@ def _batch_sent(attempt: EmailAttempt, result: Any) -> None:
         elif isinstance(entry, Mapping):
             accepted.append(entry.get("MessageID"))
     attempt.set_provider_ids(accepted)
-    if attempt.none_sent:
-        # Nothing went out: the call failed as a whole.
-        attempt.failure = attempt.failed_messages[0]
 
 
 SEND = Operation(c.SYSTEM_POSTMARK, c.OP_SEND, _describe_send, _sent, http_error)

@@ -124,8 +124,6 @@ def _batch_sent(attempt: EmailAttempt, result: Any) -> None:
             continue
         failed.add(index)
         attempt.message_failed(index, _errors.rejected_failure())
-    if attempt.none_sent:
-        attempt.failure = _errors.rejected_failure()
 
 
 # -- errors --------------------------------------------------------------------------------

@@ -287,15 +287,6 @@ def _bulk_sent(key: str) -> Callable[[EmailAttempt, Any], None]:
                 failure = _errors.Failure(failure.error_type, True)
             attempt.message_failed(index, failure)
         attempt.set_provider_ids(ids)
-        failed = attempt.failed_messages
-        if attempt.none_sent:
-            # Nothing went out: the call failed, as a single send would have.
-            first = failed[0]
-            same = all(f.error_type == first.error_type for f in failed)
-            attempt.failure = _errors.Failure(
-                first.error_type if same else c.ERROR_REJECTED,
-                all(f.retryable for f in failed),
-            )
 
     return on_result
 
