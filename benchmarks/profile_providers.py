@@ -42,6 +42,7 @@ from opentelemetry.trace import SpanKind
 from overhead import SinkServer
 from sdk_setup import configure_sdk
 
+from opentelemetry.instrumentation.email import _attributes
 from opentelemetry.instrumentation.email import _conventions as c
 from opentelemetry.instrumentation.email._attempt import EmailAttempt
 from opentelemetry.instrumentation.email._instrumentor import telemetry_from_kwargs
@@ -173,7 +174,9 @@ def row(label: str, fn: Callable[[], Any], number: int, note: str = "") -> str:
     return f"  {label:<52} {per_call_us(fn, number):>8.2f}  {note}"
 
 
-def ses_paths(cap: Dict[str, Any], request_wrapper: Any) -> Tuple[Callable[[], Any], ...]:
+def ses_paths(
+    cap: Dict[str, Any], keep_wrapper: Any, request_wrapper: Any
+) -> Tuple[Callable[[], Any], ...]:
     """The bare call and the instrumented one for a captured SES send: the
     adapter's two wrappers, each around a function returning what botocore
     returned."""
@@ -185,45 +188,40 @@ def ses_paths(cap: Dict[str, Any], request_wrapper: Any) -> Tuple[Callable[[], A
 
     def instrumented() -> Any:
         context: Dict[str, Any] = {}
-        kept = ses._params_wrapper(lambda *a, **k: params, client, (api_params, model, context), {})
+        kept = keep_wrapper(lambda *a, **k: params, client, (api_params, model, context), {})
         answer = request_wrapper(lambda *a, **k: result, client, (model, request_dict, context), {})
         return kept, answer
 
     return plain, instrumented
 
 
-def ses_rows(
-    name: str, describe: Callable[..., Any], cap: Dict[str, Any], number: int
-) -> List[str]:
+def ses_rows(name: str, cap: Dict[str, Any], number: int) -> List[str]:
     api_params, model, params = cap["api_params"], cap["model"], cap["params"]
     request_dict, result, client = cap["request_dict"], cap["result"], cap["client"]
-    attempt = describe(None, (params, request_dict), {})
+    send = ses.SENDS[(client.meta.service_model.service_name, model.name)]
     context: Dict[str, Any] = {}
 
     def keep() -> None:
         ses._keep_params(client, (api_params, model, context), {}, params)
 
-    def pending() -> Any:
-        context[ses._PENDING] = None
-        return ses._pending((model, request_dict, context), {})
+    def describe() -> Any:
+        context[ses._PENDING] = (send, params)
+        return ses._describe_request(None, (model, request_dict, context), {})
 
+    attempt = describe()
     return [
         name,
         row("_keep_params (after _emit_api_params)", keep, number, "runs for every botocore call"),
-        row("_pending (before _make_request)", pending, number),
-        row(
-            f"{describe.__name__}(params, request_dict)",
-            lambda: describe(None, (params, request_dict), {}),
-            number,
-        ),
+        row(f"_describe_request ({send.read.__name__})", describe, number),
         row(
             "  _http.server_of(request url)",
             lambda: _http.server_of(request_dict["url"]),
             number,
             "urlsplit of the full URL",
         ),
-        row("_botocore_span() (no span current)", ses._botocore_span, number),
-        row("_sent(attempt, result)", lambda: ses._sent(attempt, result), number),
+        row(
+            "_request_result(attempt, result)", lambda: ses._request_result(attempt, result), number
+        ),
     ]
 
 
@@ -280,9 +278,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     )
 
     # SES: _emit_api_params then _make_request, as botocore calls them.
-    ses_request = ses._request_wrapper(telemetry)
+    ses_keep = telemetry.stash_wrapper(ses.KEEP_PARAMS)
+    ses_request = telemetry.sync_wrapper(ses.REQUEST)
     for name in ("sesv2", "ses"):
-        plain, instrumented = ses_paths(aws[name], ses_request)
+        plain, instrumented = ses_paths(aws[name], ses_keep, ses_request)
         lines += whole_path(
             f"{name} send_email", plain, instrumented, floor.replay(sdk, floors[name]), number
         )
@@ -318,32 +317,37 @@ def main(argv: Optional[List[str]] = None) -> int:
     ]
 
     # -- SES functions
-    lines += ses_rows("sesv2", ses._describe_v2_send, aws["sesv2"], small)
-    lines += ses_rows("ses", ses._describe_v1_send, aws["ses"], small)
+    lines += ses_rows("sesv2", aws["sesv2"], small)
+    lines += ses_rows("ses", aws["ses"], small)
 
     # -- the core, for the SESv2 attempt
-    attempt = ses._describe_v2_send(
-        None, (aws["sesv2"]["params"], aws["sesv2"]["request_dict"]), {}
-    )
-    ses._sent(attempt, aws["sesv2"]["result"])
-    attributes = telemetry._request_attributes(attempt)
+    cap = aws["sesv2"]
+    context = {ses._PENDING: (ses.SENDS[("sesv2", "SendEmail")], cap["params"])}
+    attempt = ses._describe_request(None, (cap["model"], cap["request_dict"], context), {})
+    ses._request_result(attempt, cap["result"])
+    privacy = telemetry.settings.privacy
+    attributes = _attributes.request_attributes(privacy, attempt)
     lines += [
         "core, for the SESv2 attempt (SDK configured)",
-        row("_request_attributes(attempt)", lambda: telemetry._request_attributes(attempt), small),
         row(
-            "_response_attributes(attempt, request)",
-            lambda: telemetry._response_attributes(attempt, attributes),
+            "request_attributes(privacy, attempt)",
+            lambda: _attributes.request_attributes(privacy, attempt),
             small,
         ),
         row(
-            "_record_metrics(attempt, duration)",
-            lambda: telemetry._record_metrics(attempt, 0.0025),
+            "response_attributes(attempt, request)",
+            lambda: _attributes.response_attributes(attempt, attributes),
+            small,
+        ),
+        row(
+            "EmailMetrics.record(attempt, duration)",
+            lambda: telemetry._metrics.record(attempt, 0.0025),
             small,
             "3 metric points (no size), no span current",
         ),
         row(
-            "_emit_log(attempt, attributes, duration)",
-            lambda: telemetry._emit_log(attempt, attributes, 0.0025),
+            "EmailLog.emit(attempt, attributes, duration)",
+            lambda: telemetry._log.emit(attempt, attributes, 0.0025),  # type: ignore[union-attr]
             small,
         ),
         row(

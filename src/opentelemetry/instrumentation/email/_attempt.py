@@ -4,7 +4,18 @@ fill an :class:`EmailAttempt`, the telemetry core reads it."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import (
+    Any,
+    Callable,
+    Collection,
+    Dict,
+    Iterable,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+)
 
 from opentelemetry.instrumentation.email._conventions import (
     ERROR_REJECTED,
@@ -150,6 +161,7 @@ OnResult = Callable[[EmailAttempt, Any], None]
 OnError = Callable[[EmailAttempt, BaseException], Failure]
 OnNested = Callable[[EmailAttempt, Any, Tuple[Any, ...], Dict[str, Any]], None]
 Observe = Callable[[EmailAttempt, Any, Tuple[Any, ...], Dict[str, Any], Any], None]
+Keep = Callable[[Any, Tuple[Any, ...], Dict[str, Any], Any], None]
 
 
 def _ignore_result(attempt: EmailAttempt, result: Any) -> None:
@@ -160,19 +172,43 @@ def _classify(attempt: EmailAttempt, exc: BaseException) -> Failure:
     return exception_failure(exc)
 
 
+class Adopt:
+    """Another instrumentation's CLIENT span for the very call an operation
+    wraps, to use as the send span instead of opening a second one.
+
+    The span current when the call starts is adopted when it is recording, a
+    CLIENT span, from an instrumentation scope whose name starts with
+    ``scope``, and each attribute named in ``attributes`` has one of the
+    listed values. The core makes that check (adapters never look at spans)
+    and fails safe: when the other instrumentation renames its scope or
+    attributes, nothing matches and the operation opens its own span. An
+    adopted span is renamed, given the email attributes and left for its
+    owner to end.
+    """
+
+    __slots__ = ("attributes", "scope")
+
+    def __init__(self, scope: str, attributes: Mapping[str, Collection[Any]]) -> None:
+        self.scope = scope
+        self.attributes = dict(attributes)
+
+
 class Operation:
     """How an adapter reads one library call.
 
-    ``describe(instance, args, kwargs)`` builds the attempt before the call;
-    ``on_result(attempt, result)`` reads the return value (and may set
-    ``attempt.failure`` for libraries that report errors without raising);
-    ``on_error(attempt, exc)`` turns the exception into a :class:`Failure`;
-    ``on_nested(outer, instance, args, kwargs)`` runs instead of a second span
-    when the library calls the same operation from inside it (smtplib's
-    ``send_message`` calling ``sendmail``).
+    ``describe(instance, args, kwargs)`` builds the attempt before the call,
+    or returns None when this call sends nothing (it then runs untraced);
+    an attempt may say ``send_batch`` for a call the operation names
+    ``send``. ``on_result(attempt, result)`` reads the return value (and may
+    set ``attempt.failure`` for libraries that report errors without
+    raising); ``on_error(attempt, exc)`` turns the exception into a
+    :class:`Failure`; ``on_nested(outer, instance, args, kwargs)`` runs
+    instead of a second span when the library calls an operation of the same
+    system and name from inside it (smtplib's ``send_message`` calling
+    ``sendmail``); ``adopt``: see :class:`Adopt`.
     """
 
-    __slots__ = ("describe", "name", "on_error", "on_nested", "on_result", "system")
+    __slots__ = ("adopt", "describe", "name", "on_error", "on_nested", "on_result", "system")
 
     def __init__(
         self,
@@ -182,6 +218,7 @@ class Operation:
         on_result: OnResult = _ignore_result,
         on_error: OnError = _classify,
         on_nested: Optional[OnNested] = None,
+        adopt: Optional[Adopt] = None,
     ) -> None:
         self.system = system
         self.name = name
@@ -189,6 +226,7 @@ class Operation:
         self.on_result = on_result
         self.on_error = on_error
         self.on_nested = on_nested
+        self.adopt = adopt
 
 
 class Observer:
@@ -201,6 +239,20 @@ class Observer:
         self.system = system
         self.within = within
         self.observe = observe
+
+
+class Stash:
+    """A call that gets no span, whose arguments or result a later call of
+    the same library needs (botocore builds a request's parameters in one
+    method and sends the request in another): ``keep(instance, args, kwargs,
+    result)`` runs after the call returns and puts what it needs where the
+    later call's ``describe`` finds it, in the library's own per-call state.
+    Anything it raises is swallowed."""
+
+    __slots__ = ("keep",)
+
+    def __init__(self, keep: Keep) -> None:
+        self.keep = keep
 
 
 def shared(values: Iterable[Optional[str]]) -> Optional[str]:

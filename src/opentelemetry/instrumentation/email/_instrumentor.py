@@ -10,18 +10,24 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type:
 from opentelemetry.instrumentation.utils import unwrap
 from wrapt import wrap_function_wrapper
 
-from opentelemetry.instrumentation.email._attempt import Observer, Operation
+from opentelemetry.instrumentation.email._attempt import Observer, Operation, Stash
 from opentelemetry.instrumentation.email._config import Settings
 from opentelemetry.instrumentation.email._telemetry import EmailTelemetry
 
 
 class Patch(NamedTuple):
-    """One callable to wrap: ``module`` and the dotted ``name`` in it."""
+    """One callable to wrap: ``module`` and the dotted ``name`` in it, and
+    what it is to the adapter: an :class:`Operation` (traced), an
+    :class:`Observer` (reports to the operation around it) or a
+    :class:`Stash` (keeps data for a later call). ``is_async``: a coroutine
+    function. ``optional``: skipped when the module is not installed (an
+    optional companion library, such as aiobotocore next to botocore)."""
 
     module: str
     name: str
-    operation: Union[Operation, Observer]
+    operation: Union[Operation, Observer, Stash]
     is_async: bool = False
+    optional: bool = False
 
 
 # The keyword EmailInstrumentor passes its one telemetry core under, so every
@@ -61,9 +67,17 @@ class LibraryInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     def _instrument(self, **kwargs: Any) -> None:
         telemetry = telemetry_from_kwargs(kwargs)
         for patch in self.patches:
+            if patch.optional and not _importable(patch.module):
+                continue
             operation = patch.operation
             if isinstance(operation, Observer):
                 wrapper = telemetry.observer_wrapper(operation)
+            elif isinstance(operation, Stash):
+                wrapper = (
+                    telemetry.async_stash_wrapper(operation)
+                    if patch.is_async
+                    else telemetry.stash_wrapper(operation)
+                )
             elif patch.is_async:
                 wrapper = telemetry.async_wrapper(operation)
             else:
@@ -72,6 +86,8 @@ class LibraryInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
     def _uninstrument(self, **kwargs: Any) -> None:
         for patch in reversed(self.patches):
+            if patch.optional and not _importable(patch.module):
+                continue
             owner: Any = importlib.import_module(patch.module)
             path = patch.name.split(".")
             for part in path[:-1]:
@@ -84,3 +100,11 @@ class LibraryInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                 setattr(owner, name, current.__wrapped__)
             else:
                 unwrap(owner, name)
+
+
+def _importable(module: str) -> bool:
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        return False
+    return True

@@ -27,7 +27,14 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry import context, metrics, trace
 from opentelemetry.instrumentation.email import _conventions as c
 from opentelemetry.instrumentation.email import _errors
-from opentelemetry.instrumentation.email._attempt import EmailAttempt, Observer, Operation, settle
+from opentelemetry.instrumentation.email._attempt import (
+    Adopt,
+    EmailAttempt,
+    Observer,
+    Operation,
+    Stash,
+    settle,
+)
 from opentelemetry.instrumentation.email._attributes import (
     rejected_events,
     request_attributes,
@@ -46,15 +53,58 @@ _LIVE_RECHECK_S = 0.5
 RequestHook = Callable[[trace.Span, EmailAttempt], None]
 ResponseHook = Callable[[trace.Span, EmailAttempt, Any], None]
 
-# The innermost email operation running in this context: lets a library call
-# that re-enters the same operation (send_message -> sendmail) add to the
-# outer attempt instead of opening a second span.
-_ACTIVE: ContextVar[Optional[EmailAttempt]] = ContextVar("otel_email_active", default=None)
+
+class _Active:
+    """The innermost email operation running in this context: the system and
+    name of the operation that started it, and its attempt. Lets a library
+    call that re-enters an operation of the same system and name
+    (send_message -> sendmail) add to the outer attempt instead of opening a
+    second span, whatever the attempt turned out to be (``send_batch``)."""
+
+    __slots__ = ("attempt", "name", "system")
+
+    def __init__(self, op: Operation, attempt: EmailAttempt) -> None:
+        self.system = op.system
+        self.name = op.name
+        self.attempt = attempt
+
+
+_ACTIVE: ContextVar[Optional[_Active]] = ContextVar("otel_email_active", default=None)
+
+
+def _adoptable(adopt: Adopt) -> Optional[trace.Span]:
+    """The current span, when it is the other instrumentation's CLIENT span
+    ``adopt`` describes; None otherwise, and on anything unexpected. It reads
+    the SDK span's ``kind``, ``instrumentation_scope`` and ``attributes``,
+    the one place this package looks at another instrumentation's span."""
+    try:
+        span = trace.get_current_span()
+        if not span.is_recording() or getattr(span, "kind", None) is not SpanKind.CLIENT:
+            return None
+        scope = getattr(span, "instrumentation_scope", None)
+        if not str(getattr(scope, "name", "")).startswith(adopt.scope):
+            return None
+        attributes = getattr(span, "attributes", None) or {}
+        for key, accepted in adopt.attributes.items():
+            if attributes.get(key) not in accepted:
+                return None
+        return span
+    except Exception:
+        return None
 
 
 def _is_placeholder(provider: object) -> bool:
     # The API's proxies and no-op providers: nothing is exported through them.
     return type(provider).__name__.startswith(("Proxy", "_Proxy", "NoOp", "_NoOp"))
+
+
+def _keep(
+    stash: Stash, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any], result: Any
+) -> None:
+    try:
+        stash.keep(instance, args, kwargs, result)
+    except Exception:
+        _logger.debug("email instrumentation: could not keep a call's data", exc_info=True)
 
 
 class _Call:
@@ -63,7 +113,12 @@ class _Call:
     __slots__ = ("active_token", "attempt", "attributes", "owned", "span", "start", "token")
 
     def __init__(
-        self, attempt: EmailAttempt, span: trace.Span, attributes: Dict[str, Any], owned: bool
+        self,
+        op: Operation,
+        attempt: EmailAttempt,
+        span: trace.Span,
+        attributes: Dict[str, Any],
+        owned: bool,
     ) -> None:
         self.attempt = attempt
         self.span = span
@@ -71,7 +126,7 @@ class _Call:
         self.attributes = attributes
         self.start = perf_counter()
         self.token = context.attach(trace.set_span_in_context(span))
-        self.active_token = _ACTIVE.set(attempt)
+        self.active_token = _ACTIVE.set(_Active(op, attempt))
 
 
 class EmailTelemetry:
@@ -202,46 +257,55 @@ class EmailTelemetry:
             kwargs: Dict[str, Any],
         ) -> Any:
             result = wrapped(*args, **kwargs)
-            attempt = _ACTIVE.get()
+            active = _ACTIVE.get()
             if (
-                attempt is not None
-                and attempt.operation == observer.within
-                and attempt.system == observer.system
+                active is not None
+                and active.name == observer.within
+                and active.system == observer.system
             ):
                 try:
-                    observer.observe(attempt, instance, args, kwargs, result)
+                    observer.observe(active.attempt, instance, args, kwargs, result)
                 except Exception:
                     _logger.debug("email instrumentation: observer failed", exc_info=True)
             return result
 
         return wrapper
 
+    @staticmethod
+    def stash_wrapper(stash: Stash) -> Callable[..., Any]:
+        """A ``wrapt`` wrapper that calls through, then lets the adapter keep
+        what a later call needs. Runs whether or not anything is listening:
+        the later call decides."""
+
+        def wrapper(
+            wrapped: Callable[..., Any],
+            instance: Any,
+            args: Tuple[Any, ...],
+            kwargs: Dict[str, Any],
+        ) -> Any:
+            result = wrapped(*args, **kwargs)
+            _keep(stash, instance, args, kwargs, result)
+            return result
+
+        return wrapper
+
+    @staticmethod
+    def async_stash_wrapper(stash: Stash) -> Callable[..., Awaitable[Any]]:
+        """:meth:`stash_wrapper` for a coroutine function."""
+
+        async def wrapper(
+            wrapped: Callable[..., Awaitable[Any]],
+            instance: Any,
+            args: Tuple[Any, ...],
+            kwargs: Dict[str, Any],
+        ) -> Any:
+            result = await wrapped(*args, **kwargs)
+            _keep(stash, instance, args, kwargs, result)
+            return result
+
+        return wrapper
+
     # -- one call ----------------------------------------------------------------
-
-    def start_call(
-        self,
-        op: Operation,
-        instance: Any,
-        args: Tuple[Any, ...],
-        kwargs: Dict[str, Any],
-        span: Optional[trace.Span] = None,
-    ) -> Optional[_Call]:
-        """For adapters that cannot be a plain wrapper around one call: start
-        the span and make it current; None means "not traced". Never raises.
-
-        ``span``: another instrumentation's CLIENT span for this very call
-        (opentelemetry-instrumentation-botocore's) to use as the send span, so
-        there are never two CLIENT spans for one request: it is renamed and
-        given the attributes, and its owner ends it."""
-        if not is_instrumentation_enabled() or self._skip(op, instance, args, kwargs):
-            return None
-        return self._start(op, instance, args, kwargs, span)
-
-    def end_call(
-        self, op: Operation, call: _Call, result: Any, exc: Optional[BaseException] = None
-    ) -> None:
-        """End what :meth:`start_call` started, in the same thread. Never raises."""
-        self._finish(op, call, result, exc)
 
     def _skip(
         self, op: Operation, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
@@ -251,9 +315,9 @@ class EmailTelemetry:
         on_nested then reports to the outer attempt). Never raises."""
         try:
             outer = _ACTIVE.get()
-            if outer is not None and outer.operation == op.name and outer.system == op.system:
+            if outer is not None and outer.name == op.name and outer.system == op.system:
                 if op.on_nested is not None:
-                    op.on_nested(outer, instance, args, kwargs)
+                    op.on_nested(outer.attempt, instance, args, kwargs)
                 return True
             return not self._live and not self._check_live()
         except Exception:
@@ -261,12 +325,7 @@ class EmailTelemetry:
             return True
 
     def _start(
-        self,
-        op: Operation,
-        instance: Any,
-        args: Tuple[Any, ...],
-        kwargs: Dict[str, Any],
-        adopt: Optional[trace.Span] = None,
+        self, op: Operation, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
     ) -> Optional[_Call]:
         """Start the span for a call and make it current, or None to just
         call through (the adapter declined it, or any failure in here)."""
@@ -276,13 +335,14 @@ class EmailTelemetry:
                 return None
             attributes = request_attributes(self._privacy, attempt)
             name = f"{attempt.operation} {attempt.system}"
-            if adopt is None:
+            adopted = _adoptable(op.adopt) if op.adopt is not None else None
+            if adopted is None:
                 span = self._tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
             else:
-                span = adopt
+                span = adopted
                 span.update_name(name)
                 span.set_attributes(attributes)
-            call = _Call(attempt, span, attributes, owned=adopt is None)
+            call = _Call(op, attempt, span, attributes, owned=adopted is None)
         except Exception:
             _logger.warning("email instrumentation: could not start telemetry", exc_info=True)
             return None
