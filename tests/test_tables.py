@@ -26,6 +26,11 @@ from opentelemetry.instrumentation.email._smtp import (
     queue_id,
     recipients_refused,
 )
+from opentelemetry.instrumentation.email.providers._http import (
+    answered,
+    http_error,
+    status_failure,
+)
 
 
 @pytest.mark.parametrize(
@@ -194,3 +199,21 @@ def test_a_batch_counts_its_messages_and_at_least_one(messages: int, count: int)
     attempt = BatchAttempt("mailersend", "send_batch")
     attempt.set_messages([([f"m{i}@example.org"], [], []) for i in range(messages)])
     assert attempt.message_count == count
+
+
+def test_http_helpers_record_the_status_only_where_their_name_says() -> None:
+    class Answered(Exception):
+        status_code = 429
+
+    attempt = EmailAttempt("sendgrid", "send")
+    assert status_failure(Answered(), 429) == Failure("429", True)
+    assert attempt.http_status is None  # status_failure only classifies
+    assert http_error(attempt, Answered()) == Failure("429", True)
+    assert attempt.http_status == 429  # the on_error records what it read
+    seen = []
+    read = answered(202, lambda attempt, result: seen.append(result))
+    for result, status in (({"id": "x"}, 202), ([{"id": "x"}], 202), (None, None), ("x", None)):
+        attempt = EmailAttempt("resend", "send")
+        read(attempt, result)
+        assert attempt.http_status == status
+    assert seen == [{"id": "x"}, [{"id": "x"}], None, "x"]

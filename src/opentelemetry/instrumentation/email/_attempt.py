@@ -255,6 +255,12 @@ class Stash:
         self.keep = keep
 
 
+def item_count(value: Any) -> int:
+    """How many items a list or tuple holds (attachments, say); 0 for
+    anything else, an absent argument included."""
+    return len(value) if isinstance(value, (list, tuple)) else 0
+
+
 def shared(values: Iterable[Optional[str]]) -> Optional[str]:
     """The value every message of a batch has in common (sender, subject,
     template), else None."""

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Any, Optional, Tuple
+from typing import Any, Mapping, Optional, Tuple
 from urllib.parse import urlsplit
 
-from opentelemetry.instrumentation.email._attempt import EmailAttempt
+from opentelemetry.instrumentation.email._attempt import EmailAttempt, OnResult
 from opentelemetry.instrumentation.email._errors import (
     Failure,
     exception_chain,
@@ -76,18 +76,34 @@ def spent_retries_status(exc: BaseException) -> Optional[int]:
     return None
 
 
-def status_failure(attempt: EmailAttempt, exc: BaseException, status: Optional[int]) -> Failure:
-    """An SDK's exception as a failure: the HTTP ``status`` the adapter read
-    from it (kept on the attempt) as ``error.type``; without one, the
-    network value or the class name."""
+def status_failure(exc: BaseException, status: Optional[int]) -> Failure:
+    """An SDK's exception as a failure: the HTTP ``status`` it carries as
+    ``error.type``; without one, the network value or the class name."""
     if status is None:
         return exception_failure(exc)
-    attempt.http_status = status
     return http_failure(status)
 
 
-def http_error(attempt: EmailAttempt, exc: BaseException) -> Failure:
-    """``on_error`` for SDKs whose exceptions carry the HTTP status on
-    themselves or in their chain, or in urllib3's text when its retries ran
-    out."""
-    return status_failure(attempt, exc, http_status_in_chain(exc) or spent_retries_status(exc))
+def http_error(attempt: EmailAttempt, exc: BaseException, status: Optional[int] = None) -> Failure:
+    """``on_error`` for HTTP SDKs: the status the exception carries (``status``
+    when the adapter read it itself; else on the exception or in its chain,
+    or in urllib3's text when its retries ran out) becomes the attempt's
+    ``http.response.status_code`` and the failure's ``error.type``."""
+    if status is None:
+        status = http_status_in_chain(exc) or spent_retries_status(exc)
+    if status is not None:
+        attempt.http_status = status
+    return status_failure(exc, status)
+
+
+def answered(status: int, read: OnResult) -> OnResult:
+    """``on_result`` for SDKs that return the parsed JSON body of a success
+    instead of the response: a body means the provider answered ``status``,
+    the one its API documents for a success, and ``read`` reads the body."""
+
+    def on_result(attempt: EmailAttempt, result: Any) -> None:
+        if isinstance(result, (Mapping, list)):
+            attempt.http_status = status
+        read(attempt, result)
+
+    return on_result

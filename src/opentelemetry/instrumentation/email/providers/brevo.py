@@ -34,6 +34,7 @@ from opentelemetry.instrumentation.email._addresses import addresses, first_addr
 from opentelemetry.instrumentation.email._attempt import BatchAttempt, EmailAttempt, Operation
 from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
 from opentelemetry.instrumentation.email.providers._http import (
+    http_error,
     response_status,
     server_of,
     status_failure,
@@ -42,7 +43,7 @@ from opentelemetry.instrumentation.email.providers._http import (
 _MODULE = "brevo.transactional_emails.raw_client"
 
 
-def _field(value: Any, name: str, alias: Optional[str] = None) -> Any:
+def _model_field(value: Any, name: str, alias: Optional[str] = None) -> Any:
     """A field of an SDK model or of the dict that stands for it (by its
     Python name or its JSON alias). ``...`` is the SDK's "not given"."""
     if isinstance(value, dict):
@@ -84,9 +85,9 @@ def _describe(instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> E
         # where it gives them, the call's otherwise (the call's to is ignored).
         attempt.set_messages(
             (
-                addresses(_field(version, "to")),
-                addresses(_or(_field(version, "cc"), cc)),
-                addresses(_or(_field(version, "bcc"), bcc)),
+                addresses(_model_field(version, "to")),
+                addresses(_or(_model_field(version, "cc"), cc)),
+                addresses(_or(_model_field(version, "bcc"), bcc)),
             )
             for version in versions
         )
@@ -94,7 +95,7 @@ def _describe(instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> E
         attempt.set_messages([(addresses(_given(kwargs, "to")), addresses(cc), addresses(bcc))])
     subject = _given(kwargs, "subject")
     if subject is None and versions:
-        subject = _field(versions[0], "subject")
+        subject = _model_field(versions[0], "subject")
     if isinstance(subject, str):
         attempt.subject = subject
     template = _given(kwargs, "template_id")
@@ -109,11 +110,11 @@ def _describe(instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> E
 def _on_result(attempt: EmailAttempt, result: Any) -> None:
     attempt.http_status = response_status(result)
     data = getattr(result, "data", None)
-    message_id = _field(data, "message_id", "messageId")
+    message_id = _model_field(data, "message_id", "messageId")
     if isinstance(message_id, str) and message_id:
         attempt.provider_message_id = message_id
         return
-    attempt.set_provider_ids(_list(_field(data, "message_ids", "messageIds")))
+    attempt.set_provider_ids(_list(_model_field(data, "message_ids", "messageIds")))
 
 
 def _on_error(attempt: EmailAttempt, exc: BaseException) -> _errors.Failure:
@@ -122,8 +123,8 @@ def _on_error(attempt: EmailAttempt, exc: BaseException) -> _errors.Failure:
         # A 2xx the SDK could not parse (ParsingError): answered, but not an
         # HTTP failure.
         attempt.http_status = status
-        status = None
-    return status_failure(attempt, exc, status)
+        return status_failure(exc, None)
+    return http_error(attempt, exc, status)
 
 
 SEND = Operation(c.SYSTEM_BREVO, c.OP_SEND, _describe, _on_result, _on_error)

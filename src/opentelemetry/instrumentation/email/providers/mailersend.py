@@ -48,6 +48,7 @@ from opentelemetry.instrumentation.email._attempt import (
     EmailAttempt,
     Operation,
     arg,
+    item_count,
     shared,
 )
 from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
@@ -68,11 +69,7 @@ _ALL_SUPPRESSED = "ALL_SUPPRESSED"
 # -- the request ---------------------------------------------------------------------------
 
 
-def _count(value: Any) -> Optional[int]:
-    return len(value) if isinstance(value, list) else None
-
-
-def _text(value: Any) -> Optional[str]:
+def _nonempty_text(value: Any) -> Optional[str]:
     return value if isinstance(value, str) and value else None
 
 
@@ -106,18 +103,17 @@ def _describe(
         (addresses(m.get("to")), addresses(m.get("cc")), addresses(m.get("bcc"))) for m in messages
     )
     attempt.sender = next((s for s in (first_address(m.get("from")) for m in messages) if s), None)
-    attempt.subject = shared(_text(m.get("subject")) for m in messages)
-    attempt.template_id = shared(_text(m.get("template_id")) for m in messages)
-    counts = [_count(m.get("attachments")) for m in messages]
-    if any(n is not None for n in counts):
-        attempt.attachments = sum(n or 0 for n in counts)
+    attempt.subject = shared(_nonempty_text(m.get("subject")) for m in messages)
+    attempt.template_id = shared(_nonempty_text(m.get("template_id")) for m in messages)
+    if any(isinstance(m.get("attachments"), list) for m in messages):
+        attempt.attachments = sum(item_count(m.get("attachments")) for m in messages)
     return attempt
 
 
 # -- the outcome ---------------------------------------------------------------------------
 
 
-def _json(response: Any) -> Any:
+def _json_body(response: Any) -> Any:
     """The body when it is JSON; a single send's 202 is usually empty."""
     headers = getattr(response, "headers", None) or {}
     if "json" not in str(headers.get("content-type", "")) or not response.content:
@@ -148,7 +144,7 @@ def _sent(attempt: EmailAttempt, response: Any) -> None:
         if message_id:
             attempt.provider_message_id = str(message_id)
     try:
-        body = _json(response)
+        body = _json_body(response)
     except Exception:
         _logger.debug("mailersend: response body not read", exc_info=True)
         return

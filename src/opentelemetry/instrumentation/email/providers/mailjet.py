@@ -48,11 +48,11 @@ from opentelemetry.instrumentation.email._attempt import (
 from opentelemetry.instrumentation.email._errors import exception_chain
 from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
 from opentelemetry.instrumentation.email.providers._http import (
+    http_error,
     http_status_in_chain,
     response_status,
     server_of,
     spent_retries_status,
-    status_failure,
 )
 
 # Where Endpoint lives and which method every send passes through: 1.7 and
@@ -101,7 +101,7 @@ def _server(endpoint: Any) -> Tuple[Optional[str], Optional[int]]:
     return server_of(url if isinstance(url, str) else None)
 
 
-def _json(value: Any) -> Any:
+def _parsed_json(value: Any) -> Any:
     if isinstance(value, (str, bytes, bytearray)):
         try:
             return json.loads(value)
@@ -110,7 +110,7 @@ def _json(value: Any) -> Any:
     return value
 
 
-def _field(message: Mapping[str, Any], globals_: Mapping[str, Any], *names: str) -> Any:
+def _message_field(message: Mapping[str, Any], globals_: Mapping[str, Any], *names: str) -> Any:
     """A message's field, else the batch's ``Globals``."""
     for name in names:
         value = message.get(name)
@@ -126,7 +126,7 @@ def _describe(
 ) -> Optional[EmailAttempt]:
     if not _is_send(endpoint, args, kwargs):
         return None  # another resource or a read: not traced
-    data = _json(_arg(args, kwargs, "data"))
+    data = _parsed_json(_arg(args, kwargs, "data"))
     messages: List[Mapping[str, Any]] = []
     globals_: Mapping[str, Any] = {}
     if isinstance(data, Mapping):
@@ -144,23 +144,26 @@ def _describe(
     attempt.set_messages(
         (
             [
-                *addresses(_field(message, globals_, "To")),
-                *addresses(_field(message, globals_, "Recipients")),
+                *addresses(_message_field(message, globals_, "To")),
+                *addresses(_message_field(message, globals_, "Recipients")),
             ],
-            addresses(_field(message, globals_, "Cc")),
-            addresses(_field(message, globals_, "Bcc")),
+            addresses(_message_field(message, globals_, "Cc")),
+            addresses(_message_field(message, globals_, "Bcc")),
         )
         for message in messages
     )
     attempt.sender = shared(
-        first_address(_field(message, globals_, "From", "FromEmail")) for message in messages
+        first_address(_message_field(message, globals_, "From", "FromEmail"))
+        for message in messages
     )
-    subjects = (_field(message, globals_, "Subject") for message in messages)
+    subjects = (_message_field(message, globals_, "Subject") for message in messages)
     attempt.subject = shared(s if isinstance(s, str) else None for s in subjects)
-    templates = (_field(message, globals_, "TemplateID", "Mj-TemplateID") for message in messages)
+    templates = (
+        _message_field(message, globals_, "TemplateID", "Mj-TemplateID") for message in messages
+    )
     attempt.template_id = shared(str(t) if t is not None else None for t in templates)
     if messages:
-        files = (_field(message, globals_, "Attachments") for message in messages)
+        files = (_message_field(message, globals_, "Attachments") for message in messages)
         attempt.attachments = sum(len(f) if isinstance(f, list) else 0 for f in files)
     return attempt
 
@@ -224,7 +227,7 @@ def _error_body(exc: BaseException) -> Any:
         response = getattr(current, "response", None)
         body = getattr(current, "response_body", None) or getattr(response, "text", None)
         if body:
-            return _json(body)
+            return _parsed_json(body)
     return None
 
 
@@ -233,7 +236,7 @@ def _failure(attempt: EmailAttempt, exc: BaseException) -> _errors.Failure:
     if status is not None:
         # A batch answered 400 still says which messages went out.
         _read_outcome(attempt, _error_body(exc))
-    return status_failure(attempt, exc, status)
+    return http_error(attempt, exc, status)
 
 
 SEND = Operation(c.SYSTEM_MAILJET, c.OP_SEND, _describe, _sent, _failure)

@@ -41,6 +41,7 @@ from opentelemetry.instrumentation.email._attempt import EmailAttempt, Operation
 from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
 from opentelemetry.instrumentation.email._mime import read_raw_message
 from opentelemetry.instrumentation.email.providers._http import (
+    answered,
     http_error,
     response_status,
     server_of,
@@ -138,7 +139,6 @@ def _describe_send_raw(
 
 def _on_result(attempt: EmailAttempt, result: Any) -> None:
     if isinstance(result, list):
-        attempt.http_status = _OK_STATUS
         reasons: List[Any] = []
         accepted = False
         for entry in result:
@@ -177,11 +177,13 @@ def _on_error(attempt: EmailAttempt, exc: BaseException) -> _errors.Failure:
     return failure
 
 
-SEND = Operation(c.SYSTEM_MANDRILL, c.OP_SEND, _describe_send, _on_result, _on_error)
+# A list is the parsed body of a 200, Mandrill's answer to every call it took.
+_ON_RESULT = answered(_OK_STATUS, _on_result)
+SEND = Operation(c.SYSTEM_MANDRILL, c.OP_SEND, _describe_send, _ON_RESULT, _on_error)
 SEND_TEMPLATE = Operation(
-    c.SYSTEM_MANDRILL, c.OP_SEND, _describe_send_template, _on_result, _on_error
+    c.SYSTEM_MANDRILL, c.OP_SEND, _describe_send_template, _ON_RESULT, _on_error
 )
-SEND_RAW = Operation(c.SYSTEM_MANDRILL, c.OP_SEND, _describe_send_raw, _on_result, _on_error)
+SEND_RAW = Operation(c.SYSTEM_MANDRILL, c.OP_SEND, _describe_send_raw, _ON_RESULT, _on_error)
 
 PATCHES = (
     Patch(_MODULE, "MessagesApi.send", SEND),

@@ -40,7 +40,7 @@ from opentelemetry.instrumentation.email._attempt import (
     shared,
 )
 from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
-from opentelemetry.instrumentation.email.providers._http import http_error, server_of
+from opentelemetry.instrumentation.email.providers._http import answered, http_error, server_of
 
 _MODULE = "postmarker.models.emails"
 
@@ -116,9 +116,6 @@ def _error_code(entry: Any) -> Any:
 
 
 def _sent(attempt: EmailAttempt, result: Any) -> None:
-    # postmarker hands back only the parsed body of a 2xx answer, and
-    # Postmark answers 200 to every send it accepted.
-    attempt.http_status = 200
     if not isinstance(result, Mapping):
         return
     code = _error_code(result)
@@ -131,7 +128,6 @@ def _sent(attempt: EmailAttempt, result: Any) -> None:
 
 
 def _batch_sent(attempt: EmailAttempt, result: Any) -> None:
-    attempt.http_status = 200
     # A list, one entry per message in order (also accepted: the same list
     # under "Messages").
     if isinstance(result, Mapping):
@@ -149,8 +145,19 @@ def _batch_sent(attempt: EmailAttempt, result: Any) -> None:
     attempt.set_provider_ids(accepted)
 
 
-SEND = Operation(c.SYSTEM_POSTMARK, c.OP_SEND, _describe_send, _sent, http_error)
-SEND_BATCH = Operation(c.SYSTEM_POSTMARK, c.OP_SEND_BATCH, _describe_batch, _batch_sent, http_error)
+# postmarker hands back only the parsed body of a 2xx answer, and Postmark
+# answers 200 to every send it accepted.
+_OK_STATUS = 200
+SEND = Operation(
+    c.SYSTEM_POSTMARK, c.OP_SEND, _describe_send, answered(_OK_STATUS, _sent), http_error
+)
+SEND_BATCH = Operation(
+    c.SYSTEM_POSTMARK,
+    c.OP_SEND_BATCH,
+    _describe_batch,
+    answered(_OK_STATUS, _batch_sent),
+    http_error,
+)
 
 PATCHES = (
     Patch(_MODULE, "EmailManager._send", SEND),

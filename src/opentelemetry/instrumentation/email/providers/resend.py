@@ -31,10 +31,11 @@ from opentelemetry.instrumentation.email._attempt import (
     EmailAttempt,
     Operation,
     arg,
+    item_count,
     shared,
 )
 from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
-from opentelemetry.instrumentation.email.providers._http import server_of, status_failure
+from opentelemetry.instrumentation.email.providers._http import answered, http_error, server_of
 
 # The API answers 200 to an accepted send; the SDK returns only then (it
 # raises for >= 400 and for a non-200 statusCode in the body) and keeps the
@@ -50,10 +51,6 @@ def _template_id(params: Dict[str, Any]) -> Optional[str]:
     if isinstance(template, dict):
         template = template.get("id")
     return str(template) if isinstance(template, (str, int)) and template != "" else None
-
-
-def _count(value: Any) -> int:
-    return len(value) if isinstance(value, list) else 0
 
 
 def _server() -> Tuple[Optional[str], Optional[int]]:
@@ -75,12 +72,11 @@ def _describe_send(instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any])
         attempt.subject = subject if isinstance(subject, str) else None
         attempt.template_id = _template_id(params)
         if "attachments" in params:
-            attempt.attachments = _count(params.get("attachments"))
+            attempt.attachments = item_count(params.get("attachments"))
     return attempt
 
 
 def _sent(attempt: EmailAttempt, result: Any) -> None:
-    attempt.http_status = _ACCEPTED
     if isinstance(result, dict) and result.get("id"):
         attempt.provider_message_id = str(result["id"])
 
@@ -101,12 +97,11 @@ def _describe_batch(instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
     attempt.subject = shared(s if isinstance(s, str) else None for s in subjects)
     attempt.template_id = shared(_template_id(m) for m in messages)
     if any("attachments" in m for m in messages):
-        attempt.attachments = sum(_count(m.get("attachments")) for m in messages)
+        attempt.attachments = sum(item_count(m.get("attachments")) for m in messages)
     return attempt
 
 
 def _batch_sent(attempt: EmailAttempt, result: Any) -> None:
-    attempt.http_status = _ACCEPTED
     if not isinstance(result, dict):
         return
     data = result.get("data")
@@ -144,11 +139,13 @@ def _failure(attempt: EmailAttempt, exc: BaseException) -> _errors.Failure:
     # Network failures arrive as ResendError("HttpClientError", code 500)
     # raised while handling the HTTP library's own exception: the chain says
     # what happened.
-    return status_failure(attempt, exc, _status(exc))
+    return http_error(attempt, exc, _status(exc))
 
 
-SEND = Operation(c.SYSTEM_RESEND, c.OP_SEND, _describe_send, _sent, _failure)
-SEND_BATCH = Operation(c.SYSTEM_RESEND, c.OP_SEND_BATCH, _describe_batch, _batch_sent, _failure)
+SEND = Operation(c.SYSTEM_RESEND, c.OP_SEND, _describe_send, answered(_ACCEPTED, _sent), _failure)
+SEND_BATCH = Operation(
+    c.SYSTEM_RESEND, c.OP_SEND_BATCH, _describe_batch, answered(_ACCEPTED, _batch_sent), _failure
+)
 
 
 def _patches() -> Tuple[Patch, ...]:

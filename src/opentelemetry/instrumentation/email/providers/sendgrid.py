@@ -48,7 +48,7 @@ _MAIL_SEND = "/mail/send"
 # -- the request ---------------------------------------------------------------------------
 
 
-def _text(value: Any, attribute: str) -> Optional[str]:
+def _helper_text(value: Any, attribute: str) -> Optional[str]:
     """A plain string, or the string inside a helper object (``Subject``,
     ``TemplateId``)."""
     if isinstance(value, str):
@@ -110,8 +110,8 @@ def _read_mail(attempt: EmailAttempt, message: Any) -> None:
         fallback_subject = fallback_subject or p_subject
     attempt.to, attempt.cc, attempt.bcc = to, cc, bcc
     attempt.sender = first_address(sender) or first_address(fallback_sender)
-    attempt.subject = _text(subject, "subject") or _text(fallback_subject, "subject")
-    attempt.template_id = _text(template, "template_id")
+    attempt.subject = _helper_text(subject, "subject") or _helper_text(fallback_subject, "subject")
+    attempt.template_id = _helper_text(template, "template_id")
     if isinstance(attachments, list):
         attempt.attachments = len(attachments)
 

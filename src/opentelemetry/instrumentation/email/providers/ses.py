@@ -47,6 +47,7 @@ from opentelemetry.instrumentation.email._attempt import (
     Operation,
     Stash,
     arg,
+    item_count,
 )
 from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
 from opentelemetry.instrumentation.email._mime import read_raw_message
@@ -96,14 +97,10 @@ def _get(value: Any, *path: str) -> Any:
     return value
 
 
-def _text(value: Any) -> Optional[str]:
+def _content_text(value: Any) -> Optional[str]:
     """SES content fields: ``{"Data": "...", "Charset": "..."}``."""
     data = _get(value, "Data")
     return data if isinstance(data, str) else None
-
-
-def _count(value: Any) -> int:
-    return len(value) if isinstance(value, (list, tuple)) else 0
 
 
 class _SesAttempt(BatchAttempt):
@@ -144,7 +141,7 @@ def _read_raw(attempt: EmailAttempt, data: Any, sender: Any, envelope: Any) -> N
 def _read_v1_send(attempt: _SesAttempt, params: Dict[str, Any]) -> None:
     attempt.sender = first_address(params.get("Source"))
     attempt.to, attempt.cc, attempt.bcc = _destination(params.get("Destination"))
-    attempt.subject = _text(_get(params, "Message", "Subject"))
+    attempt.subject = _content_text(_get(params, "Message", "Subject"))
     attempt.attachments = 0  # SendEmail has no attachments; they need SendRawEmail
 
 
@@ -194,8 +191,8 @@ def _read_v2_send(attempt: _SesAttempt, params: Dict[str, Any]) -> None:
     attempt.to, attempt.cc, attempt.bcc = _destination(destination)
     simple = _get(content, "Simple")
     if simple is not None:
-        attempt.subject = _text(_get(simple, "Subject"))
-        attempt.attachments = _count(_get(simple, "Attachments"))
+        attempt.subject = _content_text(_get(simple, "Subject"))
+        attempt.attachments = item_count(_get(simple, "Attachments"))
         return
     template = _get(content, "Template")
     if template is not None:
@@ -203,7 +200,7 @@ def _read_v2_send(attempt: _SesAttempt, params: Dict[str, Any]) -> None:
         # An inline template carries its own subject.
         subject = _get(template, "TemplateContent", "Subject")
         attempt.subject = subject if isinstance(subject, str) else None
-        attempt.attachments = _count(_get(template, "Attachments"))
+        attempt.attachments = item_count(_get(template, "Attachments"))
 
 
 def _read_v2_bulk(attempt: _SesAttempt, params: Dict[str, Any]) -> None:

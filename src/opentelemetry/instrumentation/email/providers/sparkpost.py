@@ -32,7 +32,7 @@ from opentelemetry.instrumentation.email._addresses import addresses, first_addr
 from opentelemetry.instrumentation.email._attempt import EmailAttempt, Operation
 from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
 from opentelemetry.instrumentation.email._mime import read_raw_message
-from opentelemetry.instrumentation.email.providers._http import http_error, server_of
+from opentelemetry.instrumentation.email.providers._http import answered, http_error, server_of
 
 _MODULE = "sparkpost.transmissions"
 _OK_STATUS = 200  # the SDK returns results only for a 200 (204 has none)
@@ -80,24 +80,25 @@ def _describe(
     return attempt
 
 
-def _count(value: Any) -> int:
+def _positive_int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
 def _on_result(attempt: EmailAttempt, result: Any) -> None:
     if not isinstance(result, dict):
         return
-    attempt.http_status = _OK_STATUS
     transmission_id = result.get("id")
     if isinstance(transmission_id, (str, int)) and not isinstance(transmission_id, bool):
         attempt.provider_message_id = str(transmission_id)
-    rejected = _count(result.get("total_rejected_recipients"))
+    rejected = _positive_int(result.get("total_rejected_recipients"))
     attempt.rejected.extend([(None, None)] * rejected)
-    if rejected and not _count(result.get("total_accepted_recipients")):
+    if rejected and not _positive_int(result.get("total_accepted_recipients")):
         attempt.failure = _errors.rejected_failure(None)
 
 
-SEND = Operation(c.SYSTEM_SPARKPOST, c.OP_SEND, _describe, _on_result, http_error)
+SEND = Operation(
+    c.SYSTEM_SPARKPOST, c.OP_SEND, _describe, answered(_OK_STATUS, _on_result), http_error
+)
 
 PATCHES = (Patch(_MODULE, "Transmissions.send", SEND),)
 
