@@ -206,7 +206,8 @@ def ses_rows(name: str, cap: Dict[str, Any], number: int) -> List[str]:
 
     def describe() -> Any:
         context[ses._PENDING] = (send, params)
-        return ses._describe_request(None, (model, request_dict, context), {})
+        new = ses.REQUEST.attempt_type(c.SYSTEM_SES, c.OP_SEND)
+        return ses._describe_request(new, None, (model, request_dict, context), {})
 
     attempt = describe()
     return [
@@ -295,12 +296,16 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     # -- SendGrid functions
     host = client.client.host
-    sg_attempt = sendgrid_adapter._describe_send(client, (mail,), {})
+    sg_attempt = sendgrid_adapter._describe_send(
+        EmailAttempt(c.SYSTEM_SENDGRID, c.OP_SEND), client, (mail,), {}
+    )
     lines += [
         "sendgrid",
         row(
             "_describe_send(client, (mail,))",
-            lambda: sendgrid_adapter._describe_send(client, (mail,), {}),
+            lambda: sendgrid_adapter._describe_send(
+                EmailAttempt(c.SYSTEM_SENDGRID, c.OP_SEND), client, (mail,), {}
+            ),
             small,
         ),
         row(
@@ -323,7 +328,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     # -- the core, for the SESv2 attempt
     cap = aws["sesv2"]
     context = {ses._PENDING: (ses.SENDS[("sesv2", "SendEmail")], cap["params"])}
-    attempt = ses._describe_request(None, (cap["model"], cap["request_dict"], context), {})
+    attempt = ses._describe_request(
+        ses.REQUEST.attempt_type(c.SYSTEM_SES, c.OP_SEND),
+        None,
+        (cap["model"], cap["request_dict"], context),
+        {},
+    )
     ses._request_result(attempt, cap["result"])
     privacy = telemetry.settings.privacy
     attributes = _attributes.request_attributes(privacy, attempt)

@@ -46,8 +46,10 @@ def test_no_current_span_or_a_non_recording_one_is_never_adopted() -> None:
         assert _adoptable(ADOPT) is None
 
 
-def _describe(instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Optional[Any]:
-    return EmailAttempt("smtp", "send")
+def _describe(
+    attempt: EmailAttempt, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
+) -> Optional[EmailAttempt]:
+    return attempt
 
 
 class _WithOptional(LibraryInstrumentor):

@@ -133,7 +133,9 @@ def test_sender_by_id_has_no_address(telemetry: Telemetry, provider_server: Prov
 
 def test_default_api_host_is_the_server_address() -> None:
     raw = brevo.Brevo(api_key="k").transactional_emails.with_raw_response
-    attempt = adapter._describe(raw, (), {"to": [{"email": "a@gmail.com"}]})
+    new = adapter.SEND.attempt_type("brevo", "send")
+    attempt = adapter._describe(new, raw, (), {"to": [{"email": "a@gmail.com"}]})
+    assert attempt is not None
     assert (attempt.server_address, attempt.server_port) == ("api.brevo.com", 443)
 
 

@@ -130,7 +130,9 @@ def test_send_exports_one_client_span_with_id_and_masked_addresses(
 
 def test_default_api_host_is_the_server_address() -> None:
     messages = mailchimp.Client("k").messages
-    attempt = adapter._describe_send(messages, ({"message": _message()},), {})
+    new = adapter.SEND.attempt_type("mandrill", "send")
+    attempt = adapter._describe_send(new, messages, ({"message": _message()},), {})
+    assert attempt is not None
     assert (attempt.server_address, attempt.server_port) == ("mandrillapp.com", 443)
 
 

@@ -154,9 +154,11 @@ def arg(
     return kwargs.get(name, default)
 
 
+# Fills the attempt the core built from the operation's system and name
+# (server, who, what) from a call's instance and arguments, and returns it;
 # None: this call sends nothing (a resumed poller, a client that only returns
-# a future): it runs untraced.
-Describe = Callable[[Any, Tuple[Any, ...], Dict[str, Any]], Optional[EmailAttempt]]
+# a future), and it runs untraced.
+Describe = Callable[[Any, Any, Tuple[Any, ...], Dict[str, Any]], Optional[EmailAttempt]]
 OnResult = Callable[[EmailAttempt, Any], None]
 OnError = Callable[[EmailAttempt, BaseException], Failure]
 OnNested = Callable[[EmailAttempt, Any, Tuple[Any, ...], Dict[str, Any]], None]
@@ -196,19 +198,32 @@ class Adopt:
 class Operation:
     """How an adapter reads one library call.
 
-    ``describe(instance, args, kwargs)`` builds the attempt before the call,
-    or returns None when this call sends nothing (it then runs untraced);
-    an attempt may say ``send_batch`` for a call the operation names
-    ``send``. ``on_result(attempt, result)`` reads the return value (and may
-    set ``attempt.failure`` for libraries that report errors without
-    raising); ``on_error(attempt, exc)`` turns the exception into a
-    :class:`Failure`; ``on_nested(outer, instance, args, kwargs)`` runs
-    instead of a second span when the library calls an operation of the same
-    system and name from inside it (smtplib's ``send_message`` calling
-    ``sendmail``); ``adopt``: see :class:`Adopt`.
+    The core builds the attempt from ``system`` and ``name`` (an instance
+    of ``attempt_type``: :class:`EmailAttempt`, :class:`BatchAttempt` or an
+    adapter's own subclass). Then:
+
+    - ``describe(attempt, instance, args, kwargs)`` fills it before the call
+      and returns it, or None when this call sends nothing (it then runs
+      untraced); it may make a ``send`` a ``send_batch``;
+    - ``on_result(attempt, result)`` reads the return value (and may set
+      ``attempt.failure`` for libraries that report errors without raising);
+    - ``on_error(attempt, exc)`` turns the exception into a :class:`Failure`;
+    - ``on_nested(outer, instance, args, kwargs)`` runs instead of a second
+      span when the library calls an operation of the same system and name
+      from inside it (smtplib's ``send_message`` calling ``sendmail``);
+    - ``adopt``: see :class:`Adopt`.
     """
 
-    __slots__ = ("adopt", "describe", "name", "on_error", "on_nested", "on_result", "system")
+    __slots__ = (
+        "adopt",
+        "attempt_type",
+        "describe",
+        "name",
+        "on_error",
+        "on_nested",
+        "on_result",
+        "system",
+    )
 
     def __init__(
         self,
@@ -219,6 +234,7 @@ class Operation:
         on_error: OnError = _classify,
         on_nested: Optional[OnNested] = None,
         adopt: Optional[Adopt] = None,
+        attempt_type: Callable[[str, str], EmailAttempt] = EmailAttempt,
     ) -> None:
         self.system = system
         self.name = name
@@ -227,6 +243,7 @@ class Operation:
         self.on_error = on_error
         self.on_nested = on_nested
         self.adopt = adopt
+        self.attempt_type = attempt_type
 
 
 class Observer:

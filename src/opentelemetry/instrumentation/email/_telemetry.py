@@ -330,7 +330,7 @@ class EmailTelemetry:
         """Start the span for a call and make it current, or None to just
         call through (the adapter declined it, or any failure in here)."""
         try:
-            attempt = op.describe(instance, args, kwargs)
+            attempt = op.describe(op.attempt_type(op.system, op.name), instance, args, kwargs)
             if attempt is None:  # the adapter says this call sends nothing
                 return None
             attributes = request_attributes(self._privacy, attempt)

@@ -64,11 +64,11 @@ def _client_server(instance: Any, kwargs: Dict[str, Any]) -> Tuple[Optional[str]
     return host, port
 
 
-def _attempt(
-    instance: Any, operation: str, kwargs: Optional[Dict[str, Any]] = None
+def _at_server(
+    attempt: EmailAttempt, instance: Any, kwargs: Optional[Dict[str, Any]] = None
 ) -> EmailAttempt:
-    host, port = _client_server(instance, kwargs or {})
-    return EmailAttempt(SYSTEM, operation, host, port)
+    attempt.server_address, attempt.server_port = _client_server(instance, kwargs or {})
+    return attempt
 
 
 # -- errors -------------------------------------------------------------------------
@@ -122,19 +122,23 @@ def _response(*expected: int) -> Any:
 # -- connect, starttls, login ----------------------------------------------------------
 
 
-def _describe_connect(instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> EmailAttempt:
-    return _attempt(instance, c.OP_CONNECT, kwargs)
+def _describe_connect(
+    attempt: EmailAttempt, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
+) -> EmailAttempt:
+    return _at_server(attempt, instance, kwargs)
 
 
 def _describe_starttls(
-    instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
+    attempt: EmailAttempt, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
 ) -> EmailAttempt:
-    return _attempt(instance, c.OP_STARTTLS)
+    return _at_server(attempt, instance)
 
 
-def _describe_login(instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> EmailAttempt:
+def _describe_login(
+    attempt: EmailAttempt, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
+) -> EmailAttempt:
     # The user name is not recorded (often an address); the password never.
-    return _attempt(instance, c.OP_LOGIN)
+    return _at_server(attempt, instance)
 
 
 # -- send --------------------------------------------------------------------------------
@@ -167,9 +171,9 @@ def _read_message(attempt: EmailAttempt, message: Any, sender: Any, recipients: 
 
 
 def _describe_sendmail(
-    instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
+    attempt: EmailAttempt, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
 ) -> EmailAttempt:
-    attempt = _attempt(instance, c.OP_SEND)
+    _at_server(attempt, instance)
     _read_message(
         attempt,
         arg(args, kwargs, 2, "message"),
@@ -180,16 +184,18 @@ def _describe_sendmail(
 
 
 def _describe_send_message(
-    instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
+    attempt: EmailAttempt, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
 ) -> EmailAttempt:
-    attempt = _attempt(instance, c.OP_SEND)
+    _at_server(attempt, instance)
     _read_message(
         attempt, arg(args, kwargs, 0, "message"), kwargs.get("sender"), kwargs.get("recipients")
     )
     return attempt
 
 
-def _describe_send(instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> EmailAttempt:
+def _describe_send(
+    attempt: EmailAttempt, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
+) -> EmailAttempt:
     """Module-level ``aiosmtplib.send(message, sender=, recipients=, hostname=, port=, ...)``."""
     host = kwargs.get("hostname", _DEFAULT_HOST)
     if kwargs.get("socket_path") and not host:
@@ -197,7 +203,7 @@ def _describe_send(instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any])
     elif not host and not kwargs.get("sock"):
         host = _DEFAULT_HOST
     port = kwargs.get("port") or _default_port(kwargs.get("use_tls"), kwargs.get("start_tls"))
-    attempt = EmailAttempt(SYSTEM, c.OP_SEND, host, port)
+    attempt.server_address, attempt.server_port = host, port
     _read_message(
         attempt,
         arg(args, kwargs, 0, "message"),

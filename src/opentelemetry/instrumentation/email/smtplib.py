@@ -42,9 +42,9 @@ def _server(instance: Any) -> Tuple[Optional[str], Optional[int]]:
     return getattr(instance, "_host", None) or None, None
 
 
-def _attempt(instance: Any, operation: str) -> EmailAttempt:
-    host, port = _server(instance)
-    return EmailAttempt(SYSTEM, operation, host, port)
+def _at_server(attempt: EmailAttempt, instance: Any) -> EmailAttempt:
+    attempt.server_address, attempt.server_port = _server(instance)
+    return attempt
 
 
 # -- errors ---------------------------------------------------------------------
@@ -90,7 +90,9 @@ def _reply(*expected: int) -> Any:
 # -- connect, starttls, login --------------------------------------------------------
 
 
-def _describe_connect(instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> EmailAttempt:
+def _describe_connect(
+    attempt: EmailAttempt, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
+) -> EmailAttempt:
     host = arg(args, kwargs, 0, "host", "localhost")
     port = arg(args, kwargs, 1, "port", 0)
     # smtplib accepts "host:port" when no port is given.
@@ -104,28 +106,31 @@ def _describe_connect(instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, An
     server = (host or None, int(port) if port else None)
     with contextlib.suppress(Exception):  # an instance without __dict__
         setattr(instance, _SERVER, server)
-    return EmailAttempt(SYSTEM, c.OP_CONNECT, *server)
+    attempt.server_address, attempt.server_port = server
+    return attempt
 
 
 def _describe_starttls(
-    instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
+    attempt: EmailAttempt, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
 ) -> EmailAttempt:
-    return _attempt(instance, c.OP_STARTTLS)
+    return _at_server(attempt, instance)
 
 
-def _describe_login(instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> EmailAttempt:
+def _describe_login(
+    attempt: EmailAttempt, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
+) -> EmailAttempt:
     # The user name is deliberately not recorded: it is often an address,
     # and the password never is.
-    return _attempt(instance, c.OP_LOGIN)
+    return _at_server(attempt, instance)
 
 
 # -- send ----------------------------------------------------------------------------
 
 
 def _describe_sendmail(
-    instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
+    attempt: EmailAttempt, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
 ) -> EmailAttempt:
-    attempt = _attempt(instance, c.OP_SEND)
+    _at_server(attempt, instance)
     sender = arg(args, kwargs, 0, "from_addr")
     recipients = arg(args, kwargs, 1, "to_addrs")
     message = arg(args, kwargs, 2, "msg")
@@ -143,9 +148,9 @@ def _describe_sendmail(
 
 
 def _describe_send_message(
-    instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
+    attempt: EmailAttempt, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
 ) -> EmailAttempt:
-    attempt = _attempt(instance, c.OP_SEND)
+    _at_server(attempt, instance)
     message = arg(args, kwargs, 0, "msg")
     sender = arg(args, kwargs, 1, "from_addr")
     recipients = arg(args, kwargs, 2, "to_addrs")

@@ -47,12 +47,12 @@ from opentelemetry.instrumentation.email.providers._http import (
 
 
 def _describe(
-    instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
+    attempt: EmailAttempt, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
 ) -> Optional[EmailAttempt]:
     if kwargs.get("continuation_token"):
         return None  # resuming a poller sends nothing
     endpoint = getattr(getattr(instance, "_config", None), "endpoint", None)
-    attempt = EmailAttempt(c.SYSTEM_AZURE_COMMUNICATION_EMAIL, c.OP_SEND, *server_of(endpoint))
+    attempt.server_address, attempt.server_port = server_of(endpoint)
     # A dict; the SDK also takes the JSON as a stream, which is left unread.
     message = arg(args, kwargs, 0, "message")
     if not isinstance(message, Mapping):

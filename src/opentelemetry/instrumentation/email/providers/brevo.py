@@ -74,10 +74,13 @@ def _or(value: Any, default: Any) -> Any:
     return value if value is not None else default
 
 
-def _describe(instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> EmailAttempt:
+def _describe(
+    attempt: BatchAttempt, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
+) -> Optional[EmailAttempt]:
     versions = _list(_given(kwargs, "message_versions"))
-    operation = c.OP_SEND_BATCH if len(versions) > 1 else c.OP_SEND
-    attempt = BatchAttempt(c.SYSTEM_BREVO, operation, *_server(instance))
+    if len(versions) > 1:
+        attempt.operation = c.OP_SEND_BATCH
+    attempt.server_address, attempt.server_port = _server(instance)
     attempt.sender = first_address(_given(kwargs, "sender"))
     cc, bcc = _given(kwargs, "cc"), _given(kwargs, "bcc")
     if versions:
@@ -127,7 +130,9 @@ def _on_error(attempt: EmailAttempt, exc: BaseException) -> _errors.Failure:
     return http_error(attempt, exc, status)
 
 
-SEND = Operation(c.SYSTEM_BREVO, c.OP_SEND, _describe, _on_result, _on_error)
+SEND = Operation(
+    c.SYSTEM_BREVO, c.OP_SEND, _describe, _on_result, _on_error, attempt_type=BatchAttempt
+)
 
 PATCHES = (
     Patch(_MODULE, "RawTransactionalEmailsClient.send_transac_email", SEND),

@@ -85,18 +85,17 @@ def _send_path(args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Optional[str]:
 
 
 def _describe(
-    instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
+    attempt: BatchAttempt, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
 ) -> Optional[EmailAttempt]:
     path = _send_path(args, kwargs)
     if path is None:
         return None  # not a mail send: not traced
     body = arg(args, kwargs, 3, "body")
-    server = server_of(getattr(instance, "base_url", None))
+    attempt.server_address, attempt.server_port = server_of(getattr(instance, "base_url", None))
     if path == _BULK_PATH:
-        attempt = BatchAttempt(c.SYSTEM_MAILERSEND, c.OP_SEND_BATCH, *server)
+        attempt.operation = c.OP_SEND_BATCH
         messages = [m for m in body if isinstance(m, dict)] if isinstance(body, list) else []
     else:
-        attempt = BatchAttempt(c.SYSTEM_MAILERSEND, c.OP_SEND, *server)
         messages = [body] if isinstance(body, dict) else []
     # Every recipient of every message (each bulk message is its own email).
     attempt.set_messages(
@@ -156,7 +155,9 @@ def _sent(attempt: EmailAttempt, response: Any) -> None:
         _read_warnings(attempt, body)
 
 
-REQUEST = Operation(c.SYSTEM_MAILERSEND, c.OP_SEND, _describe, _sent, http_error)
+REQUEST = Operation(
+    c.SYSTEM_MAILERSEND, c.OP_SEND, _describe, _sent, http_error, attempt_type=BatchAttempt
+)
 
 
 def _patches() -> Tuple[Patch, ...]:

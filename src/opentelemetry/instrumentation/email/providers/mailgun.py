@@ -87,7 +87,7 @@ def _raw_message(files: Any) -> Any:
 
 
 def _describe(
-    instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
+    attempt: EmailAttempt, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
 ) -> Optional[EmailAttempt]:
     route = _route(instance)
     # Every other resource posts through Endpoint.create too, and a dry run
@@ -95,8 +95,8 @@ def _describe(
     if route is None or getattr(instance, "dry_run", False) is True:
         return None
     url = getattr(instance, "_url", None)
-    host, port = server_of(url.get("base") if isinstance(url, dict) else None)
-    attempt = EmailAttempt(c.SYSTEM_MAILGUN, c.OP_SEND, host, port)
+    base = url.get("base") if isinstance(url, dict) else None
+    attempt.server_address, attempt.server_port = server_of(base)
     fields = _pairs(arg(args, kwargs, 0, "data"))
     files = arg(args, kwargs, 4, "files")
     to = addresses(_values(fields, "to"))

@@ -122,7 +122,7 @@ def _message_field(message: Mapping[str, Any], globals_: Mapping[str, Any], *nam
 
 
 def _describe(
-    endpoint: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
+    attempt: BatchAttempt, endpoint: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
 ) -> Optional[EmailAttempt]:
     if not _is_send(endpoint, args, kwargs):
         return None  # another resource or a read: not traced
@@ -137,8 +137,9 @@ def _describe(
             globals_ = given if isinstance(given, Mapping) else {}
         else:
             messages = [data]  # a v3 message on its own
-    operation = c.OP_SEND_BATCH if len(messages) > 1 else c.OP_SEND
-    attempt = BatchAttempt(c.SYSTEM_MAILJET, operation, *_server(endpoint))
+    if len(messages) > 1:
+        attempt.operation = c.OP_SEND_BATCH
+    attempt.server_address, attempt.server_port = _server(endpoint)
     # v3.1: {"Email", "Name"} objects; v3: FromEmail, "Name <a@x>, ..."
     # strings, and Recipients (one message each, sent as To).
     attempt.set_messages(
@@ -239,7 +240,7 @@ def _failure(attempt: EmailAttempt, exc: BaseException) -> _errors.Failure:
     return http_error(attempt, exc, status)
 
 
-SEND = Operation(c.SYSTEM_MAILJET, c.OP_SEND, _describe, _sent, _failure)
+SEND = Operation(c.SYSTEM_MAILJET, c.OP_SEND, _describe, _sent, _failure, attempt_type=BatchAttempt)
 PATCHES = (Patch(_MODULE, f"Endpoint.{_METHOD}", SEND),)
 
 

@@ -29,7 +29,7 @@ Usage::
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import mailchimp_transactional  # noqa: F401
 from mailchimp_transactional.api_client import ApiClientError
@@ -63,9 +63,9 @@ def _body(args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
-def _attempt(instance: Any) -> EmailAttempt:
-    host, port = server_of(getattr(getattr(instance, "api_client", None), "host", None))
-    return EmailAttempt(c.SYSTEM_MANDRILL, c.OP_SEND, host, port)
+def _at_server(attempt: EmailAttempt, instance: Any) -> None:
+    host = getattr(getattr(instance, "api_client", None), "host", None)
+    attempt.server_address, attempt.server_port = server_of(host)
 
 
 def _read_message(attempt: EmailAttempt, message: Any) -> None:
@@ -98,16 +98,18 @@ def _read_message(attempt: EmailAttempt, message: Any) -> None:
         attempt.attachments = len(attachments)
 
 
-def _describe_send(instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> EmailAttempt:
-    attempt = _attempt(instance)
+def _describe_send(
+    attempt: EmailAttempt, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
+) -> Optional[EmailAttempt]:
+    _at_server(attempt, instance)
     _read_message(attempt, _body(args, kwargs).get("message"))
     return attempt
 
 
 def _describe_send_template(
-    instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
-) -> EmailAttempt:
-    attempt = _attempt(instance)
+    attempt: EmailAttempt, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
+) -> Optional[EmailAttempt]:
+    _at_server(attempt, instance)
     body = _body(args, kwargs)
     _read_message(attempt, body.get("message"))
     template = body.get("template_name")
@@ -117,9 +119,9 @@ def _describe_send_template(
 
 
 def _describe_send_raw(
-    instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
-) -> EmailAttempt:
-    attempt = _attempt(instance)
+    attempt: EmailAttempt, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
+) -> Optional[EmailAttempt]:
+    _at_server(attempt, instance)
     body = _body(args, kwargs)
     raw: Union[str, bytes, None] = body.get("raw_message")
     if isinstance(raw, (str, bytes)):

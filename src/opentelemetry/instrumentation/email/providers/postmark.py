@@ -84,8 +84,10 @@ def _attachments(message: Mapping[str, Any]) -> Optional[int]:
     return len(attachments) if isinstance(attachments, (list, tuple)) else None
 
 
-def _describe_send(manager: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> EmailAttempt:
-    attempt = EmailAttempt(c.SYSTEM_POSTMARK, c.OP_SEND, *_server(manager))
+def _describe_send(
+    attempt: EmailAttempt, manager: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
+) -> Optional[EmailAttempt]:
+    attempt.server_address, attempt.server_port = _server(manager)
     attempt.sender = first_address(kwargs.get("From"))
     attempt.to, attempt.cc, attempt.bcc = _recipients(kwargs)
     attempt.subject = _subject(kwargs)
@@ -99,8 +101,10 @@ def _batch_messages(args: Tuple[Any, ...]) -> List[Mapping[str, Any]]:
     return [message for message in args if isinstance(message, Mapping)]
 
 
-def _describe_batch(manager: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> EmailAttempt:
-    attempt = BatchAttempt(c.SYSTEM_POSTMARK, c.OP_SEND_BATCH, *_server(manager))
+def _describe_batch(
+    attempt: BatchAttempt, manager: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
+) -> Optional[EmailAttempt]:
+    attempt.server_address, attempt.server_port = _server(manager)
     messages = _batch_messages(args)
     attempt.set_messages(_recipients(message) for message in messages)
     attempt.sender = shared(first_address(m.get("From")) for m in messages)
@@ -157,6 +161,7 @@ SEND_BATCH = Operation(
     _describe_batch,
     answered(_OK_STATUS, _batch_sent),
     http_error,
+    attempt_type=BatchAttempt,
 )
 
 PATCHES = (

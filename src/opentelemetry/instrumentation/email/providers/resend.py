@@ -60,8 +60,10 @@ def _server() -> Tuple[Optional[str], Optional[int]]:
 # -- send ----------------------------------------------------------------------------------
 
 
-def _describe_send(instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> EmailAttempt:
-    attempt = EmailAttempt(c.SYSTEM_RESEND, c.OP_SEND, *_server())
+def _describe_send(
+    attempt: EmailAttempt, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
+) -> Optional[EmailAttempt]:
+    attempt.server_address, attempt.server_port = _server()
     params = arg(args, kwargs, 0, "params")
     if isinstance(params, dict):
         attempt.sender = first_address(params.get("from"))
@@ -84,8 +86,10 @@ def _sent(attempt: EmailAttempt, result: Any) -> None:
 # -- batch ---------------------------------------------------------------------------------
 
 
-def _describe_batch(instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> EmailAttempt:
-    attempt = BatchAttempt(c.SYSTEM_RESEND, c.OP_SEND_BATCH, *_server())
+def _describe_batch(
+    attempt: BatchAttempt, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
+) -> Optional[EmailAttempt]:
+    attempt.server_address, attempt.server_port = _server()
     batch = arg(args, kwargs, 0, "params")
     messages = [m for m in batch if isinstance(m, dict)] if isinstance(batch, list) else []
     attempt.set_messages(
@@ -144,7 +148,12 @@ def _failure(attempt: EmailAttempt, exc: BaseException) -> _errors.Failure:
 
 SEND = Operation(c.SYSTEM_RESEND, c.OP_SEND, _describe_send, answered(_ACCEPTED, _sent), _failure)
 SEND_BATCH = Operation(
-    c.SYSTEM_RESEND, c.OP_SEND_BATCH, _describe_batch, answered(_ACCEPTED, _batch_sent), _failure
+    c.SYSTEM_RESEND,
+    c.OP_SEND_BATCH,
+    _describe_batch,
+    answered(_ACCEPTED, _batch_sent),
+    _failure,
+    attempt_type=BatchAttempt,
 )
 
 

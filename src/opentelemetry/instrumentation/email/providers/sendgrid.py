@@ -116,12 +116,14 @@ def _read_mail(attempt: EmailAttempt, message: Any) -> None:
         attempt.attachments = len(attachments)
 
 
-def _describe_send(instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> EmailAttempt:
+def _describe_send(
+    attempt: EmailAttempt, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
+) -> Optional[EmailAttempt]:
     # The host of the python_http_client the call goes through: changing
     # ``BaseInterface.host`` after construction does not move the client.
     client = getattr(instance, "client", None)
     host = getattr(client, "host", None) or getattr(instance, "host", None)
-    attempt = EmailAttempt(c.SYSTEM_SENDGRID, c.OP_SEND, *server_of(host))
+    attempt.server_address, attempt.server_port = server_of(host)
     try:
         _read_mail(attempt, arg(args, kwargs, 0, "message"))
     except Exception:
@@ -145,7 +147,7 @@ def _is_mail_send(request: Any) -> bool:
 
 
 def _describe_request(
-    instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
+    attempt: EmailAttempt, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
 ) -> Optional[EmailAttempt]:
     """``client.mail.send.post(request_body=...)`` called directly: only the
     serialised body is left, so it is parsed once to read the envelope.
@@ -153,9 +155,8 @@ def _describe_request(
     request = _request_of(args, kwargs)
     if not _is_mail_send(request):
         return None
-    attempt = EmailAttempt(
-        c.SYSTEM_SENDGRID, c.OP_SEND, *server_of(getattr(request, "full_url", None))
-    )
+    url = getattr(request, "full_url", None)
+    attempt.server_address, attempt.server_port = server_of(url)
     try:
         data = request.data
         if data:

@@ -302,7 +302,7 @@ def _keep_params(client: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any], par
 
 
 def _describe_request(
-    instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
+    attempt: EmailAttempt, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
 ) -> Optional[EmailAttempt]:
     """``_make_request(operation_model, request_dict, request_context)``: an
     SES send when ``_keep_params`` left its parameters in the request context
@@ -317,7 +317,9 @@ def _describe_request(
     send, params = pending
     request = arg(args, kwargs, 1, "request_dict")
     url = request.get("url") if isinstance(request, dict) else None
-    attempt = _SesAttempt(c.SYSTEM_SES, send.operation, *server_of(url))
+    assert isinstance(attempt, _SesAttempt)
+    attempt.operation = send.operation
+    attempt.server_address, attempt.server_port = server_of(url)
     attempt.result_key = send.result_key
     send.read(attempt, params if isinstance(params, dict) else {})
     return attempt
@@ -338,7 +340,12 @@ _BOTOCORE_SPAN = Adopt(
     {"rpc.service": frozenset({"SES", "SESv2"}), "rpc.method": _OPERATION_NAMES},
 )
 REQUEST = Operation(
-    c.SYSTEM_SES, c.OP_SEND, _describe_request, _request_result, adopt=_BOTOCORE_SPAN
+    c.SYSTEM_SES,
+    c.OP_SEND,
+    _describe_request,
+    _request_result,
+    adopt=_BOTOCORE_SPAN,
+    attempt_type=_SesAttempt,
 )
 KEEP_PARAMS = Stash(_keep_params)
 

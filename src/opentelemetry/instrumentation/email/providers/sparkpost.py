@@ -44,13 +44,12 @@ def _returns_a_future(instance: Any) -> bool:
 
 
 def _describe(
-    instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
+    attempt: EmailAttempt, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
 ) -> Optional[EmailAttempt]:
     if _returns_a_future(instance):
         return None  # a span ending at the return would not cover the request
-    attempt = EmailAttempt(
-        c.SYSTEM_SPARKPOST, c.OP_SEND, *server_of(getattr(instance, "base_uri", None))
-    )
+    base = getattr(instance, "base_uri", None)
+    attempt.server_address, attempt.server_port = server_of(base)
     recipients = kwargs.get("recipients")
     if isinstance(recipients, (list, tuple)) and not kwargs.get("recipient_list"):
         attempt.to = addresses(list(recipients))
