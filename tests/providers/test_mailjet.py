@@ -6,11 +6,9 @@ with and without instrumentation."""
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, Iterator
+from typing import Any, Dict
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from mailjet_rest import Client
 from mailjet_rest.errors import (
     ApiError,
@@ -23,12 +21,9 @@ from mailjet_rest.utils.guardrails import SecureHTTPAdapter
 from opentelemetry._logs import SeverityNumber
 from opentelemetry.trace import SpanKind, StatusCode
 
-import opentelemetry.instrumentation.email.providers.mailjet as adapter
-from opentelemetry.instrumentation.email.providers.mailjet import MailjetInstrumentor
-from tests.conftest import Telemetry, instrumented
-from tests.outcome import assert_same, observe_twice
+from tests.conftest import Telemetry
 from tests.providers.http_server import ProviderServer
-from tests.support import privacy
+from tests.providers.kit import Private, ProviderCase
 from tests.support.expected import accepted_recipients, assert_failed_span, by_attributes
 
 V31, V3 = r"^/v3\.1/send$", r"^/v3/send$"
@@ -467,7 +462,7 @@ def test_dry_run_sends_nothing_and_is_not_traced(
     assert telemetry.spans() == []
 
 
-# -- the application sees no difference ----------------------------------------------------
+# -- the contract suite's case (test_contract.py) ------------------------------------------
 
 
 def _scenarios(server: ProviderServer, closed_url: str) -> Dict[str, Any]:
@@ -487,80 +482,35 @@ def _scenarios(server: ProviderServer, closed_url: str) -> Dict[str, Any]:
     }
 
 
-@pytest.mark.parametrize("name", ["sent", "partial-200", "400", "401", "429", "500", "refused"])
-def test_instrumented_and_uninstrumented_behave_the_same(
-    provider_server: ProviderServer, closed_url: str, name: str
-) -> None:
-    plain, traced, telemetry = observe_twice(_scenarios(provider_server, closed_url)[name])
-    assert_same(plain, traced)
-    assert any(s.name.endswith(" mailjet") for s in telemetry.spans()), "not traced"
-
-
-def test_uninstrument_restores_every_patched_callable() -> None:
-    endpoint = adapter._ENDPOINT
-    original = vars(endpoint)[adapter._METHOD]
-    instrumentor = MailjetInstrumentor()
-    instrumentor.instrument(**Telemetry().providers())
-    try:
-        assert vars(endpoint)[adapter._METHOD] is not original
-    finally:
-        instrumentor.uninstrument()
-    assert vars(endpoint)[adapter._METHOD] is original
-
-
-# -- privacy -------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def _privacy_server() -> Iterator[ProviderServer]:
-    server = ProviderServer()
+def _send_private(server: ProviderServer, example: Private) -> None:
+    """A v3.1 batch with one invalid recipient, and a v3 send answered 400."""
     server.on("POST", V31, 200, json={"Messages": [_delivered("x@example.org"), INVALID_TO]})
     server.on("POST", V3, 400, json={"ErrorMessage": "bad", "StatusCode": 400})
-    yield server
-    server.stop()
-
-
-@settings(privacy.PROPERTY_SETTINGS, max_examples=25)
-@given(
-    sender=privacy.local_parts,
-    to=st.one_of(privacy.local_parts, privacy.unicode_local_parts),
-    cc=privacy.local_parts,
-    domain=privacy.domains,
-    subject=privacy.words,
-    body=privacy.words,
-)
-def test_default_settings_never_export_a_raw_address_subject_or_body(
-    _privacy_server: ProviderServer,
-    sender: str,
-    to: str,
-    cc: str,
-    domain: str,
-    subject: str,
-    body: str,
-) -> None:
-    addresses = {
-        "from": f"s{sender}@shop.example",
-        "to": f"t{to}@{domain}",
-        "cc": f"c{cc}@{domain}",
-    }
+    addresses = example.addresses
     message = {
         "From": {"Email": addresses["from"], "Name": "Shop"},
         "To": [{"Email": addresses["to"], "Name": "Customer"}],
         "Cc": [{"Email": addresses["cc"]}],
-        "Subject": subject,
-        "TextPart": body,
+        "Subject": example.subject,
+        "TextPart": example.body,
     }
-    with instrumented() as telemetry:
-        _client(_privacy_server.url).send.create(data={"Messages": [message, message]})
-        with pytest.raises(ValidationError):
-            _client(_privacy_server.url, "v3").send.create(
-                data={
-                    "FromEmail": addresses["from"],
-                    "To": f"Customer <{addresses['to']}>",
-                    "Cc": addresses["cc"],
-                    "Subject": subject,
-                    "Text-part": body,
-                }
-            )
-    exported = privacy.assert_nothing_leaked(telemetry, addresses, subject, body)
-    assert '"send_batch mailjet"' in exported and '"send mailjet"' in exported
+    _client(server.url).send.create(data={"Messages": [message, message]})
+    with pytest.raises(ValidationError):
+        _client(server.url, "v3").send.create(
+            data={
+                "FromEmail": addresses["from"],
+                "To": f"Customer <{addresses['to']}>",
+                "Cc": addresses["cc"],
+                "Subject": example.subject,
+                "Text-part": example.body,
+            }
+        )
+
+
+CASE = ProviderCase(
+    system="mailjet",
+    scenario_names=("sent", "partial-200", "400", "401", "429", "500", "refused"),
+    scenarios=_scenarios,
+    send_private=_send_private,
+    exported_names=('"send_batch mailjet"', '"send mailjet"'),
+)
