@@ -64,6 +64,9 @@ class ProviderCase:
     #: text that must appear in what was exported (span names), proving the
     #: privacy search ran over real telemetry
     exported_names: Tuple[str, ...] = field(default=())
+    #: text that must appear exactly so many times (``'"send mailgun"': 2``:
+    #: two spans of that name)
+    exported_counts: Mapping[str, int] = field(default_factory=dict)
 
 
 # Test modules that define a CASE, by email.system.

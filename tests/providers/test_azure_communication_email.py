@@ -21,15 +21,12 @@ from azure.core.exceptions import (
     ServiceResponseError,
     ServiceResponseTimeoutError,
 )
-from hypothesis import given, settings
 from opentelemetry.trace import SpanKind, StatusCode
 
-from opentelemetry.instrumentation.email import EmailInstrumentor
-from tests.conftest import Telemetry, instrumented
-from tests.outcome import assert_same, observe_twice
+from tests.conftest import Telemetry
 from tests.providers import azure_communication_email_responses as r
 from tests.providers.http_server import ProviderServer
-from tests.support import privacy
+from tests.providers.kit import Private, ProviderCase
 from tests.support.expected import assert_failed_span, assert_one_failed_send
 
 SYSTEM = "azure_communication_email"
@@ -328,7 +325,7 @@ def test_with_retries_on_one_span_covers_the_whole_call(
     assert telemetry.counter("email.client.sent.messages") == 1
 
 
-# -- differential: the app sees the same thing -------------------------------------------
+# -- the contract suite's case (test_contract.py) ------------------------------------------
 
 Scenario = Callable[[ProviderServer], Any]
 
@@ -404,67 +401,40 @@ def _comparable(outcome: Any) -> Any:
     return text
 
 
-@pytest.mark.parametrize("name", list(SCENARIOS))
-def test_instrumented_and_uninstrumented_behave_the_same(
-    name: str, provider_server: ProviderServer
-) -> None:
-    scenario = SCENARIOS[name]
-    plain, traced, telemetry = observe_twice(lambda: scenario(provider_server))
-    assert_same(plain, traced, _comparable)
-    assert telemetry.spans(SPAN), "the instrumented run was not traced"
+def _scenarios(server: ProviderServer, closed_url: str) -> Dict[str, Callable[[], Any]]:
+    def bind(scenario: Scenario) -> Callable[[], Any]:
+        return lambda: scenario(server)
+
+    return {name: bind(scenario) for name, scenario in SCENARIOS.items()}
 
 
-def test_uninstrument_restores_every_patched_callable(telemetry: Telemetry) -> None:
-    classes = (EmailClient, AsyncEmailClient)
-    EmailInstrumentor().uninstrument()
-    originals = [cls.begin_send for cls in classes]
-    EmailInstrumentor().instrument(**telemetry.providers())
-    assert all(c.begin_send is not o for c, o in zip(classes, originals))
-    EmailInstrumentor().uninstrument()
-    assert all(c.begin_send is o for c, o in zip(classes, originals))
-
-
-# -- privacy: nothing raw leaves the process --------------------------------------------
-
-
-@settings(privacy.PROPERTY_SETTINGS, max_examples=15)
-@given(
-    sender=privacy.local_parts,
-    to=privacy.local_parts,
-    cc=privacy.local_parts,
-    bcc=privacy.local_parts,
-    domain=privacy.domains,
-    subject=privacy.words,
-    body=privacy.words,
-)
-def test_default_settings_never_export_a_raw_address_subject_or_body(
-    provider_server: ProviderServer,
-    sender: str,
-    to: str,
-    cc: str,
-    bcc: str,
-    domain: str,
-    subject: str,
-    body: str,
-) -> None:
-    addresses = {
-        "from": f"s{sender}@shop.example",
-        "to": f"t{to}@{domain}",
-        "cc": f"c{cc}@{domain}",
-        "bcc": f"b{bcc}@{domain}",
+def _send_private(server: ProviderServer, example: Private) -> None:
+    """One message with to, cc and bcc (the cc address again) and a reply-to."""
+    _accept(server)
+    addresses = example.addresses
+    message = {
+        "senderAddress": addresses["from"],
+        "recipients": {
+            "to": [{"address": addresses["to"], "displayName": "Customer"}],
+            "cc": [{"address": addresses["cc"]}],
+            "bcc": [{"address": addresses["cc"]}],
+        },
+        "content": {
+            "subject": example.subject,
+            "plainText": example.body,
+            "html": f"<p>{example.body}</p>",
+        },
+        "replyTo": [{"address": addresses["from"]}],
     }
-    with instrumented() as telemetry:
-        _accept(provider_server)
-        message = {
-            "senderAddress": addresses["from"],
-            "recipients": {
-                "to": [{"address": addresses["to"], "displayName": "Customer"}],
-                "cc": [{"address": addresses["cc"]}],
-                "bcc": [{"address": addresses["bcc"]}],
-            },
-            "content": {"subject": subject, "plainText": body, "html": f"<p>{body}</p>"},
-            "replyTo": [{"address": addresses["from"]}],
-        }
-        _client(provider_server.url).begin_send(message, polling_interval=0).result()
-    exported = privacy.assert_nothing_leaked(telemetry, addresses, subject, body)
-    assert f'"{SPAN}"' in exported
+    _client(server.url).begin_send(message, polling_interval=0).result()
+
+
+CASE = ProviderCase(
+    system=SYSTEM,
+    scenario_names=tuple(SCENARIOS),
+    scenarios=_scenarios,
+    send_private=_send_private,
+    normalise=_comparable,
+    privacy_examples=15,
+    exported_names=(f'"{SPAN}"',),
+)

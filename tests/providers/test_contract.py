@@ -132,6 +132,8 @@ def test_default_settings_never_export_a_raw_address_subject_or_body(
         assert f" {system}" in exported
         for name in case.exported_names:
             assert name in exported, name
+        for name, count in case.exported_counts.items():
+            assert exported.count(name) == count, (name, exported.count(name))
 
     try:
         check()

@@ -13,8 +13,6 @@ import re
 from typing import Any, Callable, Dict, Iterator, List
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from mailersend import (
     AsyncMailerSendClient,
     EmailBuilder,
@@ -25,11 +23,9 @@ from mailersend import (
 from mailersend import exceptions as ms_errors
 from opentelemetry.trace import SpanKind, StatusCode
 
-from opentelemetry.instrumentation.email.providers.mailersend import MailersendInstrumentor
-from tests.conftest import Telemetry, instrumented
-from tests.outcome import assert_same, observe_twice
+from tests.conftest import Telemetry
 from tests.providers.http_server import ProviderServer
-from tests.support import privacy
+from tests.providers.kit import Private, ProviderCase
 from tests.support.smtp_server import free_port
 
 SEND = r"^/v1/email$"
@@ -496,7 +492,7 @@ def test_with_retries_spent_the_last_status_is_reported(
     )
 
 
-# -- the application sees the same thing ---------------------------------------------------
+# -- the contract suite's case (test_contract.py) ------------------------------------------
 
 _VOLATILE = re.compile(r"\b\d{4,5}\b|'(?:date|Date)': '[^']*'|at 0x[0-9a-f]+")
 
@@ -512,7 +508,27 @@ def _plain(outcome: Any) -> Any:
     return (kind, {**value, "state": state})
 
 
-def _scenario(name: str, server: ProviderServer, closed_port: int) -> Callable[[], Any]:
+def _normalise(outcome: Any) -> Any:
+    return _VOLATILE.sub("<>", repr(_plain(outcome)))
+
+
+def _quietly(call: Callable[[], Any]) -> Callable[[], Any]:
+    """The call with the SDK's logger silenced, as the autouse fixture does
+    for this module's own tests (the contract suite has no such fixture)."""
+
+    def run() -> Any:
+        logger = logging.getLogger("mailersend")
+        level = logger.level
+        logger.setLevel(logging.CRITICAL)
+        try:
+            return call()
+        finally:
+            logger.setLevel(level)
+
+    return run
+
+
+def _scenarios(server: ProviderServer, closed_url: str) -> Dict[str, Callable[[], Any]]:
     def on(path: str, status: int, **answer: Any) -> None:
         server.on("POST", path, status, **answer)
 
@@ -535,10 +551,10 @@ def _scenario(name: str, server: ProviderServer, closed_port: int) -> Callable[[
         return run
 
     def refused() -> Any:
-        url = f"http://127.0.0.1:{closed_port}/v1/"
+        url = f"{closed_url}/v1/"
         return MailerSendClient(api_key="k", base_url=url, max_retries=0).emails.send(order())
 
-    return {
+    scenarios = {
         "accepted": sync(SEND, 202, lambda c: c.emails.send(order()), headers=ACCEPTED_HEADERS),
         "some suppressed": sync(
             SEND,
@@ -557,84 +573,50 @@ def _scenario(name: str, server: ProviderServer, closed_port: int) -> Callable[[
             SEND, 202, lambda c: c.emails.send(order()), headers=ACCEPTED_HEADERS
         ),
         "429 async": async_(SEND, 429, lambda c: c.emails.send(order()), json=ERRORS[429]),
-    }[name]
-
-
-@pytest.mark.parametrize(
-    "name",
-    ["accepted", "some suppressed", "bulk", "422", "500", "refused", "accepted async", "429 async"],
-)
-def test_instrumented_and_uninstrumented_behave_the_same(
-    provider_server: ProviderServer, name: str
-) -> None:
-    scenario = _scenario(name, provider_server, free_port())
-    plain, traced, telemetry = observe_twice(scenario)
-    assert_same(plain, traced, lambda outcome: _VOLATILE.sub("<>", repr(_plain(outcome))))
-    assert len(telemetry.spans()) == 1
-
-
-def test_uninstrument_restores_every_patched_callable() -> None:
-    originals = (vars(MailerSendClient)["request"], vars(AsyncMailerSendClient)["request"])
-    instrumentor = MailersendInstrumentor()
-    instrumentor.instrument(**Telemetry().providers())
-    try:
-        assert vars(MailerSendClient)["request"] is not originals[0]
-        assert vars(AsyncMailerSendClient)["request"] is not originals[1]
-    finally:
-        instrumentor.uninstrument()
-    assert vars(MailerSendClient)["request"] is originals[0]
-    assert vars(AsyncMailerSendClient)["request"] is originals[1]
-
-
-# -- property: nothing raw leaves the process ----------------------------------------------
-
-
-@settings(privacy.PROPERTY_SETTINGS, max_examples=25)
-@given(
-    sender=privacy.local_parts,
-    to=privacy.local_parts,
-    cc=privacy.local_parts,
-    domain=st.sampled_from(["gmail.com", "example.org", "corp.example", "yahoo.fr"]),
-    subject=privacy.words,
-    body=privacy.words,
-    bulk=st.booleans(),
-)
-def test_default_settings_never_export_a_raw_address_subject_or_body(
-    provider_server: ProviderServer,
-    sender: str,
-    to: str,
-    cc: str,
-    domain: str,
-    subject: str,
-    body: str,
-    bulk: bool,
-) -> None:
-    # EmailStr validates addresses, so local parts stay ASCII here.
-    addresses = {
-        "from": f"s{sender}@shop.example",
-        "to": f"t{to}@{domain}",
-        "cc": f"c{cc}@{domain}",
     }
-    provider_server.on(
+    return {name: _quietly(call) for name, call in scenarios.items()}
+
+
+def _send_private(server: ProviderServer, example: Private) -> None:
+    """One send answered with the cc address suppressed, or a bulk of two."""
+    addresses = example.addresses
+    server.on(
         "POST",
         SEND,
         202,
         headers={"X-Message-Id": MESSAGE_ID},
         json=suppressed("SOME_SUPPRESSED", addresses["cc"]),
     )
-    provider_server.on("POST", BULK, 202, json=BULK_ACCEPTED)
+    server.on("POST", BULK, 202, json=BULK_ACCEPTED)
     request = EmailRequest(
         **{"from": {"email": addresses["from"], "name": "Shop"}},
         to=[{"email": addresses["to"], "name": "Customer"}],
         cc=[{"email": addresses["cc"]}],
-        subject=subject,
-        text=body,
+        subject=example.subject,
+        text=example.body,
     )
-    with instrumented() as telemetry:
-        ms = client(provider_server)
-        if bulk:
-            ms.emails.send_bulk([request, request])
-        else:
-            ms.emails.send(request)
-    exported = privacy.assert_nothing_leaked(telemetry, addresses, subject, body)
-    assert " mailersend" in exported
+    ms = client(server)
+    if example.batch:
+        _quietly(lambda: ms.emails.send_bulk([request, request]))()
+    else:
+        _quietly(lambda: ms.emails.send(request))()
+
+
+CASE = ProviderCase(
+    system="mailersend",
+    scenario_names=(
+        "accepted",
+        "some suppressed",
+        "bulk",
+        "422",
+        "500",
+        "refused",
+        "accepted async",
+        "429 async",
+    ),
+    scenarios=_scenarios,
+    send_private=_send_private,
+    normalise=_normalise,
+    spans_per_scenario=1,
+    privacy_examples=25,
+)

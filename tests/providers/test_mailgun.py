@@ -6,23 +6,18 @@ application sees the same results with and without instrumentation."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Dict, Iterator, Tuple
+from typing import Any, Callable, Dict, Tuple
 
 import httpx2
-import mailgun.client
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from mailgun import ApiError, AsyncClient, Client, MailgunMessageBuilder
 from mailgun.config import RetryPolicy
 from opentelemetry._logs import SeverityNumber
 from opentelemetry.trace import SpanKind, StatusCode
 
-from opentelemetry.instrumentation.email.providers.mailgun import MailgunInstrumentor
-from tests.conftest import Telemetry, instrumented
-from tests.outcome import assert_same, observe_twice
+from tests.conftest import Telemetry
 from tests.providers.http_server import ProviderServer
-from tests.support import privacy
+from tests.providers.kit import Private, ProviderCase
 from tests.support.expected import accepted_recipients
 
 DOMAIN = "mg.shop.example"
@@ -422,10 +417,10 @@ def test_async_network_failures(
     assert span.attributes["email.error.retryable"] is True
 
 
-# -- the application sees no difference ----------------------------------------------------
+# -- the contract suite's case (test_contract.py) ------------------------------------------
 
 
-def _scenarios(server: ProviderServer, closed_url: str) -> Dict[str, Any]:
+def _scenarios(server: ProviderServer, closed_url: str) -> Dict[str, Callable[[], Any]]:
     def sync_send(status: int) -> Any:
         if status == 200:
             server.on("POST", SEND_PATH, 200, json=QUEUED)
@@ -473,86 +468,40 @@ def _scenarios(server: ProviderServer, closed_url: str) -> Dict[str, Any]:
     }
 
 
-@pytest.mark.parametrize(
-    "name", ["sent", "400", "401", "500", "refused", "async-mime", "async-dropped"]
-)
-def test_instrumented_and_uninstrumented_behave_the_same(
-    provider_server: ProviderServer, closed_url: str, name: str
-) -> None:
-    plain, traced, telemetry = observe_twice(_scenarios(provider_server, closed_url)[name])
-    assert_same(plain, traced)
-    assert telemetry.spans("send mailgun"), "the instrumented run was not traced"
-
-
-def test_uninstrument_restores_every_patched_callable() -> None:
-    originals = (mailgun.client.Endpoint.create, mailgun.client.AsyncEndpoint.create)
-    instrumentor = MailgunInstrumentor()
-    instrumentor.instrument(**Telemetry().providers())
-    try:
-        assert mailgun.client.Endpoint.create is not originals[0]
-        assert mailgun.client.AsyncEndpoint.create is not originals[1]
-    finally:
-        instrumentor.uninstrument()
-    assert (mailgun.client.Endpoint.create, mailgun.client.AsyncEndpoint.create) == originals
-    assert mailgun.client.Endpoint.create is originals[0]
-    assert mailgun.client.AsyncEndpoint.create is originals[1]
-
-
-# -- privacy -------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def _privacy_server() -> Iterator[ProviderServer]:
-    server = ProviderServer()
+def _send_private(server: ProviderServer, example: Private) -> None:
+    """A templated send and a raw MIME send, both answered as queued."""
     server.on("POST", SEND_PATH, 200, json=QUEUED)
     server.on("POST", MIME_PATH, 200, json=QUEUED)
-    yield server
-    server.stop()
-
-
-@settings(privacy.PROPERTY_SETTINGS, max_examples=25)
-@given(
-    sender=privacy.local_parts,
-    to=st.one_of(privacy.local_parts, privacy.unicode_local_parts),
-    cc=privacy.local_parts,
-    domain=privacy.domains,
-    subject=privacy.words,
-    body=privacy.words,
-)
-def test_default_settings_never_export_a_raw_address_subject_or_body(
-    _privacy_server: ProviderServer,
-    sender: str,
-    to: str,
-    cc: str,
-    domain: str,
-    subject: str,
-    body: str,
-) -> None:
-    addresses = {
-        "from": f"s{sender}@shop.example",
-        "to": f"t{to}@{domain}",
-        "cc": f"c{cc}@{domain}",
-    }
-    with instrumented() as telemetry, _client(_privacy_server) as client:
+    addresses = example.addresses
+    with _client(server) as client:
         client.messages.create(
             data={
                 "from": f"Shop <{addresses['from']}>",
                 "to": [f"Customer <{addresses['to']}>"],
                 "cc": addresses["cc"],
-                "subject": subject,
-                "text": body,
+                "subject": example.subject,
+                "text": example.body,
                 "template": "order",
             },
             domain=DOMAIN,
         )
         raw = (
             f"From: {addresses['from']}\r\nTo: {addresses['to']}\r\n"
-            f"Cc: {addresses['cc']}\r\nSubject: {subject}\r\n\r\n{body}\r\n"
+            f"Cc: {addresses['cc']}\r\nSubject: {example.subject}\r\n\r\n{example.body}\r\n"
         ).encode()
         client.mimemessage.create(
             data={"to": [addresses["to"], addresses["cc"]]},
             files={"message": raw},
             domain=DOMAIN,
         )
-    exported = privacy.assert_nothing_leaked(telemetry, addresses, subject, body)
-    assert exported.count('"send mailgun"') == 2  # the check above ran on real telemetry
+
+
+CASE = ProviderCase(
+    system="mailgun",
+    scenario_names=("sent", "400", "401", "500", "refused", "async-mime", "async-dropped"),
+    scenarios=_scenarios,
+    send_private=_send_private,
+    privacy_examples=25,
+    exported_names=('"send mailgun"',),
+    exported_counts={'"send mailgun"': 2},
+)

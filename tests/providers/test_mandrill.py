@@ -4,24 +4,22 @@ recipients are read, privacy, and that the app sees the same results."""
 
 from __future__ import annotations
 
+import functools
 import json
 from email.message import EmailMessage
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List
 
 import mailchimp_transactional as mailchimp
 import pytest
-from hypothesis import given, settings
-from mailchimp_transactional.api.messages_api import MessagesApi
 from mailchimp_transactional.api_client import ApiClientError
 from opentelemetry.trace import SpanKind, StatusCode
 
-from opentelemetry.instrumentation.email import EmailInstrumentor
 from opentelemetry.instrumentation.email.providers import mandrill as adapter
-from tests.conftest import Telemetry, instrumented
-from tests.outcome import assert_same, observe_twice, repr_without_addresses
+from tests.conftest import Telemetry
+from tests.outcome import repr_without_addresses
 from tests.providers import mandrill_responses as r
 from tests.providers.http_server import ProviderServer
-from tests.support import privacy
+from tests.providers.kit import Private, ProviderCase
 from tests.support.expected import assert_failed_span
 
 SENDER = "orders@shop.example"
@@ -365,7 +363,7 @@ def test_connection_refused_and_dropped_connection(
         assert "http.response.status_code" not in span.attributes
 
 
-# -- differential: the app sees the same thing -------------------------------------------
+# -- the contract suite's case (test_contract.py) ------------------------------------------
 
 Scenario = Callable[[ProviderServer], Any]
 
@@ -416,101 +414,72 @@ def _bad_argument(server: ProviderServer) -> Any:
     return _client(server).messages.send({"message": _message()}, unexpected=True)
 
 
-SCENARIOS: Dict[str, Scenario] = {
-    "ok": _ok,
-    "template": _template,
-    "raw": _raw,
-    "all_rejected": _rejected,
-    "invalid_key": _invalid_key,
-    "empty_502": _empty_502,
-    "closed": _closed,
-    "refused": _refused,
-    "bad_argument": _bad_argument,
-}
-
-
-@pytest.mark.parametrize("name", list(SCENARIOS))
-def test_instrumented_and_uninstrumented_behave_the_same(
-    name: str, provider_server: ProviderServer
-) -> None:
-    scenario = SCENARIOS[name]
-    plain, traced, telemetry = observe_twice(lambda: scenario(provider_server))
-    assert_same(plain, traced, repr_without_addresses)
-    if name != "bad_argument":
-        assert telemetry.spans("send mandrill"), "the instrumented run was not traced"
-
-
-def test_uninstrument_restores_every_patched_callable(telemetry: Telemetry) -> None:
-    names = [p.name.split(".")[1] for p in adapter.PATCHES]
-    originals: Dict[str, Optional[Any]] = {}
-    EmailInstrumentor().uninstrument()
-    for name in names:
-        originals[name] = MessagesApi.__dict__[name]
-    EmailInstrumentor().instrument(**telemetry.providers())
-    for name in names:
-        assert MessagesApi.__dict__[name] is not originals[name]
-    EmailInstrumentor().uninstrument()
-    for name in names:
-        assert MessagesApi.__dict__[name] is originals[name]
-
-
-# -- privacy: nothing raw leaves the process --------------------------------------------
-
-
-@settings(privacy.PROPERTY_SETTINGS, max_examples=15)
-@given(
-    sender=privacy.local_parts,
-    to=privacy.local_parts,
-    cc=privacy.local_parts,
-    refused=privacy.local_parts,
-    domain=privacy.domains,
-    subject=privacy.words,
-    body=privacy.words,
-)
-def test_default_settings_never_export_a_raw_address_subject_or_body(
-    provider_server: ProviderServer,
-    sender: str,
-    to: str,
-    cc: str,
-    refused: str,
-    domain: str,
-    subject: str,
-    body: str,
-) -> None:
-    addresses = {
-        "from": f"s{sender}@shop.example",
-        "to": f"t{to}@{domain}",
-        "cc": f"c{cc}@{domain}",
-        "refused": f"r{refused}@{domain}",
+def _scenarios(server: ProviderServer, closed_url: str) -> Dict[str, Callable[[], Any]]:
+    scenarios: Dict[str, Scenario] = {
+        "ok": _ok,
+        "template": _template,
+        "raw": _raw,
+        "all_rejected": _rejected,
+        "invalid_key": _invalid_key,
+        "empty_502": _empty_502,
+        "closed": _closed,
+        "refused": _refused,
+        "bad_argument": _bad_argument,
     }
-    with instrumented() as telemetry:
-        provider_server.on(
-            "POST",
-            r.SEND_PATH,
-            json=[
-                r.recipient(addresses["to"]),
-                r.recipient(addresses["cc"]),
-                r.recipient(addresses["refused"], "rejected", "hard-bounce"),
-            ],
-        )
-        provider_server.on("POST", r.RAW_PATH, json=r.sent(addresses["to"]))
-        client = _client(provider_server)
-        message = {
-            "from_email": addresses["from"],
-            "subject": subject,
-            "text": body,
-            "to": [
-                {"email": addresses["to"], "name": "Customer"},
-                {"email": addresses["cc"], "type": "cc"},
-                {"email": addresses["refused"], "type": "bcc"},
-            ],
-        }
-        client.messages.send({"message": message})
-        mime = EmailMessage()
-        mime["From"] = addresses["from"]
-        mime["To"] = f"Customer <{addresses['to']}>"
-        mime["Subject"] = subject
-        mime.set_content(body)
-        client.messages.send_raw({"raw_message": mime.as_string()})
-    exported = privacy.assert_nothing_leaked(telemetry, addresses, subject, body)
-    assert exported.count('"send mandrill"') == 2
+    return {name: functools.partial(scenario, server) for name, scenario in scenarios.items()}
+
+
+def _send_private(server: ProviderServer, example: Private) -> None:
+    """A send with one recipient rejected (the bcc, here the cc address again),
+    and a raw MIME send."""
+    addresses = example.addresses
+    server.on(
+        "POST",
+        r.SEND_PATH,
+        json=[
+            r.recipient(addresses["to"]),
+            r.recipient(addresses["cc"]),
+            r.recipient(addresses["cc"], "rejected", "hard-bounce"),
+        ],
+    )
+    server.on("POST", r.RAW_PATH, json=r.sent(addresses["to"]))
+    client = _client(server)
+    message = {
+        "from_email": addresses["from"],
+        "subject": example.subject,
+        "text": example.body,
+        "to": [
+            {"email": addresses["to"], "name": "Customer"},
+            {"email": addresses["cc"], "type": "cc"},
+            {"email": addresses["cc"], "type": "bcc"},
+        ],
+    }
+    client.messages.send({"message": message})
+    mime = EmailMessage()
+    mime["From"] = addresses["from"]
+    mime["To"] = f"Customer <{addresses['to']}>"
+    mime["Subject"] = example.subject
+    mime.set_content(example.body)
+    client.messages.send_raw({"raw_message": mime.as_string()})
+
+
+CASE = ProviderCase(
+    system="mandrill",
+    scenario_names=(
+        "ok",
+        "template",
+        "raw",
+        "all_rejected",
+        "invalid_key",
+        "empty_502",
+        "closed",
+        "refused",
+        "bad_argument",
+    ),
+    scenarios=_scenarios,
+    send_private=_send_private,
+    normalise=repr_without_addresses,
+    privacy_examples=15,
+    exported_names=('"send mandrill"',),
+    exported_counts={'"send mandrill"': 2},
+)

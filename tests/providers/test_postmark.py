@@ -8,23 +8,18 @@ from __future__ import annotations
 from email.mime.application import MIMEApplication
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
-from typing import Any, Dict, Iterator
+from typing import Any, Callable, Dict
 
-import postmarker.models.emails as emails_module
 import pytest
 import requests
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from opentelemetry._logs import SeverityNumber
 from opentelemetry.trace import SpanKind, StatusCode
 from postmarker.core import PostmarkClient
 from postmarker.exceptions import ClientError
 
-from opentelemetry.instrumentation.email.providers.postmark import PostmarkInstrumentor
-from tests.conftest import Telemetry, instrumented
-from tests.outcome import assert_same, observe_twice
+from tests.conftest import Telemetry
 from tests.providers.http_server import ProviderServer
-from tests.support import privacy
+from tests.providers.kit import Private, ProviderCase
 from tests.support.expected import accepted_recipients, assert_failed_span, by_attributes
 
 SEND, TEMPLATE = r"^/email$", r"^/email/withTemplate/$"
@@ -374,10 +369,10 @@ def test_dropped_connection(telemetry: Telemetry, provider_server: ProviderServe
     assert telemetry.counter("email.client.sent.messages", error__type="server_disconnected") == 1
 
 
-# -- the application sees no difference ----------------------------------------------------
+# -- the contract suite's case (test_contract.py) ------------------------------------------
 
 
-def _scenarios(server: ProviderServer, closed_url: str) -> Dict[str, Any]:
+def _scenarios(server: ProviderServer, closed_url: str) -> Dict[str, Callable[[], Any]]:
     def send(status: int) -> Any:
         if status == 200:
             server.on("POST", SEND, 200, json=_accepted("alice@gmail.com"))
@@ -412,84 +407,38 @@ def _scenarios(server: ProviderServer, closed_url: str) -> Dict[str, Any]:
     }
 
 
-@pytest.mark.parametrize(
-    "name", ["sent", "401", "422", "429", "batch-partial", "key-error", "refused"]
-)
-def test_instrumented_and_uninstrumented_behave_the_same(
-    provider_server: ProviderServer, closed_url: str, name: str
-) -> None:
-    plain, traced, telemetry = observe_twice(_scenarios(provider_server, closed_url)[name])
-    assert_same(plain, traced)
-    assert any(s.name.endswith(" postmark") for s in telemetry.spans()), "not traced"
-
-
-def test_uninstrument_restores_every_patched_callable() -> None:
-    manager = emails_module.EmailManager
-    names = ("_send", "_send_with_template", "_send_batch", "_send_batch_with_template")
-    originals = [vars(manager)[name] for name in names]
-    instrumentor = PostmarkInstrumentor()
-    instrumentor.instrument(**Telemetry().providers())
-    try:
-        assert all(vars(manager)[n] is not o for n, o in zip(names, originals))
-    finally:
-        instrumentor.uninstrument()
-    assert [vars(manager)[name] for name in names] == originals
-    assert all(vars(manager)[n] is o for n, o in zip(names, originals))
-
-
-# -- privacy -------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def _privacy_server() -> Iterator[ProviderServer]:
-    server = ProviderServer()
+def _send_private(server: ProviderServer, example: Private) -> None:
+    """A single send, a batch with one failed message, and a template send
+    answered 422."""
     server.on("POST", SEND, 200, json=_accepted("x@example.org"))
     server.on("POST", BATCH, 200, json=[_accepted("x@example.org"), {"ErrorCode": 406}])
     server.on("POST", TEMPLATE, 422, json={"ErrorCode": 406, "Message": INACTIVE})
-    yield server
-    server.stop()
-
-
-@settings(privacy.PROPERTY_SETTINGS, max_examples=25)
-@given(
-    sender=privacy.local_parts,
-    to=st.one_of(privacy.local_parts, privacy.unicode_local_parts),
-    cc=privacy.local_parts,
-    domain=privacy.domains,
-    subject=privacy.words,
-    body=privacy.words,
-)
-def test_default_settings_never_export_a_raw_address_subject_or_body(
-    _privacy_server: ProviderServer,
-    sender: str,
-    to: str,
-    cc: str,
-    domain: str,
-    subject: str,
-    body: str,
-) -> None:
-    addresses = {
-        "from": f"s{sender}@shop.example",
-        "to": f"t{to}@{domain}",
-        "cc": f"c{cc}@{domain}",
-    }
+    addresses = example.addresses
     message = {
         "From": f"Shop <{addresses['from']}>",
         "To": f"Customer <{addresses['to']}>",
         "Cc": addresses["cc"],
-        "Subject": subject,
-        "TextBody": body,
+        "Subject": example.subject,
+        "TextBody": example.body,
     }
-    with instrumented() as telemetry:
-        client = _client(_privacy_server)
-        client.emails.send(**message)
-        client.emails.send_batch(message, {**message, "To": addresses["cc"]})
-        with pytest.raises(ClientError):
-            client.emails.send_with_template(
-                TemplateAlias="welcome",
-                TemplateModel={"body": body},
-                From=message["From"],
-                To=message["To"],
-            )
-    exported = privacy.assert_nothing_leaked(telemetry, addresses, subject, body)
-    assert exported.count('"send postmark"') == 2 and '"send_batch postmark"' in exported
+    client = _client(server)
+    client.emails.send(**message)
+    client.emails.send_batch(message, {**message, "To": addresses["cc"]})
+    with pytest.raises(ClientError):
+        client.emails.send_with_template(
+            TemplateAlias="welcome",
+            TemplateModel={"body": example.body},
+            From=message["From"],
+            To=message["To"],
+        )
+
+
+CASE = ProviderCase(
+    system="postmark",
+    scenario_names=("sent", "401", "422", "429", "batch-partial", "key-error", "refused"),
+    scenarios=_scenarios,
+    send_private=_send_private,
+    privacy_examples=25,
+    exported_names=('"send postmark"', '"send_batch postmark"'),
+    exported_counts={'"send postmark"': 2},
+)

@@ -12,18 +12,12 @@ from typing import Any, Callable, Dict, Iterator, List
 
 import pytest
 import resend
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from opentelemetry.trace import SpanKind, StatusCode
 from resend import exceptions as resend_errors
-from resend.emails._batch import Batch
-from resend.emails._emails import Emails
 
-from opentelemetry.instrumentation.email.providers.resend import ResendInstrumentor
-from tests.conftest import Telemetry, instrumented
-from tests.outcome import assert_same, observe_twice
+from tests.conftest import Telemetry
 from tests.providers.http_server import ProviderServer
-from tests.support import privacy
+from tests.providers.kit import Private, ProviderCase
 from tests.support.smtp_server import free_port
 
 EMAIL_ID = "49a3999c-0ce1-4ea6-ab68-afcd6dc2e794"
@@ -419,25 +413,31 @@ def test_timeout(
     assert telemetry.only("send resend").attributes["error.type"] == "timeout"
 
 
-# -- the application sees the same thing ---------------------------------------------------
+# -- the contract suite's case (test_contract.py) ------------------------------------------
 
 _VOLATILE = re.compile(r"\b\d{4,5}\b|'(?:date|Date)': '[^']*'")
 
 
-def _scenario(name: str, server: ProviderServer, closed_port: int) -> Callable[[], Any]:
+def _against(url: str, call: Callable[[], Any]) -> Any:
+    """The call with Resend pointed at url (module-level settings, restored after)."""
+    saved = resend.api_key, resend.api_url
+    resend.api_key, resend.api_url = "re_test_key", url
+    try:
+        return call()
+    finally:
+        resend.api_key, resend.api_url = saved
+
+
+def _scenarios(server: ProviderServer, closed_url: str) -> Dict[str, Callable[[], Any]]:
     def http(path: str, status: int, json: Any, call: Callable[[], Any]) -> Callable[[], Any]:
         def run() -> Any:
             server.on("POST", path, status, json=json)
-            return call()
+            return _against(server.url, call)
 
         return run
 
     def refused() -> Any:
-        resend.api_url = f"http://127.0.0.1:{closed_port}"
-        try:
-            return resend.Emails.send(order())
-        finally:
-            resend.api_url = server.url
+        return _against(closed_url, lambda: resend.Emails.send(order()))
 
     send = lambda: resend.Emails.send(order())  # noqa: E731
     return {
@@ -460,72 +460,32 @@ def _scenario(name: str, server: ProviderServer, closed_port: int) -> Callable[[
             r"^/emails$", 500, ERRORS[500], lambda: asyncio.run(resend.Emails.send_async(order()))
         ),
         "refused": refused,
-    }[name]
-
-
-@pytest.mark.parametrize(
-    "name", ["accepted", "accepted async", "batch", "422", "429", "500 async", "refused"]
-)
-def test_instrumented_and_uninstrumented_behave_the_same(api: ProviderServer, name: str) -> None:
-    plain, traced, telemetry = observe_twice(_scenario(name, api, free_port()))
-    assert_same(plain, traced, lambda outcome: _VOLATILE.sub("<>", repr(outcome)))
-    assert len(telemetry.spans()) == 1
-
-
-def test_uninstrument_restores_the_classmethods_themselves() -> None:
-    names = [(Emails, "send"), (Emails, "send_async"), (Batch, "send"), (Batch, "send_async")]
-    originals = [vars(owner)[name] for owner, name in names]
-    assert all(isinstance(o, classmethod) for o in originals)
-    instrumentor = ResendInstrumentor()
-    instrumentor.instrument(**Telemetry().providers())
-    try:
-        assert all(vars(owner)[name] is not o for (owner, name), o in zip(names, originals))
-    finally:
-        instrumentor.uninstrument()
-    assert [vars(owner)[name] for owner, name in names] == originals
-    assert all(vars(owner)[name] is o for (owner, name), o in zip(names, originals))
-
-
-# -- property: nothing raw leaves the process ----------------------------------------------
-
-
-@settings(privacy.PROPERTY_SETTINGS, max_examples=25)
-@given(
-    sender=privacy.local_parts,
-    to=st.one_of(privacy.local_parts, privacy.unicode_local_parts),
-    cc=privacy.local_parts,
-    domain=privacy.domains,
-    subject=privacy.words,
-    body=privacy.words,
-    batch=st.booleans(),
-)
-def test_default_settings_never_export_a_raw_address_subject_or_body(
-    api: ProviderServer,
-    sender: str,
-    to: str,
-    cc: str,
-    domain: str,
-    subject: str,
-    body: str,
-    batch: bool,
-) -> None:
-    accept(api)
-    addresses = {
-        "from": f"s{sender}@shop.example",
-        "to": f"t{to}@{domain}",
-        "cc": f"c{cc}@{domain}",
     }
+
+
+def _send_private(server: ProviderServer, example: Private) -> None:
+    """One send, or a batch of the same message twice."""
+    accept(server)
+    addresses = example.addresses
     params = {
         "from": f"Shop <{addresses['from']}>",
         "to": [f"Customer <{addresses['to']}>"],
         "cc": addresses["cc"],
-        "subject": subject,
-        "text": body,
+        "subject": example.subject,
+        "text": example.body,
     }
-    with instrumented() as telemetry:
-        if batch:
-            resend.Batch.send([params, params])
-        else:
-            resend.Emails.send(params)  # type: ignore[arg-type]
-    exported = privacy.assert_nothing_leaked(telemetry, addresses, subject, body)
-    assert " resend" in exported
+    if example.batch:
+        _against(server.url, lambda: resend.Batch.send([params, params]))
+    else:
+        _against(server.url, lambda: resend.Emails.send(params))  # type: ignore[arg-type]
+
+
+CASE = ProviderCase(
+    system="resend",
+    scenario_names=("accepted", "accepted async", "batch", "422", "429", "500 async", "refused"),
+    scenarios=_scenarios,
+    send_private=_send_private,
+    normalise=lambda outcome: _VOLATILE.sub("<>", repr(outcome)),
+    spans_per_scenario=1,
+    privacy_examples=25,
+)

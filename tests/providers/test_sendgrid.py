@@ -9,12 +9,11 @@ import re
 import socket
 from email.message import Message
 from typing import Any, Callable, Dict
+from urllib.parse import urlsplit
 
 import pytest
 import python_http_client
 import sendgrid
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from opentelemetry.trace import SpanKind, StatusCode
 from python_http_client import exceptions as sg_errors
 from sendgrid.helpers.mail import (
@@ -28,11 +27,9 @@ from sendgrid.helpers.mail import (
     To,
 )
 
-from opentelemetry.instrumentation.email.providers.sendgrid import SendgridInstrumentor
-from tests.conftest import Telemetry, instrumented
-from tests.outcome import assert_same, observe_twice
+from tests.conftest import Telemetry
 from tests.providers.http_server import ProviderServer
-from tests.support import privacy
+from tests.providers.kit import Private, ProviderCase
 from tests.support.smtp_server import free_port
 
 SEND_PATH = r"^/v3/mail/send$"
@@ -419,7 +416,7 @@ def test_timeout(telemetry: Telemetry, provider_server: ProviderServer) -> None:
     )
 
 
-# -- the application sees the same thing ---------------------------------------------------
+# -- the contract suite's case (test_contract.py) ------------------------------------------
 
 _PORT = re.compile(r"\b\d{4,5}\b")
 
@@ -439,7 +436,9 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _scenarios(server: ProviderServer, closed_port: int) -> Dict[str, Callable[[], Any]]:
+def _scenarios(server: ProviderServer, closed_url: str) -> Dict[str, Callable[[], Any]]:
+    closed_port = urlsplit(closed_url).port
+
     def send(status: int, action: Any = None, direct: bool = False) -> Callable[[], Any]:
         def run() -> Any:
             if status == 202:
@@ -470,76 +469,41 @@ def _scenarios(server: ProviderServer, closed_port: int) -> Dict[str, Callable[[
     }
 
 
-@pytest.mark.parametrize(
-    "name",
-    ["accepted", "accepted direct", "400", "401 direct", "429", "500", "dropped", "refused"],
+def _send_private(server: ProviderServer, example: Private) -> None:
+    """One Mail sent through send(), or its body posted directly to
+    client.mail.send (example.batch picks the direct post)."""
+    accept(server)
+    addresses = example.addresses
+    mail = Mail(
+        from_email=From(addresses["from"], "Shop"),
+        to_emails=To(addresses["to"], "Customer"),
+        subject=example.subject,
+        plain_text_content=example.body,
+    )
+    mail.add_cc(addresses["cc"])
+    sg = client(server)
+    if example.batch:
+        sg.client.mail.send.post(request_body=mail.get())
+    else:
+        sg.send(mail)
+
+
+CASE = ProviderCase(
+    system="sendgrid",
+    scenario_names=(
+        "accepted",
+        "accepted direct",
+        "400",
+        "401 direct",
+        "429",
+        "500",
+        "dropped",
+        "refused",
+    ),
+    scenarios=_scenarios,
+    send_private=_send_private,
+    normalise=lambda outcome: _PORT.sub("<port>", repr(_plain(outcome))),
+    spans_per_scenario=1,
+    privacy_examples=25,
+    exported_names=("send sendgrid",),
 )
-def test_instrumented_and_uninstrumented_behave_the_same(
-    provider_server: ProviderServer, name: str
-) -> None:
-    plain, traced, telemetry = observe_twice(_scenarios(provider_server, free_port())[name])
-    assert_same(plain, traced, lambda outcome: _PORT.sub("<port>", repr(_plain(outcome))))
-    assert [s.name for s in telemetry.spans()] == ["send sendgrid"]
-
-
-def test_uninstrument_restores_every_patched_callable() -> None:
-    from sendgrid.base_interface import BaseInterface
-
-    Client = python_http_client.client.Client
-    originals = (vars(BaseInterface)["send"], vars(Client)["_make_request"])
-    telemetry = Telemetry()
-    instrumentor = SendgridInstrumentor()
-    instrumentor.instrument(**telemetry.providers())
-    try:
-        assert vars(BaseInterface)["send"] is not originals[0]
-        assert vars(Client)["_make_request"] is not originals[1]
-    finally:
-        instrumentor.uninstrument()
-    assert vars(BaseInterface)["send"] is originals[0]
-    assert vars(Client)["_make_request"] is originals[1]
-
-
-# -- property: nothing raw leaves the process ----------------------------------------------
-
-
-@settings(privacy.PROPERTY_SETTINGS, max_examples=25)
-@given(
-    sender=privacy.local_parts,
-    to=st.one_of(privacy.local_parts, privacy.unicode_local_parts),
-    cc=privacy.local_parts,
-    domain=privacy.domains,
-    subject=privacy.words,
-    body=privacy.words,
-    direct=st.booleans(),
-)
-def test_default_settings_never_export_a_raw_address_subject_or_body(
-    provider_server: ProviderServer,
-    sender: str,
-    to: str,
-    cc: str,
-    domain: str,
-    subject: str,
-    body: str,
-    direct: bool,
-) -> None:
-    accept(provider_server)
-    addresses = {
-        "from": f"s{sender}@shop.example",
-        "to": f"t{to}@{domain}",
-        "cc": f"c{cc}@{domain}",
-    }
-    with instrumented() as telemetry:
-        mail = Mail(
-            from_email=From(addresses["from"], "Shop"),
-            to_emails=To(addresses["to"], "Customer"),
-            subject=subject,
-            plain_text_content=body,
-        )
-        mail.add_cc(addresses["cc"])
-        sg = client(provider_server)
-        if direct:
-            sg.client.mail.send.post(request_body=mail.get())
-        else:
-            sg.send(mail)
-    exported = privacy.assert_nothing_leaked(telemetry, addresses, subject, body)
-    assert "send sendgrid" in exported

@@ -9,18 +9,16 @@ from typing import Any, Callable, Dict, List
 
 import pytest
 import requests
-from hypothesis import given, settings
 from opentelemetry.trace import SpanKind, StatusCode
 from sparkpost import SparkPost
 from sparkpost.exceptions import SparkPostAPIException
 from sparkpost.transmissions import Transmissions
 
-from opentelemetry.instrumentation.email import EmailInstrumentor
-from tests.conftest import Telemetry, instrumented
-from tests.outcome import assert_same, observe_twice, repr_without_addresses
+from tests.conftest import Telemetry
+from tests.outcome import repr_without_addresses
 from tests.providers import sparkpost_responses as r
 from tests.providers.http_server import ProviderServer
-from tests.support import privacy
+from tests.providers.kit import Private, ProviderCase
 from tests.support.expected import assert_failed_span, assert_one_failed_send
 
 
@@ -276,7 +274,7 @@ def test_tornado_transport_calls_pass_through_untraced(
     assert calls and telemetry.spans() == []
 
 
-# -- differential: the app sees the same thing -------------------------------------------
+# -- the contract suite's case (test_contract.py) ------------------------------------------
 
 Scenario = Callable[[ProviderServer], Any]
 
@@ -309,96 +307,68 @@ def _closed(server: ProviderServer) -> Any:
     return _send(server.url)
 
 
-def _refused(server: ProviderServer) -> Any:
-    return _send("http://127.0.0.1:9")
-
-
 def _bad_recipients(server: ProviderServer) -> Any:
     return _send(server.url, recipients="alice@gmail.com")  # the SDK wants a list
 
 
-SCENARIOS: Dict[str, Scenario] = {
-    "ok": _ok,
-    "partial": _partial,
-    "all_rejected": _all_rejected,
-    "400": _status(400, r.BAD_REQUEST),
-    "401": _status(401, r.UNAUTHORIZED),
-    "429": _status(429, r.TOO_MANY),
-    "500": _status(500, r.INTERNAL),
-    "closed": _closed,
-    "refused": _refused,
-    "bad_recipients": _bad_recipients,
-}
-
-
-@pytest.mark.parametrize("name", list(SCENARIOS))
-def test_instrumented_and_uninstrumented_behave_the_same(
-    name: str, provider_server: ProviderServer
-) -> None:
-    scenario = SCENARIOS[name]
-    plain, traced, telemetry = observe_twice(lambda: scenario(provider_server))
-    assert_same(plain, traced, repr_without_addresses)
-    assert telemetry.spans("send sparkpost"), "the instrumented run was not traced"
-
-
-def test_uninstrument_restores_the_patched_callable(telemetry: Telemetry) -> None:
-    EmailInstrumentor().uninstrument()
-    original = Transmissions.__dict__["send"]
-    EmailInstrumentor().instrument(**telemetry.providers())
-    assert Transmissions.__dict__["send"] is not original
-    EmailInstrumentor().uninstrument()
-    assert Transmissions.__dict__["send"] is original
-
-
-# -- privacy: nothing raw leaves the process --------------------------------------------
-
-
-@settings(privacy.PROPERTY_SETTINGS, max_examples=15)
-@given(
-    sender=privacy.local_parts,
-    to=privacy.local_parts,
-    cc=privacy.local_parts,
-    other=privacy.local_parts,
-    domain=privacy.domains,
-    subject=privacy.words,
-    body=privacy.words,
-)
-def test_default_settings_never_export_a_raw_address_subject_or_body(
-    provider_server: ProviderServer,
-    sender: str,
-    to: str,
-    cc: str,
-    other: str,
-    domain: str,
-    subject: str,
-    body: str,
-) -> None:
-    addresses = {
-        "from": f"s{sender}@shop.example",
-        "to": f"t{to}@{domain}",
-        "cc": f"c{cc}@{domain}",
-        "other": f"o{other}@{domain}",
+def _scenarios(server: ProviderServer, closed_url: str) -> Dict[str, Callable[[], Any]]:
+    return {
+        "ok": lambda: _ok(server),
+        "partial": lambda: _partial(server),
+        "all_rejected": lambda: _all_rejected(server),
+        "400": lambda: _status(400, r.BAD_REQUEST)(server),
+        "401": lambda: _status(401, r.UNAUTHORIZED)(server),
+        "429": lambda: _status(429, r.TOO_MANY)(server),
+        "500": lambda: _status(500, r.INTERNAL)(server),
+        "closed": lambda: _closed(server),
+        "refused": lambda: _send(closed_url),
+        "bad_recipients": lambda: _bad_recipients(server),
     }
-    with instrumented() as telemetry:
-        provider_server.on("POST", r.PATH, json=r.results(accepted=3, rejected=1))
-        _send(
-            provider_server.url,
-            recipients=[
-                f"Customer <{addresses['to']}>",
-                {"address": {"email": addresses["other"], "name": "Other"}},
-            ],
-            cc=[addresses["cc"]],
-            bcc=[addresses["from"]],
-            from_email=f"Shop <{addresses['from']}>",
-            subject=subject,
-            text=body,
-            html=f"<p>{body}</p>",
-        )
-        mime = EmailMessage()
-        mime["From"] = addresses["from"]
-        mime["To"] = addresses["to"]
-        mime["Subject"] = subject
-        mime.set_content(body)
-        _send(provider_server.url, recipients=[addresses["to"]], email_rfc822=mime.as_string())
-    exported = privacy.assert_nothing_leaked(telemetry, addresses, subject, body)
-    assert exported.count('"send sparkpost"') == 2
+
+
+def _send_private(server: ProviderServer, example: Private) -> None:
+    """A transmission with one recipient rejected, and a raw RFC 822 message."""
+    addresses = example.addresses
+    server.on("POST", r.PATH, json=r.results(accepted=3, rejected=1))
+    _send(
+        server.url,
+        recipients=[
+            f"Customer <{addresses['to']}>",
+            {"address": {"email": addresses["cc"], "name": "Other"}},
+        ],
+        cc=[addresses["cc"]],
+        bcc=[addresses["from"]],
+        from_email=f"Shop <{addresses['from']}>",
+        subject=example.subject,
+        text=example.body,
+        html=f"<p>{example.body}</p>",
+    )
+    mime = EmailMessage()
+    mime["From"] = addresses["from"]
+    mime["To"] = addresses["to"]
+    mime["Subject"] = example.subject
+    mime.set_content(example.body)
+    _send(server.url, recipients=[addresses["to"]], email_rfc822=mime.as_string())
+
+
+CASE = ProviderCase(
+    system="sparkpost",
+    scenario_names=(
+        "ok",
+        "partial",
+        "all_rejected",
+        "400",
+        "401",
+        "429",
+        "500",
+        "closed",
+        "refused",
+        "bad_recipients",
+    ),
+    scenarios=_scenarios,
+    send_private=_send_private,
+    normalise=repr_without_addresses,
+    privacy_examples=15,
+    exported_names=('"send sparkpost"',),
+    exported_counts={'"send sparkpost"': 2},
+)
