@@ -24,7 +24,9 @@ class EmailLog:
 
     def emit(self, attempt: EmailAttempt, attributes: Dict[str, Any], duration: float) -> None:
         """The send's record: its span's ``attributes``, the duration, and a
-        one-line body a person can read; emitted inside the span's context."""
+        one-line body a person can read; emitted inside the span's context.
+        ``attributes`` becomes the record's (the caller's copy, which the
+        span has already copied: it is not copied again)."""
         failure = attempt.failure
         if failure is not None:
             severity, text = SeverityNumber.ERROR, "ERROR"
@@ -51,7 +53,7 @@ class EmailLog:
         if attempt.provider_message_id:
             parts.append(f"id={attempt.provider_message_id}")
         parts.append(f"in {duration * 1000:.1f} ms")
-        record = dict(attributes)
+        record = attributes
         record[c.LOG_DURATION] = duration
         if attempt.rejected and self._privacy.records_addresses:
             record[c.LOG_REJECTED_RECIPIENTS] = tuple(

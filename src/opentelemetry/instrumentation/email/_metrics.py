@@ -99,8 +99,17 @@ class EmailMetrics:
             self._size.record(attempt.size, self._attribute_set(c.EMAIL_SYSTEM, system))
 
     def _record_recipients(self, attempt: EmailAttempt) -> None:
-        counts: Dict[Tuple[str, str], int] = {}
         rejected = attempt.rejected
+        if attempt.failure is None and not rejected and not attempt.not_sent:
+            # The common case: the message went out to every recipient.
+            by_domain: Dict[str, int] = {}
+            for recipient in attempt.envelope():
+                found = recipient_domain(recipient)
+                by_domain[found] = by_domain.get(found, 0) + 1
+            for found, count in by_domain.items():
+                self._recipients.add(count, self._recipient_set(attempt.system, True, found))
+            return
+        counts: Dict[Tuple[str, str], int] = {}
         for address, _code in rejected:
             domain = recipient_domain(address) if address else OTHER_DOMAIN
             key = (c.RECIPIENT_REJECTED, domain)
@@ -129,15 +138,18 @@ class EmailMetrics:
         for (status, domain), count in counts.items():
             self._recipients.add(
                 count,
-                self._attribute_set(
-                    c.EMAIL_SYSTEM,
-                    attempt.system,
-                    c.EMAIL_RECIPIENT_STATUS,
-                    status,
-                    c.EMAIL_RECIPIENT_DOMAIN,
-                    domain,
-                ),
+                self._recipient_set(attempt.system, status == c.RECIPIENT_ACCEPTED, domain),
             )
+
+    def _recipient_set(self, system: str, accepted: bool, domain: str) -> Dict[str, Any]:
+        return self._attribute_set(
+            c.EMAIL_SYSTEM,
+            system,
+            c.EMAIL_RECIPIENT_STATUS,
+            c.RECIPIENT_ACCEPTED if accepted else c.RECIPIENT_REJECTED,
+            c.EMAIL_RECIPIENT_DOMAIN,
+            domain,
+        )
 
 
 def _failed(base: Dict[str, Any], failure: Failure) -> Dict[str, Any]:

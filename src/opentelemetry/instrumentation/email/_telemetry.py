@@ -378,8 +378,9 @@ class EmailTelemetry:
                     # The error.type, never the library's message: SMTP
                     # replies and provider errors quote addresses.
                     span.set_status(Status(StatusCode.ERROR, attempt.failure.error_type))
-                for event in rejected_events(self._privacy, attempt):
-                    span.add_event(c.EVENT_RECIPIENT_REJECTED, event)
+                if attempt.rejected:
+                    for event in rejected_events(self._privacy, attempt):
+                        span.add_event(c.EVENT_RECIPIENT_REJECTED, event)
             if self._response_hook is not None:
                 try:
                     self._response_hook(span, attempt, exc if exc is not None else result)
