@@ -41,6 +41,7 @@ from tests.providers.ses_support import (
     v1_error,
     v2_error_headers,
 )
+from tests.support.expected import assert_one_sent
 
 SIMPLE = {"Subject": {"Data": "Qx order"}, "Body": {"Text": {"Data": "Qx body"}}}
 
@@ -127,27 +128,7 @@ def test_v1_send_email_records_span_metrics_and_log(
         "email.provider.message_id": result["MessageId"],
         "http.response.status_code": 200,
     }
-    assert span.status.status_code is StatusCode.UNSET
-    assert telemetry.counter("email.client.sent.messages", email__system="ses") == 1
-    assert telemetry.counter("email.client.sent.messages", error__type="400") == 0
-    assert (
-        telemetry.counter(
-            "email.client.recipients",
-            email__recipient__status="accepted",
-            email__recipient__domain="gmail.com",
-        )
-        == 1
-    )
-    assert telemetry.counter("email.client.recipients", email__recipient__status="accepted") == 4
-    [(attributes, point)] = telemetry.points("email.client.operation.duration")
-    assert attributes == {
-        "email.system": "ses",
-        "email.operation.name": "send",
-        "server.address": "127.0.0.1",
-    }
-    assert point.count == 1
-    log = only_log(telemetry, span)
-    assert log.severity_text == "INFO"
+    log = assert_one_sent(telemetry, span, "ses", moto_port, gmail_com=1, yahoo_com=1, other=2)
     assert re.fullmatch(
         rf"send ses via 127\.0\.0\.1:{moto_port}: sent, recipients=4, "
         rf"id={re.escape(result['MessageId'])}, in [0-9.]+ ms",

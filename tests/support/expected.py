@@ -1,13 +1,14 @@
 """What the contract expects, in the form the tests read it back: metric
-points as ``Telemetry.values`` gives them, and a failed call's span, metrics
-and log."""
+points as ``Telemetry.values`` gives them, a successful send's span, metrics
+and log, and a failed call's."""
 
 from __future__ import annotations
 
 import json
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
-from opentelemetry.trace import StatusCode
+from opentelemetry._logs import SeverityNumber
+from opentelemetry.trace import SpanKind, StatusCode
 
 Points = List[Tuple[Dict[str, Any], Any]]
 
@@ -55,3 +56,47 @@ def assert_one_failed_send(telemetry: Any, error_type: str) -> None:
     (log,) = telemetry.logs()
     assert log.severity_text == "ERROR"
     assert f"error.type={error_type}" in log.body
+
+
+def assert_sent_log(telemetry: Any, span: Any, system: str, port: int, detail: str = "") -> Any:
+    """The one log record, and that it reports a send that went out: event
+    ``email.send.result`` at severity INFO (number and text), in the send
+    span's trace and span, its body starting
+    ``send {system} via 127.0.0.1:{port}: sent`` followed by ``detail``.
+    Returns the record for the checks particular to a test."""
+    (log,) = telemetry.logs()
+    assert log.event_name == "email.send.result"
+    assert log.severity_number is SeverityNumber.INFO
+    assert log.severity_text == "INFO"
+    assert (log.trace_id, log.span_id) == (span.context.trace_id, span.context.span_id)
+    assert isinstance(log.body, str)
+    assert log.body.startswith(f"send {system} via 127.0.0.1:{port}: sent{detail}")
+    return log
+
+
+def assert_one_sent(
+    telemetry: Any,
+    span: Any,
+    system: str,
+    port: int,
+    *,
+    detail: str = "",
+    **accepted_by_domain: int,
+) -> Any:
+    """One message sent and nothing else: the span is a CLIENT span left
+    UNSET; ``email.client.sent.messages`` is exactly one point, 1, without
+    ``error.type``; ``email.client.recipients`` is exactly the accepted
+    counts by domain (as ``accepted_recipients`` takes them); the duration
+    histogram holds one ``send`` recording; and the log is
+    ``assert_sent_log``'s, which this returns."""
+    base = {"email.system": system, "server.address": "127.0.0.1"}
+    assert span.kind is SpanKind.CLIENT
+    assert span.status.status_code is StatusCode.UNSET
+    assert telemetry.values("email.client.sent.messages") == [(base, 1)]
+    assert telemetry.values("email.client.recipients") == accepted_recipients(
+        system, **accepted_by_domain
+    )
+    assert telemetry.values("email.client.operation.duration") == [
+        ({**base, "email.operation.name": "send"}, 1)
+    ]
+    return assert_sent_log(telemetry, span, system, port, detail)
