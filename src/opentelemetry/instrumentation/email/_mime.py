@@ -25,6 +25,9 @@ _FOLD = re.compile(rb"\r?\n(?=[ \t])")
 # two plain substring counts, fast over a multi-megabyte body.
 _ATTACHMENT_MARKERS = (b"Content-Disposition: attachment", b"content-disposition: attachment")
 _HEADER_LIMIT = 65536
+# The empty line that ends the header block, whichever line ending each
+# line has (LF headers may well be followed by a CRLF body).
+_BLANK_LINE = re.compile(rb"\n\r?\n")
 
 
 def _addresses(values: Sequence[Any]) -> List[str]:
@@ -71,10 +74,8 @@ def read_raw_message(attempt: EmailAttempt, data: Union[str, bytes]) -> None:
     """The same from a serialised message; the body is only counted for
     attachment markers."""
     raw = data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data
-    end = raw.find(b"\r\n\r\n", 0, _HEADER_LIMIT)
-    if end < 0:
-        end = raw.find(b"\n\n", 0, _HEADER_LIMIT)
-    head = raw[: end if end >= 0 else _HEADER_LIMIT]
+    blank = _BLANK_LINE.search(raw, 0, _HEADER_LIMIT)
+    head = raw[: blank.start() if blank is not None else _HEADER_LIMIT]
     to: List[str] = []
     cc: List[str] = []
     bcc: List[str] = []

@@ -16,9 +16,9 @@ nothing raised here ever reaches the application (the benchmarks in
 from __future__ import annotations
 
 import logging
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from time import monotonic, perf_counter
-from typing import Any, Awaitable, Callable, Dict, Optional, Tuple
+from typing import Any, Awaitable, Callable, Dict, Optional, Tuple, TypeVar
 
 from opentelemetry._logs import get_logger_provider
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
@@ -98,6 +98,26 @@ def _is_placeholder(provider: object) -> bool:
     return type(provider).__name__.startswith(("Proxy", "_Proxy", "NoOp", "_NoOp"))
 
 
+_T = TypeVar("_T")
+
+
+def _usable(name: str, provider: Any, make: Callable[[Any], _T]) -> Tuple[_T, Any]:
+    """``make(provider)``, and the provider; one that cannot be used (not a
+    provider at all) is warned about and the global one used instead, so a
+    configuration mistake never makes ``instrument()`` raise."""
+    if provider is not None:
+        try:
+            return make(provider), provider
+        except Exception as exc:
+            _logger.warning(
+                "email instrumentation: %s=%r cannot be used (%s); using the global one",
+                name,
+                provider,
+                exc,
+            )
+    return make(None), None
+
+
 def _keep(
     stash: Stash, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any], result: Any
 ) -> None:
@@ -126,7 +146,22 @@ class _Call:
         self.attributes = attributes
         self.start = perf_counter()
         self.token = context.attach(trace.set_span_in_context(span))
-        self.active_token = _ACTIVE.set(_Active(op, attempt))
+        # Set once the request hook has run: a send it makes is its own.
+        self.active_token: Optional[Token[Optional[_Active]]] = None
+
+    def end(self) -> None:
+        """End the span (when it is ours) and restore the context, whatever
+        the SDK raises while doing so."""
+        try:
+            if self.owned:
+                self.span.end()
+        except Exception:
+            _logger.warning("email instrumentation: could not end the span", exc_info=True)
+        finally:
+            try:
+                context.detach(self.token)
+            except Exception:
+                _logger.debug("email instrumentation: could not detach", exc_info=True)
 
 
 class EmailTelemetry:
@@ -147,18 +182,28 @@ class EmailTelemetry:
     ) -> None:
         self.settings = settings
         self._privacy = settings.privacy
-        self._providers = (tracer_provider, meter_provider, logger_provider)
         self._live = False
         self._recheck_at = 0.0
         self._request_hook = request_hook
         self._response_hook = response_hook
-        self._tracer = trace.get_tracer(
-            c.INSTRUMENTATION_NAME, __version__, tracer_provider, schema_url=_SCHEMA_URL
+        self._tracer, tracer_provider = _usable(
+            "tracer_provider",
+            tracer_provider,
+            lambda p: trace.get_tracer(
+                c.INSTRUMENTATION_NAME, __version__, p, schema_url=_SCHEMA_URL
+            ),
         )
-        self._metrics = EmailMetrics(meter_provider, _SCHEMA_URL)
-        self._log = (
-            EmailLog(logger_provider, _SCHEMA_URL, self._privacy) if settings.emit_logs else None
+        self._metrics, meter_provider = _usable(
+            "meter_provider", meter_provider, lambda p: EmailMetrics(p, _SCHEMA_URL)
         )
+        self._log: Optional[EmailLog] = None
+        if settings.emit_logs:
+            self._log, logger_provider = _usable(
+                "logger_provider",
+                logger_provider,
+                lambda p: EmailLog(p, _SCHEMA_URL, self._privacy),
+            )
+        self._providers = (tracer_provider, meter_provider, logger_provider)
 
     # -- is anything listening ------------------------------------------------
 
@@ -351,6 +396,10 @@ class EmailTelemetry:
                 self._request_hook(span, attempt)
             except Exception:
                 _logger.warning("email instrumentation: request hook failed", exc_info=True)
+            except BaseException:
+                call.end()  # KeyboardInterrupt, SystemExit: leave nothing behind
+                raise
+        call.active_token = _ACTIVE.set(_Active(op, attempt))
         return call
 
     def _finish(
@@ -359,6 +408,10 @@ class EmailTelemetry:
         duration = perf_counter() - call.start
         attempt = call.attempt
         span = call.span
+        if call.active_token is not None:
+            # The library's call is over: a send a hook makes from here on is
+            # a send of its own, not a nested call.
+            _ACTIVE.reset(call.active_token)
         try:
             try:
                 if exc is not None:
@@ -392,9 +445,4 @@ class EmailTelemetry:
         except Exception:
             _logger.warning("email instrumentation: could not record the outcome", exc_info=True)
         finally:
-            try:
-                if call.owned:
-                    span.end()
-            finally:
-                _ACTIVE.reset(call.active_token)
-                context.detach(call.token)
+            call.end()

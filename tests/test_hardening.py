@@ -1,0 +1,180 @@
+"""Regression tests from the adversarial run (issue "Hardening"): faults in
+the OpenTelemetry SDK never reach the app, hooks that raise anything leave
+no span or context behind, mail sent from a hook is its own send, and the
+header block of a raw message ends at its first empty line."""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+from typing import Any, Iterator, List
+
+import pytest
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from opentelemetry import context, trace
+from opentelemetry.instrumentation.email import EmailAttempt, EmailInstrumentor
+from opentelemetry.instrumentation.email._attempt import EmailAttempt as _Attempt
+from opentelemetry.instrumentation.email._mime import read_raw_message
+from opentelemetry.instrumentation.email._telemetry import _ACTIVE
+from tests.conftest import Telemetry
+from tests.support.expected import accepted_recipients
+from tests.smtp.scenarios import SENDER, order_confirmation
+
+
+def _send(server: Any, *recipients: str) -> Any:
+    with smtplib.SMTP(server.host, server.port) as client:
+        return client.sendmail(SENDER, list(recipients), order_confirmation().as_bytes())
+
+
+@pytest.fixture
+def uninstrument() -> Iterator[None]:
+    yield
+    EmailInstrumentor().uninstrument()
+
+
+# -- A1: the SDK's own faults ------------------------------------------------------------
+
+
+class _RaisingOnEnd(SpanProcessor):
+    def on_end(self, span: Any) -> None:
+        raise RuntimeError("processor bug")
+
+
+class _RaisingOnStart(SpanProcessor):
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        raise RuntimeError("processor bug")
+
+
+@pytest.mark.parametrize("processor", [_RaisingOnEnd, _RaisingOnStart])
+def test_a_span_processor_that_raises_never_reaches_the_app(
+    processor: type, smtp_server: Any, uninstrument: None
+) -> None:
+    provider = TracerProvider()
+    provider.add_span_processor(processor())
+    EmailInstrumentor().instrument(tracer_provider=provider)
+    assert _send(smtp_server, "alice@gmail.com") == {}
+    with pytest.raises(smtplib.SMTPRecipientsRefused):
+        _send(smtp_server, "refuse-x@example.org")
+    with pytest.raises(ConnectionRefusedError):
+        smtplib.SMTP("127.0.0.1", 9)
+    assert _ACTIVE.get() is None
+    assert not trace.get_current_span().is_recording()
+
+
+def test_a_broken_tracer_provider_is_warned_about_and_the_global_one_used(
+    caplog: pytest.LogCaptureFixture, smtp_server: Any, uninstrument: None
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="opentelemetry.instrumentation.email"):
+        EmailInstrumentor().instrument(
+            tracer_provider=object(), meter_provider=object(), logger_provider=object()
+        )
+    assert "tracer_provider" in caplog.text
+    assert _send(smtp_server, "alice@gmail.com") == {}
+
+
+# -- A4 and A8: hooks ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("which", ["request_hook", "response_hook"])
+def test_a_hook_raising_a_base_exception_leaves_no_span_or_context_behind(
+    which: str, smtp_server: Any, uninstrument: None
+) -> None:
+    telemetry = Telemetry()
+
+    def hook(*args: Any) -> None:
+        raise KeyboardInterrupt
+
+    EmailInstrumentor().instrument(**telemetry.providers(), **{which: hook})
+    before = context.get_current()
+    with pytest.raises(KeyboardInterrupt):
+        _send(smtp_server, "alice@gmail.com")
+    assert _ACTIVE.get() is None
+    assert context.get_current() == before
+    # Every span started was ended, and the next connection is traced.
+    EmailInstrumentor().uninstrument()
+    EmailInstrumentor().instrument(**telemetry.providers())
+    telemetry.span_exporter.clear()
+    assert _send(smtp_server, "alice@gmail.com") == {}
+    names = sorted(s.name for s in telemetry.spans())
+    assert names == ["connect smtp", "send smtp"]
+    assert all(s.parent is None for s in telemetry.spans() if s.name == "connect smtp")
+
+
+@pytest.mark.parametrize("which", ["request_hook", "response_hook"])
+def test_mail_sent_from_a_hook_is_a_send_of_its_own(
+    which: str, smtp_server: Any, uninstrument: None
+) -> None:
+    telemetry = Telemetry()
+    sent: List[Any] = []
+    alerting: List[bool] = []
+
+    def hook(span: Any, attempt: EmailAttempt, *rest: Any) -> None:
+        # The alert's own send runs the hook too: the app guards against that.
+        if attempt.operation == "send" and not alerting:
+            alerting.append(True)
+            sent.append(_send(smtp_server, "ops-alert@gmail.com"))
+
+    EmailInstrumentor().instrument(**telemetry.providers(), **{which: hook})
+    assert _send(smtp_server, "customer@yahoo.com") == {}
+    assert sent == [{}]
+    assert len(telemetry.spans("send smtp")) == 2
+    # Each send counted its own envelope: the alert's did not replace the
+    # customer's.
+    assert telemetry.values("email.client.recipients") == accepted_recipients(
+        "smtp", gmail_com=1, yahoo_com=1
+    )
+
+
+# -- A2: the header block -------------------------------------------------------------------
+
+
+def test_the_header_block_ends_at_the_first_empty_line_whatever_its_line_ending() -> None:
+    raw = (
+        "From: shop@shop.example\nTo: alice@example.org\nSubject: Fwd: hello\n"
+        "Message-ID: <real-id@shop.example>\n\n"
+        "-- Forwarded --\r\nSubject: Q3 layoffs list\r\nTo: Dave <dave.secret@corp.example>\r\n"
+        "Message-ID: <layoffs-2024-dave.secret@corp.example>\r\n\r\n..."
+    )
+    attempt = _Attempt("smtp", "send")
+    read_raw_message(attempt, raw)
+    assert list(attempt.to) == ["alice@example.org"]
+    assert attempt.subject == "Fwd: hello"
+    assert attempt.message_id == "<real-id@shop.example>"
+    crlf = raw.replace("\n\n-- Forwarded", "\r\n\r\n-- Forwarded")
+    attempt = _Attempt("smtp", "send")
+    read_raw_message(attempt, crlf.replace("\r\n\r\n...", "\n\n..."))
+    assert list(attempt.to) == ["alice@example.org"]
+
+
+def test_a_tracer_provider_whose_spans_raise_on_end_never_reaches_the_app(
+    smtp_server: Any, uninstrument: None
+) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    real = provider.get_tracer
+
+    class _Span:
+        def __init__(self, span: Any) -> None:
+            self._span = span
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._span, name)
+
+        def end(self, *args: Any, **kwargs: Any) -> None:
+            raise RuntimeError("span bug")
+
+    class _Tracer:
+        def __init__(self, tracer: Any) -> None:
+            self._tracer = tracer
+
+        def start_span(self, *args: Any, **kwargs: Any) -> Any:
+            return _Span(self._tracer.start_span(*args, **kwargs))
+
+    provider.get_tracer = lambda *a, **k: _Tracer(real(*a, **k))  # type: ignore[method-assign]
+    EmailInstrumentor().instrument(tracer_provider=provider)
+    assert _send(smtp_server, "alice@gmail.com") == {}
+    assert _ACTIVE.get() is None
