@@ -5,10 +5,14 @@ header block of a raw message ends at its first empty line."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import smtplib
+import time
+from email.utils import getaddresses
 from typing import Any, Iterator, List
 
+import aiosmtplib
 import pytest
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -16,12 +20,13 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from opentelemetry import context, trace
 from opentelemetry.instrumentation.email import EmailAttempt, EmailInstrumentor
+from opentelemetry.instrumentation.email._addresses import parse_addresses
 from opentelemetry.instrumentation.email._attempt import EmailAttempt as _Attempt
 from opentelemetry.instrumentation.email._mime import read_raw_message
 from opentelemetry.instrumentation.email._telemetry import _ACTIVE
 from tests.conftest import Telemetry
-from tests.support.expected import accepted_recipients
 from tests.smtp.scenarios import SENDER, order_confirmation
+from tests.support.expected import accepted_recipients
 
 
 def _send(server: Any, *recipients: str) -> Any:
@@ -178,3 +183,45 @@ def test_a_tracer_provider_whose_spans_raise_on_end_never_reaches_the_app(
     EmailInstrumentor().instrument(tracer_provider=provider)
     assert _send(smtp_server, "alice@gmail.com") == {}
     assert _ACTIVE.get() is None
+
+
+# -- A5: linear parsing -----------------------------------------------------------------------
+
+_PATHOLOGICAL = [
+    " " * 1_000_000 + "Smith, John <john@example.org>",
+    "\t" * 1_000_000 + "<john@example.org>",
+    '"' + " " * 1_000_000 + "<john@example.org>",
+    "a" * 1_000_000 + "@example.org",
+]
+
+
+def _seconds(call: Any) -> float:
+    started = time.perf_counter()
+    call()
+    return time.perf_counter() - started
+
+
+@pytest.mark.parametrize("value", _PATHOLOGICAL, ids=["spaces", "tabs", "quote", "long-local"])
+def test_address_and_header_parsing_stay_within_a_small_factor_of_the_stdlib(value: str) -> None:
+    stdlib = _seconds(lambda: getaddresses([value]))
+    budget = 10 * stdlib + 0.25
+    assert _seconds(lambda: parse_addresses(value)) < budget
+    raw = f"From: shop@shop.example\r\nTo: {value}\r\nSubject: x\r\n\r\nbody".encode()
+    assert _seconds(lambda: read_raw_message(_Attempt("smtp", "send"), raw)) < budget
+
+
+# -- A9: cancellation ---------------------------------------------------------------------------
+
+
+def test_a_send_cancelled_by_wait_for_is_cancelled_not_a_permanent_failure(
+    telemetry: Telemetry, silent_server: Any
+) -> None:
+    async def main() -> None:
+        client = aiosmtplib.SMTP(hostname=silent_server.host, port=silent_server.port)
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(client.connect(timeout=30), timeout=0.3)
+
+    asyncio.run(main())
+    (span,) = telemetry.spans("connect smtp")
+    assert span.attributes["error.type"] == "cancelled"
+    assert span.attributes["email.error.retryable"] is True

@@ -103,6 +103,8 @@ def _chained(outer: BaseException, inner: BaseException) -> BaseException:
         # HTTP clients' own classes, by name
         (type("ReadTimeout", (Exception,), {})(), Failure("timeout", True)),
         (type("RemoteProtocolError", (Exception,), {})(), Failure("server_disconnected", True)),
+        # a cancelled task: not a delivery failure
+        (asyncio.CancelledError(), Failure("cancelled", True)),
         # anything else: its qualified class name, not retryable
         (ValueError("x"), Failure("ValueError", False)),
         (_SdkError("quotes alice@example.org"), Failure("tests.test_tables._SdkError", False)),

@@ -787,7 +787,8 @@ def test_aiobotocore_cancelled_send_ends_its_span_and_detaches(
 
     assert asyncio.run(run()) is trace.INVALID_SPAN
     attributes = dict(only_span(telemetry).attributes or {})
-    assert attributes["error.type"] == "asyncio.exceptions.CancelledError"
+    assert attributes["error.type"] == "cancelled"
+    assert attributes["email.error.retryable"] is True
 
 
 async def v1_async(ses: Any, **overrides: Any) -> Any:

@@ -16,11 +16,19 @@ _SIMPLE_ADDRESS = re.compile(
 )
 
 
+# The fast path's pattern backtracks quadratically on long runs of spaces:
+# it only sees values as long as one address with a display name can be
+# (RFC 5321: 254 octets for the address); longer ones go to the stdlib parser,
+# which is linear.
+_SIMPLE_LIMIT = 320
+
+
 def parse_addresses(value: str) -> List[str]:
     """Bare addresses in a header value or an SDK's address string."""
-    match = _SIMPLE_ADDRESS.fullmatch(value)
-    if match is not None and (">" in value) == ("<" in value):
-        return [match.group(1)]
+    if len(value) <= _SIMPLE_LIMIT:
+        match = _SIMPLE_ADDRESS.fullmatch(value)
+        if match is not None and (">" in value) == ("<" in value):
+            return [match.group(1)]
     return [address for _name, address in getaddresses([value]) if address]
 
 

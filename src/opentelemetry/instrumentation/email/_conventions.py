@@ -92,6 +92,7 @@ ERROR_SERVER_DISCONNECTED: Final = "server_disconnected"
 ERROR_SECURE_CONNECTION: Final = "secure_connection_error"
 ERROR_NAME_RESOLUTION: Final = "name_resolution_error"
 ERROR_REJECTED: Final = "rejected"
+ERROR_CANCELLED: Final = "cancelled"
 
 # email.system values.
 SYSTEM_SMTP: Final = "smtp"

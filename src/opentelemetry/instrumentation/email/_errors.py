@@ -13,6 +13,7 @@ import ssl
 from typing import Iterator, Optional
 
 from opentelemetry.instrumentation.email._conventions import (
+    ERROR_CANCELLED,
     ERROR_CONNECTION_REFUSED,
     ERROR_NAME_RESOLUTION,
     ERROR_REJECTED,
@@ -76,6 +77,9 @@ CONNECTION_REFUSED = Failure(ERROR_CONNECTION_REFUSED, True)
 SERVER_DISCONNECTED = Failure(ERROR_SERVER_DISCONNECTED, True)
 SECURE_CONNECTION = Failure(ERROR_SECURE_CONNECTION, False)
 NAME_RESOLUTION = Failure(ERROR_NAME_RESOLUTION, True)
+# The task was cancelled mid-send (asyncio.wait_for's timeout, a shutdown):
+# not a delivery failure; the message may or may not have gone.
+CANCELLED = Failure(ERROR_CANCELLED, True)
 
 _TIMEOUTS = (TimeoutError, socket.timeout, asyncio.TimeoutError)
 _DISCONNECTS = (
@@ -176,7 +180,10 @@ def qualified_name(exc: BaseException) -> str:
 
 
 def exception_failure(exc: BaseException) -> Failure:
-    """Network errors by the contract, anything else by its class name."""
+    """Network errors by the contract, a cancelled task as ``cancelled``,
+    anything else by its class name."""
+    if isinstance(exc, asyncio.CancelledError):
+        return CANCELLED
     return network_failure(exc) or Failure(qualified_name(exc), False)
 
 
