@@ -25,6 +25,7 @@ from opentelemetry.instrumentation.email._attempt import EmailAttempt as _Attemp
 from opentelemetry.instrumentation.email._mime import read_raw_message
 from opentelemetry.instrumentation.email._telemetry import _ACTIVE
 from tests.conftest import Telemetry
+from tests.outcome import assert_same, observe, observe_twice
 from tests.smtp.scenarios import SENDER, order_confirmation
 from tests.support.expected import accepted_recipients
 
@@ -225,3 +226,58 @@ def test_a_send_cancelled_by_wait_for_is_cancelled_not_a_permanent_failure(
     (span,) = telemetry.spans("connect smtp")
     assert span.attributes["error.type"] == "cancelled"
     assert span.attributes["email.error.retryable"] is True
+
+
+# -- A6: nothing the application can observe ------------------------------------------------
+
+
+def _smtplib_with_a_generator(server: Any) -> Any:
+    with smtplib.SMTP(server.host, server.port) as client:
+        recipients = (r for r in ["alice@gmail.com", "bob@yahoo.com"])
+        return client.sendmail(SENDER, recipients, order_confirmation().as_bytes())
+
+
+def _aiosmtplib_with_a_generator(server: Any) -> Any:
+    async def main() -> Any:
+        client = aiosmtplib.SMTP(hostname=server.host, port=server.port)
+        await client.connect()
+        try:
+            recipients = (r for r in ["alice@gmail.com", "bob@yahoo.com"])
+            return await client.sendmail(SENDER, recipients, order_confirmation().as_bytes())
+        finally:
+            client.close()
+
+    return asyncio.run(main())
+
+
+@pytest.mark.parametrize(
+    ("send", "rcpts"),
+    [
+        (_smtplib_with_a_generator, ["alice@gmail.com", "bob@yahoo.com"]),
+        (_aiosmtplib_with_a_generator, []),
+    ],
+)
+def test_recipients_given_as_a_generator_are_left_for_the_library(
+    send: Any, rcpts: List[str], smtp_server: Any
+) -> None:
+    """Neither library takes a generator of recipients (smtplib sends a RCPT
+    for each, then fails on len(); aiosmtplib fails before any): instrumented,
+    they must get it untouched and fail the same way."""
+    commands = smtp_server.handler.rcpt_commands
+
+    def scenario() -> Any:
+        start = len(commands)
+        outcome = observe(lambda: send(smtp_server))
+        return outcome, commands[start:]
+
+    plain, traced, _telemetry = observe_twice(scenario)
+    assert_same(plain, traced)
+    assert traced[1][1] == rcpts
+
+
+def test_a_client_gains_no_attribute_of_ours(telemetry: Telemetry, smtp_server: Any) -> None:
+    with smtplib.SMTP(smtp_server.host, smtp_server.port) as client:
+        assert not [name for name in vars(client) if "otel" in name]
+        client.sendmail(SENDER, ["alice@gmail.com"], order_confirmation().as_bytes())
+    (span,) = telemetry.spans("send smtp")
+    assert span.attributes["server.port"] == smtp_server.port

@@ -47,6 +47,7 @@ class ScenarioHandler:
 
     def __init__(self) -> None:
         self.received: List[Received] = []
+        self.rcpt_commands: List[str] = []  # every RCPT TO address, answered or not
         self._ids = itertools.count(0x4B2C0000)
         self._lock = threading.Lock()
 
@@ -62,6 +63,7 @@ class ScenarioHandler:
     async def handle_RCPT(
         self, server: Any, session: Session, envelope: Envelope, address: str, options: List[str]
     ) -> str:
+        self.rcpt_commands.append(address)
         local = address.split("@", 1)[0].lower()
         if local.startswith("refuse"):
             return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from email.message import Message
 from email.utils import getaddresses
-from typing import List, Optional, Union
+from typing import Any, List, Optional, Union
 
 from opentelemetry.instrumentation.email._attempt import EmailAttempt, Rejected
 from opentelemetry.instrumentation.email._errors import Failure
@@ -20,6 +20,17 @@ def envelope_sender(message: Message) -> Optional[str]:
     if value is None:
         return None
     return getaddresses([str(value)])[0][1] or None
+
+
+def envelope_recipients(value: Any) -> Optional[List[str]]:
+    """The envelope recipients a client was given, read without consuming
+    them: a string, or a list, tuple or set of strings. None for anything
+    else: a generator is the library's to iterate, once."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [r for r in value if isinstance(r, str)]
+    return None
 
 
 def recipients_refused(attempt: EmailAttempt, refused: List[Rejected]) -> Optional[Failure]:

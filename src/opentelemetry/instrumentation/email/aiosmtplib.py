@@ -33,7 +33,12 @@ from opentelemetry.instrumentation.email._attempt import (
 )
 from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
 from opentelemetry.instrumentation.email._mime import read_message_object, read_raw_message
-from opentelemetry.instrumentation.email._smtp import envelope_sender, queue_id, recipients_refused
+from opentelemetry.instrumentation.email._smtp import (
+    envelope_recipients,
+    envelope_sender,
+    queue_id,
+    recipients_refused,
+)
 
 SYSTEM = c.SYSTEM_SMTP
 _DEFAULT_HOST = "localhost"
@@ -147,10 +152,9 @@ def _describe_login(
 def _envelope(attempt: EmailAttempt, sender: Any, recipients: Any) -> None:
     if isinstance(sender, str):
         attempt.sender = sender
-    if isinstance(recipients, str):
-        recipients = [recipients]
-    if recipients is not None:
-        attempt.recipients = [r for r in recipients if isinstance(r, str)]
+    found = envelope_recipients(recipients)
+    if found is not None:
+        attempt.recipients = found
 
 
 def _read_message(attempt: EmailAttempt, message: Any, sender: Any, recipients: Any) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import smtplib
+import weakref
 from email.message import Message
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -29,16 +30,28 @@ from opentelemetry.instrumentation.email._attempt import (
 )
 from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
 from opentelemetry.instrumentation.email._mime import read_message_object, read_raw_message
-from opentelemetry.instrumentation.email._smtp import envelope_sender, queue_id, recipients_refused
+from opentelemetry.instrumentation.email._smtp import (
+    envelope_recipients,
+    envelope_sender,
+    queue_id,
+    recipients_refused,
+)
 
-_SERVER = "_otel_email_server"  # (host, port) the instance last connected to
 SYSTEM = c.SYSTEM_SMTP
+# (host, port) each client instance last connected to, kept beside it rather
+# than on it: the application sees no new attribute in vars(client).
+_SERVERS: weakref.WeakKeyDictionary[Any, Tuple[Optional[str], Optional[int]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _server(instance: Any) -> Tuple[Optional[str], Optional[int]]:
-    server = getattr(instance, _SERVER, None)
+    try:
+        server = _SERVERS.get(instance)
+    except TypeError:  # an instance that takes no weak reference
+        server = None
     if server is not None:
-        return server  # type: ignore[no-any-return]
+        return server
     return getattr(instance, "_host", None) or None, None
 
 
@@ -104,8 +117,8 @@ def _describe_connect(
     elif not port:
         port = getattr(instance, "default_port", None)
     server = (host or None, int(port) if port else None)
-    with contextlib.suppress(Exception):  # an instance without __dict__
-        setattr(instance, _SERVER, server)
+    with contextlib.suppress(TypeError):  # an instance that takes no weak reference
+        _SERVERS[instance] = server
     attempt.server_address, attempt.server_port = server
     return attempt
 
@@ -135,15 +148,13 @@ def _describe_sendmail(
     recipients = arg(args, kwargs, 1, "to_addrs")
     message = arg(args, kwargs, 2, "msg")
     attempt.sender = sender if isinstance(sender, str) else None
-    if isinstance(recipients, str):
-        recipients = [recipients]
-    attempt.recipients = [r for r in recipients or () if isinstance(r, str)]
+    attempt.recipients = envelope_recipients(recipients)
     if isinstance(message, (str, bytes)):
         # smtplib sends a str as ASCII, so characters are bytes here.
         attempt.size = len(message)
         read_raw_message(attempt, message)
     if not (attempt.to or attempt.cc or attempt.bcc):
-        attempt.to = attempt.recipients
+        attempt.to = attempt.recipients or ()
     return attempt
 
 
@@ -161,10 +172,9 @@ def _describe_send_message(
         if sender is None:
             sender = envelope_sender(message)
     attempt.sender = sender if isinstance(sender, str) else None
-    if recipients is None:
+    attempt.recipients = envelope_recipients(recipients)
+    if attempt.recipients is None:  # none given (or a generator): the headers'
         attempt.recipients = [*attempt.to, *attempt.bcc, *attempt.cc]
-    else:
-        attempt.recipients = [recipients] if isinstance(recipients, str) else list(recipients)
     return attempt
 
 
@@ -178,10 +188,9 @@ def _nested_sendmail(
     message = arg(args, kwargs, 2, "msg")
     if isinstance(sender, str):
         outer.sender = sender
-    if isinstance(recipients, str):
-        recipients = [recipients]
-    if recipients is not None:
-        outer.recipients = list(recipients)
+    found = envelope_recipients(recipients)
+    if found is not None:
+        outer.recipients = found
     if isinstance(message, (str, bytes)):
         outer.size = len(message)
 
