@@ -346,7 +346,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         ),
         row(
             "response_attributes(attempt, request)",
-            lambda: _attributes.response_attributes(attempt, attributes),
+            lambda: _attributes.response_attributes(privacy, attempt, attributes),
             small,
         ),
         row(

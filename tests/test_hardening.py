@@ -10,7 +10,7 @@ import logging
 import smtplib
 import time
 from email.utils import getaddresses
-from typing import Any, Iterator, List
+from typing import Any, Iterator, List, Optional
 
 import aiosmtplib
 import pytest
@@ -22,7 +22,13 @@ from opentelemetry import context, trace
 from opentelemetry.instrumentation.email import EmailAttempt, EmailInstrumentor
 from opentelemetry.instrumentation.email._addresses import parse_addresses
 from opentelemetry.instrumentation.email._attempt import EmailAttempt as _Attempt
+from opentelemetry.instrumentation.email._attributes import (
+    request_attributes,
+    response_attributes,
+)
 from opentelemetry.instrumentation.email._mime import read_raw_message
+from opentelemetry.instrumentation.email._privacy import PrivacyPolicy
+from opentelemetry.instrumentation.email._smtp import queue_id
 from opentelemetry.instrumentation.email._telemetry import _ACTIVE
 from tests.conftest import Telemetry
 from tests.outcome import assert_same, observe, observe_twice
@@ -281,3 +287,69 @@ def test_a_client_gains_no_attribute_of_ours(telemetry: Telemetry, smtp_server: 
         client.sendmail(SENDER, ["alice@gmail.com"], order_confirmation().as_bytes())
     (span,) = telemetry.spans("send smtp")
     assert span.attributes["server.port"] == smtp_server.port
+
+
+# -- A7: identifiers ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("mode", "value", "expected"),
+    [
+        ("masked", "<order-1042@shop.example>", "<order-1042@shop.example>"),
+        ("masked", " <order-1042@shop.example> alice@example.org", "<order-1042@shop.example>"),
+        ("masked", "alice@example.org", None),  # no brackets: it parses as an address
+        ("masked", "order-1042", "order-1042"),
+        ("masked", "<>", None),
+        ("masked", "<unclosed@shop.example", None),
+        ("masked", "<" + "x" * 200_000 + "@shop.example>", "<" + "x" * 255),
+        ("none", "<bounce-alice.smith=example.org@lists.example>", None),
+        ("domain", "<order-1042@shop.example>", "<order-1042@shop.example>"),
+    ],
+)
+def test_message_id_has_a_privacy_rule_and_a_bound(
+    mode: str, value: str, expected: Optional[str]
+) -> None:
+    policy = PrivacyPolicy(mode, b"k", False)
+    assert policy.message_id(value) == expected
+
+
+def test_a_message_id_never_reaches_telemetry_in_none_mode(
+    instrument: Any, smtp_server: Any
+) -> None:
+    telemetry = instrument(capture_addresses="none")
+    message = order_confirmation()
+    del message["Message-ID"]
+    message["Message-ID"] = "<bounce-alice.smith=example.org@lists.example>"
+    with smtplib.SMTP(smtp_server.host, smtp_server.port) as client:
+        client.send_message(message)
+    (span,) = telemetry.spans("send smtp")
+    assert "email.message_id" not in span.attributes
+    assert "alice" not in str(dict(span.attributes))
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        ("2.0.0 Ok: queued as <alice.smith@example.org>", None),
+        ("OK id=alice@example.org", None),
+        ("2.0.0 Ok: queued as 4Bx2Lk0Qz1z9", "4Bx2Lk0Qz1z9"),
+    ],
+)
+def test_a_queue_id_is_taken_only_when_it_has_the_shape_of_one(
+    reply: str, expected: Optional[str]
+) -> None:
+    assert queue_id(reply) == expected
+
+
+def test_identifier_attributes_are_bounded() -> None:
+    attempt = _Attempt("sendgrid", "send", "h" * 1000, 443)
+    attempt.template_id = "t" * 100_000
+    attempt.message_id = "<" + "m" * 100_000 + ">"
+    attempt.set_provider_ids("p" * 10_000 for _ in range(30))
+    policy = PrivacyPolicy("masked", b"k", False)
+    request = request_attributes(policy, attempt)
+    response = response_attributes(policy, attempt, request)
+    assert len(request["server.address"]) == 255
+    assert len(request["email.template.id"]) == 256
+    assert len(request["email.message_id"]) == 256
+    assert len(response["email.provider.message_id"]) == 1024

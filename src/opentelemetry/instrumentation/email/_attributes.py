@@ -18,7 +18,7 @@ def request_attributes(privacy: PrivacyPolicy, attempt: EmailAttempt) -> Dict[st
         c.EMAIL_OPERATION_NAME: attempt.operation,
     }
     if attempt.server_address:
-        out[c.SERVER_ADDRESS] = attempt.server_address
+        out[c.SERVER_ADDRESS] = attempt.server_address[: c.MAX_SERVER_ADDRESS_LENGTH]
     if attempt.server_port:
         out[c.SERVER_PORT] = attempt.server_port
     if privacy.records_addresses:
@@ -40,21 +40,24 @@ def request_attributes(privacy: PrivacyPolicy, attempt: EmailAttempt) -> Dict[st
         if count is None:
             count = len(attempt.envelope())
         out[c.EMAIL_RECIPIENT_COUNT] = count
-    if attempt.message_id:
-        out[c.EMAIL_MESSAGE_ID] = attempt.message_id
+    message_id = privacy.message_id(attempt.message_id)
+    if message_id:
+        out[c.EMAIL_MESSAGE_ID] = message_id
     if attempt.size is not None:
         out[c.EMAIL_MESSAGE_SIZE] = attempt.size
     if attempt.attachments is not None:
         out[c.EMAIL_ATTACHMENTS_COUNT] = attempt.attachments
     if attempt.template_id:
-        out[c.EMAIL_TEMPLATE_ID] = attempt.template_id
+        out[c.EMAIL_TEMPLATE_ID] = attempt.template_id[: c.MAX_ID_LENGTH]
     subject = privacy.subject(attempt.subject)
     if subject is not None:
         out[c.EMAIL_SUBJECT] = subject
     return out
 
 
-def response_attributes(attempt: EmailAttempt, request: Dict[str, Any]) -> Dict[str, Any]:
+def response_attributes(
+    privacy: PrivacyPolicy, attempt: EmailAttempt, request: Dict[str, Any]
+) -> Dict[str, Any]:
     """What the outcome adds to, or corrects in, the ``request`` attributes."""
     out: Dict[str, Any] = {}
     # Attributes only known, or only exact, once the library has run: the
@@ -65,10 +68,11 @@ def response_attributes(attempt: EmailAttempt, request: Dict[str, Any]) -> Dict[
         out[c.EMAIL_RECIPIENT_COUNT] = count
     if attempt.size is not None and request.get(c.EMAIL_MESSAGE_SIZE) != attempt.size:
         out[c.EMAIL_MESSAGE_SIZE] = attempt.size
-    if attempt.message_id and request.get(c.EMAIL_MESSAGE_ID) != attempt.message_id:
-        out[c.EMAIL_MESSAGE_ID] = attempt.message_id
+    message_id = privacy.message_id(attempt.message_id)
+    if message_id and request.get(c.EMAIL_MESSAGE_ID) != message_id:
+        out[c.EMAIL_MESSAGE_ID] = message_id
     if attempt.provider_message_id:
-        out[c.EMAIL_PROVIDER_MESSAGE_ID] = attempt.provider_message_id
+        out[c.EMAIL_PROVIDER_MESSAGE_ID] = attempt.provider_message_id[: c.MAX_PROVIDER_IDS_LENGTH]
     if attempt.smtp_code is not None:
         out[c.EMAIL_SMTP_RESPONSE_CODE] = attempt.smtp_code
     if attempt.http_status is not None:

@@ -51,6 +51,11 @@ EVENT_RECIPIENT_ADDRESS: Final = "email.recipient.address"
 MAX_REJECTED_EVENTS: Final = 100
 MAX_ADDRESSES_PER_ATTRIBUTE: Final = 20
 MAX_SUBJECT_LENGTH: Final = 128
+# Identifiers come from messages and server replies, which an attacker may
+# write: each attribute holding one is cut to a bounded length.
+MAX_ID_LENGTH: Final = 256  # email.message_id, email.template.id
+MAX_PROVIDER_IDS_LENGTH: Final = 1024  # email.provider.message_id (up to 20 ids)
+MAX_SERVER_ADDRESS_LENGTH: Final = 255  # a DNS name's limit
 
 # Log record.
 LOG_EVENT_NAME: Final = "email.send.result"

@@ -13,6 +13,7 @@ from typing import Final, Iterable, Optional, Tuple
 
 from opentelemetry.instrumentation.email._conventions import (
     MAX_ADDRESSES_PER_ATTRIBUTE,
+    MAX_ID_LENGTH,
     MAX_SUBJECT_LENGTH,
 )
 
@@ -191,6 +192,25 @@ class PrivacyPolicy:
             if masked is not None:
                 out.append(masked)
         return tuple(out) if out else None
+
+    def message_id(self, value: Optional[str]) -> Optional[str]:
+        """The Message-ID as an attribute value. None in ``none`` mode (a
+        Message-ID may encode an address: ``<bounce-alice=example.org@…>``).
+        Otherwise its first ``<…>`` part, the id itself: text around it may be
+        an address. A value with no angle brackets is kept only when it holds
+        no ``@``. Cut to 256 characters."""
+        if not self.records_addresses or not value:
+            return None
+        start = value.find("<")
+        if start >= 0:
+            end = value.find(">", start)
+            if end < 0:
+                return None
+            return value[start : end + 1][:MAX_ID_LENGTH] if end > start + 1 else None
+        value = value.strip()
+        if not value or "@" in value:
+            return None
+        return value[:MAX_ID_LENGTH]
 
     def subject(self, value: Optional[str]) -> Optional[str]:
         """The subject, cut to 128 characters, only when capture is on."""

@@ -67,5 +67,10 @@ def queue_id(reply: Union[str, bytes, None]) -> Optional[str]:
     for pattern in _QUEUE_ID:
         match = pattern.search(text)
         if match:
-            return match.group(1)[:128]
+            found = match.group(1)
+            # An id, not an address (or its local part) a server echoed:
+            # "queued as <a@b>", "id=alice@example.org".
+            if "@" in found or text[match.end(1) : match.end(1) + 1] == "@":
+                return None
+            return found[:128]
     return None

@@ -423,7 +423,7 @@ class EmailTelemetry:
                 if exc is not None:
                     attempt.failure = _errors.exception_failure(exc)
                 _logger.debug("email instrumentation: could not read the outcome", exc_info=True)
-            response = response_attributes(attempt, call.attributes)
+            response = response_attributes(self._privacy, attempt, call.attributes)
             call.attributes.update(response)
             if span.is_recording():
                 span.set_attributes(response)
