@@ -260,15 +260,17 @@ def _aiosmtplib_with_a_generator(server: Any) -> Any:
     ("send", "rcpts"),
     [
         (_smtplib_with_a_generator, ["alice@gmail.com", "bob@yahoo.com"]),
-        (_aiosmtplib_with_a_generator, []),
+        # aiosmtplib 5 fails before any RCPT, 3 and 4 after them: the same
+        # either way in both runs is what counts.
+        (_aiosmtplib_with_a_generator, None),
     ],
 )
 def test_recipients_given_as_a_generator_are_left_for_the_library(
-    send: Any, rcpts: List[str], smtp_server: Any
+    send: Any, rcpts: Optional[List[str]], smtp_server: Any
 ) -> None:
     """Neither library takes a generator of recipients (smtplib sends a RCPT
-    for each, then fails on len(); aiosmtplib fails before any): instrumented,
-    they must get it untouched and fail the same way."""
+    for each, then fails on len()): instrumented, they must get it untouched,
+    send the same RCPTs and fail the same way."""
     commands = smtp_server.handler.rcpt_commands
 
     def scenario() -> Any:
@@ -278,7 +280,8 @@ def test_recipients_given_as_a_generator_are_left_for_the_library(
 
     plain, traced, _telemetry = observe_twice(scenario)
     assert_same(plain, traced)
-    assert traced[1][1] == rcpts
+    if rcpts is not None:
+        assert traced[1][1] == rcpts
 
 
 def test_a_client_gains_no_attribute_of_ours(telemetry: Telemetry, smtp_server: Any) -> None:
