@@ -356,3 +356,46 @@ def test_identifier_attributes_are_bounded() -> None:
     assert len(request["email.template.id"]) == 256
     assert len(request["email.message_id"]) == 256
     assert len(response["email.provider.message_id"]) == 1024
+
+
+# -- A3: masking reads an address as the library does --------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["masked", "domain", "hashed", "full"])
+def test_an_address_with_a_comment_is_masked_as_the_address_smtplib_sends(mode: str) -> None:
+    policy = PrivacyPolicy(mode, b"k", False)
+    bare = policy.address("alice.smith@example.org")
+    assert policy.address("alice.smith@example.org (Alice Smith)") == bare
+    assert policy.address("Alice Smith <alice.smith@Example.org>") == bare
+
+
+@pytest.mark.parametrize("mode", ["masked", "domain", "hashed", "full"])
+def test_what_cannot_be_read_as_an_address_is_dropped_not_guessed(mode: str) -> None:
+    policy = PrivacyPolicy(mode, b"k", False)
+    for value in (
+        '"Doe, Jane <jane@example.org>, <carol@example.org> Carol Miller',
+        "a@b@c.example",
+        "@example.org",
+        "(only a comment)",
+        '"quoted local"@example.org',
+    ):
+        assert policy.address(value) is None, value
+
+
+def test_an_envelope_address_with_a_comment_leaks_nothing_of_the_comment(
+    telemetry: Telemetry, smtp_server: Any
+) -> None:
+    with smtplib.SMTP(smtp_server.host, smtp_server.port) as client:
+        client.sendmail(
+            "orders@shop.example (Shop Orders)",
+            ["alice.smith@example.org (Alice Smith)", "refuse-bob@example.org (Bob Jones)"],
+            b"Subject: x\r\n\r\nbody",
+        )
+    (span,) = telemetry.spans("send smtp")
+    exported = str(dict(span.attributes)) + str([dict(e.attributes) for e in span.events])
+    (log,) = telemetry.logs()
+    exported += str(dict(log.attributes)) + str(log.body)
+    for secret in ("smith", "Smith", "jones", "Jones", "Shop Orders", "shop orders"):
+        assert secret not in exported, secret
+    assert span.attributes["email.to.address"] == ("a***@example.org", "r***@example.org")
+    assert span.attributes["email.from.address"] == "o***@shop.example"

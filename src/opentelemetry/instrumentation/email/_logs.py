@@ -57,7 +57,7 @@ class EmailLog:
         record[c.LOG_DURATION] = duration
         if attempt.rejected and self._privacy.records_addresses:
             record[c.LOG_REJECTED_RECIPIENTS] = tuple(
-                f"{self._privacy.address(address) if address else '?'} "
+                f"{(self._privacy.address(address) if address else None) or '?'} "
                 f"{code if code is not None else ''}".rstrip()
                 for address, code in attempt.rejected[: c.MAX_REJECTED_EVENTS]
             )

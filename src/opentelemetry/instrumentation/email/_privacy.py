@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
+from email.utils import parseaddr
 from typing import Final, Iterable, Optional, Tuple
 
 from opentelemetry.instrumentation.email._conventions import (
@@ -108,23 +110,26 @@ MAILBOX_PROVIDERS: Final = frozenset(
 OTHER_DOMAIN: Final = "other"
 
 
-def bare_address(value: str) -> str:
-    """``"Alice <alice@example.org>"`` or ``"<alice@example.org>"`` -> the
-    address itself; anything else stripped of surrounding spaces."""
-    value = value.strip()
-    if value.endswith(">"):
-        start = value.rfind("<")
-        if start >= 0:
-            return value[start + 1 : -1].strip()
-    return value
+# A bare address: a local part without spaces, quotes, brackets or comments,
+# and, after an "@", a domain of DNS labels (IDN letters included) or an
+# address literal. A local part alone ("root") is an address to an MTA.
+_BARE_ADDRESS = re.compile(r'([^\s<>()",;:@\\\[\]]+)(?:@((?:[\w-]+\.)*[\w-]+|\[[^\]\s\\]+\]))?')
 
 
-def split_address(address: str) -> tuple[str, str]:
-    """(local part, lower-cased domain); the domain is empty when there is no ``@``."""
-    local, at, domain = bare_address(address).rpartition("@")
-    if not at:
-        return domain, ""
-    return local, domain.lower()
+def split_address(address: str) -> Optional[tuple[str, str]]:
+    """(local part, lower-cased domain) of one address, read the way smtplib
+    reads an envelope address (``email.utils.parseaddr``): ``"Alice
+    <alice@x>"``, ``"alice@x (Alice)"`` give ``alice@x``; the domain is empty
+    for a local part alone. None when no address with a valid domain is
+    there: dropped, never guessed at."""
+    value = address.strip()
+    match = _BARE_ADDRESS.fullmatch(value)
+    if match is None:
+        parsed = parseaddr(value)[1]
+        match = _BARE_ADDRESS.fullmatch(parsed) if parsed else None
+        if match is None:
+            return None
+    return match.group(1), (match.group(2) or "").lower()
 
 
 def recipient_domain(address: str) -> str:
@@ -162,14 +167,17 @@ class PrivacyPolicy:
         mode = self._mode
         if mode == NONE:
             return None
-        if mode == FULL:
-            return bare_address(value)
-        local, domain = split_address(value)
-        if not local and not domain:
+        if value.strip() in ("", "<>"):
             return "<>"  # the null reverse-path of bounces
+        parts = split_address(value)
+        if parts is None:
+            return None  # not an address it can read: dropped
+        local, domain = parts
         suffix = "@" + domain if domain else ""
+        if mode == FULL:
+            return local + suffix
         if mode == MASKED:
-            return (local[:1] + "***" if local else "") + suffix
+            return local[:1] + "***" + suffix
         if mode == DOMAIN:
             return "*" + suffix
         digest = hmac.new(
