@@ -4,7 +4,7 @@ of messages and recipients an attempt reports. Knows no mail library."""
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Iterable, Optional, Tuple
 
 from opentelemetry import metrics
 from opentelemetry.instrumentation.email import _conventions as c
@@ -99,57 +99,56 @@ class EmailMetrics:
             self._size.record(attempt.size, self._attribute_set(c.EMAIL_SYSTEM, system))
 
     def _record_recipients(self, attempt: EmailAttempt) -> None:
-        rejected = attempt.rejected
+        system, rejected = attempt.system, attempt.rejected
         if attempt.failure is None and not rejected and not attempt.not_sent:
             # The common case: the message went out to every recipient.
-            by_domain: Dict[str, int] = {}
-            for recipient in attempt.envelope():
-                found = recipient_domain(recipient)
-                by_domain[found] = by_domain.get(found, 0) + 1
-            for found, count in by_domain.items():
-                self._recipients.add(count, self._recipient_set(attempt.system, True, found))
+            for domain, count in _by_domain(attempt.envelope()).items():
+                self._recipients.add(
+                    count, self._recipient_set(system, c.RECIPIENT_ACCEPTED, domain)
+                )
             return
-        counts: Dict[Tuple[str, str], int] = {}
-        for address, _code in rejected:
-            domain = recipient_domain(address) if address else OTHER_DOMAIN
-            key = (c.RECIPIENT_REJECTED, domain)
-            counts[key] = counts.get(key, 0) + 1
+        refused = _by_domain(address or "" for address, _code in rejected)
+        for domain, count in refused.items():
+            self._recipients.add(count, self._recipient_set(system, c.RECIPIENT_REJECTED, domain))
         # Accepted only when the message went out; a failed send's recipients
         # were neither accepted nor (individually) refused.
-        if attempt.failure is None or attempt.failed_messages:
-            skip = {address for address, _ in rejected}
-            skip.update(attempt.not_sent)
-            accepted: Dict[str, int] = {}
-            for address in attempt.envelope():
-                if address not in skip:
-                    domain = recipient_domain(address)
-                    accepted[domain] = accepted.get(domain, 0) + 1
-            # Refusals known only by count come off the accepted recipients,
-            # from "other" first: the big providers' counts stay exact where
-            # the refused ones were most likely small domains.
-            unknown = sum(1 for address, _ in rejected if not address)
-            for domain in (
-                sorted(accepted, key=lambda d: d != OTHER_DOMAIN) if unknown else accepted
-            ):
-                taken = min(unknown, accepted[domain])
-                unknown -= taken
-                if accepted[domain] > taken:
-                    counts[(c.RECIPIENT_ACCEPTED, domain)] = accepted[domain] - taken
-        for (status, domain), count in counts.items():
-            self._recipients.add(
-                count,
-                self._recipient_set(attempt.system, status == c.RECIPIENT_ACCEPTED, domain),
-            )
+        if attempt.failure is not None and not attempt.failed_messages:
+            return
+        skip = {address for address, _ in rejected}
+        skip.update(attempt.not_sent)
+        accepted = _by_domain(a for a in attempt.envelope() if a not in skip)
+        # Refusals known only by count come off the accepted recipients, from
+        # "other" first: the big providers' counts stay exact where the
+        # refused ones were most likely small domains.
+        unknown = sum(1 for address, _ in rejected if not address)
+        for domain in sorted(accepted, key=lambda d: d != OTHER_DOMAIN) if unknown else accepted:
+            taken = min(unknown, accepted[domain])
+            unknown -= taken
+            if accepted[domain] > taken:
+                self._recipients.add(
+                    accepted[domain] - taken,
+                    self._recipient_set(system, c.RECIPIENT_ACCEPTED, domain),
+                )
 
-    def _recipient_set(self, system: str, accepted: bool, domain: str) -> Dict[str, Any]:
+    def _recipient_set(self, system: str, status: str, domain: str) -> Dict[str, Any]:
         return self._attribute_set(
             c.EMAIL_SYSTEM,
             system,
             c.EMAIL_RECIPIENT_STATUS,
-            c.RECIPIENT_ACCEPTED if accepted else c.RECIPIENT_REJECTED,
+            status,
             c.EMAIL_RECIPIENT_DOMAIN,
             domain,
         )
+
+
+def _by_domain(addresses: Iterable[str]) -> Dict[str, int]:
+    """Recipients counted by their metric domain (a large mailbox provider,
+    else ``other``; an unknown address is ``other``)."""
+    counts: Dict[str, int] = {}
+    for address in addresses:
+        domain = recipient_domain(address) if address else OTHER_DOMAIN
+        counts[domain] = counts.get(domain, 0) + 1
+    return counts
 
 
 def _failed(base: Dict[str, Any], failure: Failure) -> Dict[str, Any]:
