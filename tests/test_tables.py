@@ -21,6 +21,7 @@ from opentelemetry.instrumentation.email._errors import (
     rejected_failure,
     smtp_failure,
 )
+from opentelemetry.instrumentation.email._mime import read_raw_message
 from opentelemetry.instrumentation.email._smtp import (
     envelope_sender,
     queue_id,
@@ -219,3 +220,30 @@ def test_http_helpers_record_the_status_only_where_their_name_says() -> None:
         read(attempt, result)
         assert attempt.http_status == status
     assert seen == [{"id": "x"}, [{"id": "x"}], None, "x"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "to", "cc", "attachments"),
+    [
+        # CRLF throughout, a header in the body is not a header
+        (b"To: a@x.org\r\nCc: c@y.org\r\n\r\nTo: body@z.org\r\n", ["a@x.org"], ["c@y.org"], 0),
+        # LF headers with a CRLF body
+        (b"To: a@x.org\nCC: c@y.org\n\r\nTo: body@z.org", ["a@x.org"], ["c@y.org"], 0),
+        # a folded header, header names in any case, no body at all
+        (b"to: A <a@x.org>,\r\n B <b@x.org>\r\nSubject: s", ["a@x.org", "b@x.org"], [], 0),
+        # attachment parts, whatever the case of the header's initials
+        (
+            b"To: a@x.org\r\n\r\n--b\r\nContent-Disposition: attachment\r\n"
+            b"--b\r\ncontent-disposition: attachment\r\n--b\r\nContent-disposition: attachment",
+            ["a@x.org"],
+            [],
+            3,
+        ),
+    ],
+)
+def test_a_raw_message_is_read_from_its_header_block(
+    raw: bytes, to: list, cc: list, attachments: int
+) -> None:
+    attempt = EmailAttempt("smtp", "send")
+    read_raw_message(attempt, raw)
+    assert (attempt.to, attempt.cc, attempt.attachments) == (to, cc, attachments)
