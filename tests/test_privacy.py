@@ -65,6 +65,25 @@ def test_address_lists_are_capped_at_20() -> None:
     assert len(policy.addresses(f"u{i}@example.org" for i in range(50)) or ()) == 20
 
 
+def test_shown_addresses_are_remembered_within_a_bound_and_answer_the_same() -> None:
+    policy = PrivacyPolicy("masked", KEY, False)
+    for i in range(1000):
+        assert policy.address(f"user{i}@example.org") == "u***@example.org"
+        assert policy.address("Shop <orders@shop.example>") == "o***@shop.example"
+    assert len(policy._shown) <= 256
+    assert policy.address(["not", "a", "string"]) is None  # type: ignore[arg-type]
+
+
+def test_the_message_id_answer_follows_its_value() -> None:
+    policy = PrivacyPolicy("masked", KEY, False)
+    first = "<1@shop.example>"
+    assert policy.message_id(first) == first
+    assert policy.message_id(first) == first
+    assert policy.message_id("bounce-alice=example.org@shop.example") is None
+    assert policy.message_id("<2@shop.example> (alice@example.org)") == "<2@shop.example>"
+    assert PrivacyPolicy("none", KEY, False).message_id(first) is None
+
+
 def test_subject_is_off_by_default_and_cut_to_128_when_on() -> None:
     assert PrivacyPolicy("masked", KEY, False).subject("Reset your password") is None
     assert PrivacyPolicy("masked", KEY, True).subject("s" * 300) == "s" * 128

@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import re
 from email.utils import parseaddr
-from typing import Final, Iterable, Optional, Tuple
+from typing import Dict, Final, Iterable, Optional, Tuple
 
 from opentelemetry.instrumentation.email._conventions import (
     MAX_ADDRESSES_PER_ATTRIBUTE,
@@ -108,6 +108,7 @@ MAILBOX_PROVIDERS: Final = frozenset(
     }
 )
 OTHER_DOMAIN: Final = "other"
+_MAX_SHOWN = 256
 
 
 # A bare address: a local part without spaces, quotes, brackets or comments,
@@ -148,7 +149,7 @@ class PrivacyPolicy:
     True
     """
 
-    __slots__ = ("_key", "_mode", "capture_subject", "records_addresses")
+    __slots__ = ("_key", "_last_id", "_mode", "_shown", "capture_subject", "records_addresses")
 
     def __init__(self, mode: str, hash_key: bytes, capture_subject: bool) -> None:
         if mode not in ADDRESS_MODES:
@@ -157,6 +158,12 @@ class PrivacyPolicy:
         self._key = hash_key
         self.capture_subject = capture_subject
         self.records_addresses = mode != NONE
+        # Addresses already shown, by raw value: an application sends from
+        # the same few senders. Bounded; emptied when full. In memory only.
+        self._shown: Dict[str, Optional[str]] = {}
+        # The last Message-ID read and its attribute value: the same value
+        # is asked for when the span starts and when it ends.
+        self._last_id: Tuple[Optional[str], Optional[str]] = (None, None)
 
     @property
     def mode(self) -> str:
@@ -164,6 +171,19 @@ class PrivacyPolicy:
 
     def address(self, value: str) -> Optional[str]:
         """One address as the configured mode shows it; None in mode ``none``."""
+        try:
+            return self._shown[value]
+        except KeyError:
+            pass
+        except TypeError:  # not a string: nothing to show
+            return None
+        shown = self._show(value)
+        if len(self._shown) >= _MAX_SHOWN:
+            self._shown.clear()
+        self._shown[value] = shown
+        return shown
+
+    def _show(self, value: str) -> Optional[str]:
         mode = self._mode
         if mode == NONE:
             return None
@@ -209,6 +229,15 @@ class PrivacyPolicy:
         no ``@``. Cut to 256 characters."""
         if not self.records_addresses or not value:
             return None
+        last = self._last_id
+        if last[0] is value:
+            return last[1]
+        shown = self._message_id(value)
+        self._last_id = (value, shown)
+        return shown
+
+    @staticmethod
+    def _message_id(value: str) -> Optional[str]:
         start = value.find("<")
         if start >= 0:
             end = value.find(">", start)
