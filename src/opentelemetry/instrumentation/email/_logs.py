@@ -46,13 +46,14 @@ class EmailLog:
         where = attempt.server_address or "?"
         if attempt.server_port:
             where = f"{where}:{attempt.server_port}"
-        parts = [f"{attempt.operation} {attempt.system} via {where}: {outcome}"]
         count = attributes.get(c.EMAIL_RECIPIENT_COUNT)
-        if count is not None:
-            parts.append(f"recipients={count}")
+        details = "" if count is None else f", recipients={count}"
         if attempt.provider_message_id:
-            parts.append(f"id={attempt.provider_message_id}")
-        parts.append(f"in {duration * 1000:.1f} ms")
+            details += f", id={attempt.provider_message_id}"
+        body = (
+            f"{attempt.operation} {attempt.system} via {where}: {outcome}{details},"
+            f" in {duration * 1000:.1f} ms"
+        )
         record = attributes
         record[c.LOG_DURATION] = duration
         if attempt.rejected and self._privacy.records_addresses:
@@ -67,7 +68,7 @@ class EmailLog:
                 context=context.get_current(),
                 severity_number=severity,
                 severity_text=text,
-                body=", ".join(parts),
+                body=body,
                 attributes=record,
                 event_name=c.LOG_EVENT_NAME,
             )

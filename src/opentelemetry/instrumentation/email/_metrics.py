@@ -14,6 +14,8 @@ from opentelemetry.instrumentation.email._privacy import OTHER_DOMAIN, recipient
 from opentelemetry.instrumentation.email.version import __version__
 
 _MAX_ATTRIBUTE_SETS = 1024
+# (outcome, duration, size) attribute sets of one kind of call.
+_CallSets = Tuple[Dict[str, Any], Dict[str, Any], Dict[str, Any]]
 
 
 class EmailMetrics:
@@ -49,32 +51,31 @@ class EmailMetrics:
         )
         # Metric attribute sets per (system, server, operation) and per
         # (system, status, domain): built once, not per send.
-        self._attribute_sets: Dict[Tuple[Any, ...], Dict[str, Any]] = {}
+        self._call_sets: Dict[Tuple[Any, ...], _CallSets] = {}
+        self._recipient_sets: Dict[Tuple[str, str, str], Dict[str, Any]] = {}
 
-    def _attribute_set(self, *key: Any) -> Dict[str, Any]:
-        """A metric attribute set, built once per distinct key and reused (the
-        SDK copies what it keeps). ``key`` is a flat tuple of name, value."""
-        found = self._attribute_sets.get(key)
+    def _sets(self, system: str, server: Optional[str], operation: str) -> _CallSets:
+        """The attribute sets of one kind of call (the SDK copies what it
+        keeps, so they are shared): (outcome, duration, size)."""
+        key = (system, server, operation)
+        found = self._call_sets.get(key)
         if found is None:
-            found = {key[i]: key[i + 1] for i in range(0, len(key), 2) if key[i + 1] is not None}
-            if len(self._attribute_sets) < _MAX_ATTRIBUTE_SETS:
-                self._attribute_sets[key] = found
+            base: Dict[str, Any] = {c.EMAIL_SYSTEM: system}
+            if server:
+                base[c.SERVER_ADDRESS] = server
+            found = (base, {**base, c.EMAIL_OPERATION_NAME: operation}, {c.EMAIL_SYSTEM: system})
+            if len(self._call_sets) < _MAX_ATTRIBUTE_SETS:
+                self._call_sets[key] = found
         return found
 
     def record(self, attempt: EmailAttempt, duration: float) -> None:
         """Every metric point one finished attempt makes."""
-        system, server, failure = attempt.system, attempt.server_address, attempt.failure
-        base = self._attribute_set(c.EMAIL_SYSTEM, system, c.SERVER_ADDRESS, server or None)
+        failure = attempt.failure
+        base, timed, size_set = self._sets(
+            attempt.system, attempt.server_address, attempt.operation
+        )
         if failure is None:
             outcome = base
-            timed = self._attribute_set(
-                c.EMAIL_SYSTEM,
-                system,
-                c.SERVER_ADDRESS,
-                server or None,
-                c.EMAIL_OPERATION_NAME,
-                attempt.operation,
-            )
         else:
             outcome = _failed(base, failure)
             timed = {**outcome, c.EMAIL_OPERATION_NAME: attempt.operation}
@@ -96,7 +97,7 @@ class EmailMetrics:
                 self._messages.add(sent, base)
         self._record_recipients(attempt)
         if attempt.size is not None:
-            self._size.record(attempt.size, self._attribute_set(c.EMAIL_SYSTEM, system))
+            self._size.record(attempt.size, size_set)
 
     def _record_recipients(self, attempt: EmailAttempt) -> None:
         system, rejected = attempt.system, attempt.rejected
@@ -131,14 +132,17 @@ class EmailMetrics:
                 )
 
     def _recipient_set(self, system: str, status: str, domain: str) -> Dict[str, Any]:
-        return self._attribute_set(
-            c.EMAIL_SYSTEM,
-            system,
-            c.EMAIL_RECIPIENT_STATUS,
-            status,
-            c.EMAIL_RECIPIENT_DOMAIN,
-            domain,
-        )
+        key = (system, status, domain)
+        found = self._recipient_sets.get(key)
+        if found is None:
+            found = {
+                c.EMAIL_SYSTEM: system,
+                c.EMAIL_RECIPIENT_STATUS: status,
+                c.EMAIL_RECIPIENT_DOMAIN: domain,
+            }
+            if len(self._recipient_sets) < _MAX_ATTRIBUTE_SETS:
+                self._recipient_sets[key] = found
+        return found
 
 
 def _by_domain(addresses: Iterable[str]) -> Dict[str, int]:

@@ -6,8 +6,8 @@ span (``_attributes``), the metrics (``_metrics``) and the log record
 describe their calls with :class:`Operation` and fill an :class:`EmailAttempt`.
 
 Everything here runs on every email the application sends, so it is written
-for the hot path: no work before ``is_instrumentation_enabled()`` and the
-"is any SDK configured" check, one attribute dict per call shared by the
+for the hot path: no work before the "is any SDK configured" check and
+``is_instrumentation_enabled()``, one attribute dict per call shared by the
 span and the log record, metric attribute sets built once and reused, and
 nothing raised here ever reaches the application (the benchmarks in
 ``benchmarks/`` measure what is left).
@@ -240,7 +240,7 @@ class EmailTelemetry:
             args: Tuple[Any, ...],
             kwargs: Dict[str, Any],
         ) -> Any:
-            if not is_instrumentation_enabled() or self._skip(op, instance, args, kwargs):
+            if self._skip(op, instance, args, kwargs):
                 return wrapped(*args, **kwargs)
             call = self._start(op, instance, args, kwargs)
             if call is None:
@@ -267,7 +267,7 @@ class EmailTelemetry:
             args: Tuple[Any, ...],
             kwargs: Dict[str, Any],
         ) -> Awaitable[Any]:
-            if not is_instrumentation_enabled() or self._skip(op, instance, args, kwargs):
+            if self._skip(op, instance, args, kwargs):
                 return wrapped(*args, **kwargs)
             return self._traced(op, wrapped, instance, args, kwargs)
 
@@ -355,16 +355,20 @@ class EmailTelemetry:
     def _skip(
         self, op: Operation, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
     ) -> bool:
-        """True when the call is not traced: no SDK is configured, or it is
-        the same operation called from inside one already traced (its
-        on_nested then reports to the outer attempt). Never raises."""
+        """True when the call is not traced: no SDK is configured (asked
+        first: the cheapest answer, and the whole cost with no SDK), the
+        application suppressed instrumentation, or it is the same operation
+        called from inside one already traced (its on_nested then reports to
+        the outer attempt). Never raises."""
         try:
+            if not (self._live or self._check_live()) or not is_instrumentation_enabled():
+                return True
             outer = _ACTIVE.get()
             if outer is not None and outer.name == op.name and outer.system == op.system:
                 if op.on_nested is not None:
                     op.on_nested(outer.attempt, instance, args, kwargs)
                 return True
-            return not self._live and not self._check_live()
+            return False
         except Exception:
             _logger.warning("email instrumentation: could not decide to trace", exc_info=True)
             return True
