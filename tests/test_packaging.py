@@ -94,14 +94,20 @@ SDKS = {
 }
 
 
-def test_providers_doc_names_the_lowest_and_newest_pinned_sdk() -> None:
+# Framework entry point -> the distributions docs/frameworks.md names.
+FRAMEWORKS = {"django_mail": ["django"]}
+
+
+@pytest.mark.parametrize(
+    ("page", "libraries"), [("providers.md", SDKS), ("frameworks.md", FRAMEWORKS)]
+)
+def test_each_doc_names_the_lowest_and_newest_pinned_library(page: str, libraries: dict) -> None:
     low, high = pins("lowest.txt"), pins("test.txt")
-    doc = (ROOT / "docs" / "providers.md").read_text()
-    assert set(SDKS) == set(PROJECT["project"]["entry-points"]["opentelemetry_instrumentor"]) - {
-        "smtplib",
-        "aiosmtplib",
-    }
-    for entry, distributions in SDKS.items():
+    doc = (ROOT / "docs" / page).read_text()
+    assert {*SDKS, *FRAMEWORKS} == set(
+        PROJECT["project"]["entry-points"]["opentelemetry_instrumentor"]
+    ) - {"smtplib", "aiosmtplib"}
+    for entry, distributions in libraries.items():
         (row,) = [line for line in doc.splitlines() if line.startswith(f"| `{entry}` |")]
         for dist in distributions:
             expected = f"{dist} {low[dist]} \N{EN DASH} {high[dist]}"

@@ -62,6 +62,7 @@ LIBRARIES: Dict[str, str] = {
         ":AzureCommunicationEmailInstrumentor"
     ),
     "mailersend": "opentelemetry.instrumentation.email.providers.mailersend:MailersendInstrumentor",
+    "django_mail": "opentelemetry.instrumentation.email.django_mail:DjangoMailInstrumentor",
 }
 
 

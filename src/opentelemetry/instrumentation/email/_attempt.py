@@ -321,6 +321,34 @@ class BatchAttempt(EmailAttempt):
             self.not_sent.extend(self.per_message[index])
 
 
+class FrameworkAttempt(EmailAttempt):
+    """A framework call that hands messages to a transport (a Django backend's
+    ``send_messages``): an INTERNAL span, parent of the transport's spans.
+
+    ``system`` and ``operation`` name the call (``django``,
+    ``send_messages``); ``messages`` holds one :class:`EmailAttempt` per
+    message handed in, in order, each with the transport's system (``smtp``
+    for an SMTP backend) and what the message says (addresses, subject).
+    ``backend`` is the backend's class; ``sent`` the number the framework
+    reports sent (its return value), when it reports one.
+
+    The core counts each message once, at the lowest layer that saw it: the
+    transport's sends made during the call count their own messages; the
+    messages none of them saw are counted here, failed with what stopped
+    them (the call's exception, else the last failed transport operation:
+    a refused connection, a refused login), or sent when the framework
+    reports them sent and nothing failed (a backend with no transport
+    beneath it, such as Django's locmem)."""
+
+    __slots__ = ("backend", "messages", "sent")
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.backend: Optional[str] = None
+        self.messages: List[EmailAttempt] = []
+        self.sent: Optional[int] = None
+
+
 def settle(attempt: EmailAttempt) -> None:
     """The outcome rules the core applies to every attempt once its adapter
     has read the outcome: a batch whose every message the provider reported

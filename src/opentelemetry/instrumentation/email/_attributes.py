@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any, Dict, Iterator
 
 from opentelemetry.instrumentation.email import _conventions as c
-from opentelemetry.instrumentation.email._attempt import EmailAttempt
+from opentelemetry.instrumentation.email._attempt import EmailAttempt, FrameworkAttempt
 from opentelemetry.instrumentation.email._privacy import PrivacyPolicy
 
 
@@ -99,3 +99,12 @@ def rejected_events(privacy: PrivacyPolicy, attempt: EmailAttempt) -> Iterator[D
         if code is not None:
             event[c.EMAIL_SMTP_RESPONSE_CODE] = code
         yield event
+
+
+def framework_attributes(attempt: FrameworkAttempt) -> Dict[str, Any]:
+    """A framework call's span attributes, known before the call; also added
+    to the log record of each message the framework layer counts."""
+    out: Dict[str, Any] = {c.EMAIL_FRAMEWORK: attempt.system}
+    if attempt.backend:
+        out[c.EMAIL_BACKEND] = attempt.backend[: c.MAX_ID_LENGTH]
+    return out

@@ -38,6 +38,13 @@ HTTP_RESPONSE_STATUS_CODE: Final = http_attributes.HTTP_RESPONSE_STATUS_CODE
 ERROR_TYPE: Final = error_attributes.ERROR_TYPE
 EMAIL_ERROR_RETRYABLE: Final = "email.error.retryable"
 
+# Framework spans (INTERNAL, one per framework call that hands over messages).
+EMAIL_FRAMEWORK: Final = "email.framework"
+EMAIL_BACKEND: Final = "email.backend"
+EMAIL_MESSAGE_COUNT: Final = "email.message.count"
+EMAIL_MESSAGE_SENT_COUNT: Final = "email.message.sent.count"
+FRAMEWORK_DJANGO: Final = "django"
+
 # Metric-only attributes.
 EMAIL_RECIPIENT_STATUS: Final = "email.recipient.status"
 EMAIL_RECIPIENT_DOMAIN: Final = "email.recipient.domain"

@@ -3,6 +3,7 @@ core, and applying or undoing an adapter's list of patches with ``wrapt``."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 from typing import Any, ClassVar, Collection, NamedTuple, Sequence, Union
 
@@ -21,13 +22,18 @@ class Patch(NamedTuple):
     :class:`Observer` (reports to the operation around it) or a
     :class:`Stash` (keeps data for a later call). ``is_async``: a coroutine
     function. ``optional``: skipped when the module is not installed (an
-    optional companion library, such as aiobotocore next to botocore)."""
+    optional companion library, such as aiobotocore next to botocore).
+    ``subclasses``: ``name`` is ``Class.method`` and every subclass that
+    defines its own ``method`` is wrapped too, those defined later included
+    (Django's email backends: the framework imports the configured one when
+    it first sends)."""
 
     module: str
     name: str
     operation: Union[Operation, Observer, Stash]
     is_async: bool = False
     optional: bool = False
+    subclasses: bool = False
 
 
 # The keyword EmailInstrumentor passes its one telemetry core under, so every
@@ -82,11 +88,17 @@ class LibraryInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                 wrapper = telemetry.async_wrapper(operation)
             else:
                 wrapper = telemetry.sync_wrapper(operation)
-            wrap_function_wrapper(patch.module, patch.name, wrapper)
+            if patch.subclasses:
+                _wrap_family(patch, wrapper)
+            else:
+                wrap_function_wrapper(patch.module, patch.name, wrapper)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         for patch in reversed(self.patches):
             if patch.optional and not _importable(patch.module):
+                continue
+            if patch.subclasses:
+                _unwrap_family(patch)
                 continue
             owner: Any = importlib.import_module(patch.module)
             path = patch.name.split(".")
@@ -108,3 +120,78 @@ def _importable(module: str) -> bool:
     except ImportError:
         return False
     return True
+
+
+# -- a method and its overrides in every subclass ------------------------------------------
+
+_HOOK = "__init_subclass__"
+_MARK = "__email_family_wrapper__"
+
+
+def _root(patch: Patch) -> tuple[type, str]:
+    class_name, _, method = patch.name.rpartition(".")
+    owner: Any = importlib.import_module(patch.module)
+    for part in class_name.split("."):
+        owner = getattr(owner, part)
+    return owner, method
+
+
+def _family(root: type) -> list[type]:
+    seen: list[type] = []
+    pending = [root]
+    while pending:
+        cls = pending.pop()
+        if cls not in seen:
+            seen.append(cls)
+            pending.extend(cls.__subclasses__())
+    return seen
+
+
+def _ours(value: Any) -> bool:
+    """True for a method this package wrapped (not any ``__wrapped__``: a
+    decorator the application put there stays)."""
+    return getattr(getattr(value, "_self_wrapper", None), _MARK, False) is True
+
+
+def _wrap_own(cls: type, method: str, wrapper: Any) -> None:
+    """Wrap ``cls``'s own ``method``, when it defines one not yet wrapped."""
+    own = vars(cls).get(method)
+    if own is not None and callable(own) and not _ours(own):
+        wrap_function_wrapper(cls, method, wrapper)
+
+
+def _wrap_family(patch: Patch, wrapper: Any) -> None:
+    root, method = _root(patch)
+    setattr(wrapper, _MARK, True)
+    for cls in _family(root):
+        _wrap_own(cls, method, wrapper)
+    # Classes defined from now on: wrapped as they are created. The hook
+    # calls whatever __init_subclass__ the root had (its own or inherited).
+    original = vars(root).get(_HOOK)
+
+    def __init_subclass__(cls: Any, /, **kwargs: Any) -> None:
+        if original is not None:
+            original.__get__(None, cls)(**kwargs)
+        else:
+            super(root, cls).__init_subclass__(**kwargs)  # type: ignore[arg-type]
+        with contextlib.suppress(Exception):  # never break the application's class
+            _wrap_own(cls, method, wrapper)
+
+    __init_subclass__.__email_original__ = original  # type: ignore[attr-defined]
+    setattr(root, _HOOK, classmethod(__init_subclass__))
+
+
+def _unwrap_family(patch: Patch) -> None:
+    root, method = _root(patch)
+    hook = vars(root).get(_HOOK)
+    function = getattr(hook, "__func__", None)
+    if function is not None and hasattr(function, "__email_original__"):
+        original = function.__email_original__
+        if original is None:
+            delattr(root, _HOOK)
+        else:
+            setattr(root, _HOOK, original)
+    for cls in _family(root):
+        own: Any = vars(cls).get(method)
+        if _ours(own):
+            setattr(cls, method, own.__wrapped__)

@@ -80,8 +80,27 @@ class EmailMetrics:
             outcome = _failed(base, failure)
             timed = {**outcome, c.EMAIL_OPERATION_NAME: attempt.operation}
         self._duration.record(duration, timed)
-        if not attempt.is_send:
-            return
+        if attempt.is_send:
+            self._record_messages(attempt, base, outcome, size_set)
+
+    def record_messages(self, attempt: EmailAttempt) -> None:
+        """The message, recipient and size points of a send no transport
+        beneath a framework saw (no duration: no such operation ran)."""
+        base, _timed, size_set = self._sets(
+            attempt.system, attempt.server_address, attempt.operation
+        )
+        failure = attempt.failure
+        outcome = base if failure is None else _failed(base, failure)
+        self._record_messages(attempt, base, outcome, size_set)
+
+    def _record_messages(
+        self,
+        attempt: EmailAttempt,
+        base: Dict[str, Any],
+        outcome: Dict[str, Any],
+        size_set: Dict[str, Any],
+    ) -> None:
+        failure = attempt.failure
         # Messages: all failed when the call failed, else the batch's failures
         # one by one and the rest as sent.
         if failure is not None and not attempt.failed_messages:

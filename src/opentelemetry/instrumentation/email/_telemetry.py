@@ -27,15 +27,18 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry import context, metrics, trace
 from opentelemetry.instrumentation.email import _conventions as c
 from opentelemetry.instrumentation.email import _errors
+from opentelemetry.instrumentation.email._accounting import SCOPE, Scope
 from opentelemetry.instrumentation.email._attempt import (
     Adopt,
     EmailAttempt,
+    FrameworkAttempt,
     Observer,
     Operation,
     Stash,
     settle,
 )
 from opentelemetry.instrumentation.email._attributes import (
+    framework_attributes,
     rejected_events,
     request_attributes,
     response_attributes,
@@ -130,7 +133,17 @@ def _keep(
 class _Call:
     """What one traced call carries from start to finish."""
 
-    __slots__ = ("active_token", "attempt", "attributes", "owned", "span", "start", "token")
+    __slots__ = (
+        "active_token",
+        "attempt",
+        "attributes",
+        "owned",
+        "scope",
+        "scope_token",
+        "span",
+        "start",
+        "token",
+    )
 
     def __init__(
         self,
@@ -148,6 +161,9 @@ class _Call:
         self.token = context.attach(trace.set_span_in_context(span))
         # Set once the request hook has run: a send it makes is its own.
         self.active_token: Optional[Token[Optional[_Active]]] = None
+        # A framework call's record of what the transports beneath it did.
+        self.scope: Optional[Scope] = None
+        self.scope_token: Optional[Token[Optional[Scope]]] = None
 
     def end(self) -> None:
         """End the span (when it is ours) and restore the context, whatever
@@ -382,11 +398,17 @@ class EmailTelemetry:
             attempt = op.describe(op.attempt_type(op.system, op.name), instance, args, kwargs)
             if attempt is None:  # the adapter says this call sends nothing
                 return None
-            attributes = request_attributes(self._privacy, attempt)
             name = f"{attempt.operation} {attempt.system}"
+            if isinstance(attempt, FrameworkAttempt):
+                attributes = framework_attributes(attempt)
+                attributes[c.EMAIL_MESSAGE_COUNT] = len(attempt.messages)
+                kind = SpanKind.INTERNAL
+            else:
+                attributes = request_attributes(self._privacy, attempt)
+                kind = SpanKind.CLIENT
             adopted = _adoptable(op.adopt) if op.adopt is not None else None
             if adopted is None:
-                span = self._tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
+                span = self._tracer.start_span(name, kind=kind, attributes=attributes)
             else:
                 span = adopted
                 span.update_name(name)
@@ -404,6 +426,9 @@ class EmailTelemetry:
                 call.end()  # KeyboardInterrupt, SystemExit: leave nothing behind
                 raise
         call.active_token = _ACTIVE.set(_Active(op, attempt))
+        if kind is SpanKind.INTERNAL:
+            call.scope = Scope()
+            call.scope_token = SCOPE.set(call.scope)
         return call
 
     def _finish(
@@ -416,6 +441,9 @@ class EmailTelemetry:
             # The library's call is over: a send a hook makes from here on is
             # a send of its own, not a nested call.
             _ACTIVE.reset(call.active_token)
+        if call.scope is not None:
+            self._finish_framework(op, call, result, exc, duration)
+            return
         try:
             try:
                 if exc is not None:
@@ -427,6 +455,9 @@ class EmailTelemetry:
                 if exc is not None:
                     attempt.failure = _errors.exception_failure(exc)
                 _logger.debug("email instrumentation: could not read the outcome", exc_info=True)
+            scope = SCOPE.get()
+            if scope is not None:  # a framework call is counting its messages
+                scope.saw(attempt)
             response = response_attributes(self._privacy, attempt, call.attributes)
             call.attributes.update(response)
             if span.is_recording():
@@ -446,6 +477,59 @@ class EmailTelemetry:
             self._metrics.record(attempt, duration)
             if self._log is not None and attempt.is_send:
                 self._log.emit(attempt, call.attributes, duration)
+        except Exception:
+            _logger.warning("email instrumentation: could not record the outcome", exc_info=True)
+        finally:
+            call.end()
+
+    def _finish_framework(
+        self,
+        op: Operation,
+        call: _Call,
+        result: Any,
+        exc: Optional[BaseException],
+        duration: float,
+    ) -> None:
+        """End a framework call's span, and count the messages no transport
+        beneath it saw (see :class:`FrameworkAttempt`)."""
+        attempt = call.attempt
+        span = call.span
+        try:
+            assert isinstance(attempt, FrameworkAttempt) and call.scope is not None
+            if call.scope_token is not None:
+                SCOPE.reset(call.scope_token)
+            try:
+                if exc is not None:
+                    attempt.failure = op.on_error(attempt, exc)
+                else:
+                    op.on_result(attempt, result)
+            except Exception:
+                if exc is not None:
+                    attempt.failure = _errors.exception_failure(exc)
+                _logger.debug("email instrumentation: could not read the outcome", exc_info=True)
+            if span.is_recording():
+                if attempt.sent is not None:
+                    span.set_attribute(c.EMAIL_MESSAGE_SENT_COUNT, attempt.sent)
+                if attempt.failure is not None:
+                    span.set_attribute(c.ERROR_TYPE, attempt.failure.error_type)
+                    span.set_status(Status(StatusCode.ERROR, attempt.failure.error_type))
+            if self._response_hook is not None:
+                try:
+                    self._response_hook(span, attempt, exc if exc is not None else result)
+                except Exception:
+                    _logger.warning("email instrumentation: response hook failed", exc_info=True)
+            unseen = call.scope.unseen(attempt)
+            context_attributes = framework_attributes(attempt) if unseen else {}
+            for message in unseen:
+                self._metrics.record_messages(message)
+                if self._log is not None:
+                    attributes = request_attributes(self._privacy, message)
+                    attributes.update(response_attributes(self._privacy, message, attributes))
+                    attributes.update(context_attributes)
+                    self._log.emit(message, attributes, duration)
+            outer = SCOPE.get()
+            if outer is not None:
+                outer.saw(attempt)
         except Exception:
             _logger.warning("email instrumentation: could not record the outcome", exc_info=True)
         finally:
