@@ -309,6 +309,6 @@ class AiosmtplibInstrumentor(LibraryInstrumentor):
     """
 
     patches = PATCHES
-    dependencies = ("aiosmtplib >= 3",)
+    dependencies = ("aiosmtplib >= 3.0.2",)
 
     _library_version = aiosmtplib.__version__
