@@ -7,16 +7,30 @@ default settings export no raw address, subject or body for fuzzed input.
 A provider's test module describes itself with one :class:`ProviderCase`
 named ``CASE`` and keeps only the tests specific to its SDK; the contract
 suite finds the case through ``CASES`` below.
+
+The kit also holds what the provider modules' own tests expect alike: the
+attributes every span against the local server starts with
+(:func:`base_attributes`), the masked addresses of the order most of them
+send (:data:`ORDER_ADDRESSES`, :data:`ORDER_ATTRIBUTES`), the sent
+messages counter read back (:func:`sent_messages`, :func:`sent_attributes`),
+and the checks of a failed send repeated across providers.
 """
 
 from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Mapping, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
+
+from opentelemetry._logs import SeverityNumber
+from opentelemetry.trace import StatusCode
 
 from tests.outcome import Outcome
 from tests.providers.http_server import ProviderServer
+from tests.support.expected import Points, by_attributes
+
+if TYPE_CHECKING:
+    from tests.conftest import Telemetry
 
 
 @dataclass(frozen=True)
@@ -67,6 +81,102 @@ class ProviderCase:
     #: text that must appear exactly so many times (``'"send mailgun"': 2``:
     #: two spans of that name)
     exported_counts: Mapping[str, int] = field(default_factory=dict)
+
+
+# -- what the provider tests expect alike ---------------------------------------------------
+
+
+def base_attributes(system: str, port: int, operation: str = "send") -> Dict[str, Any]:
+    """The attributes every provider span starts with, for a call to the
+    local server (127.0.0.1) listening on ``port``."""
+    return {
+        "email.system": system,
+        "email.operation.name": operation,
+        "server.address": "127.0.0.1",
+        "server.port": port,
+    }
+
+
+#: The masked addresses of the order the provider tests send: from
+#: orders@shop.example, to alice@gmail.com and bob@example.org, cc
+#: carol@outlook.com, bcc audit@shop.example.
+ORDER_ADDRESSES: Mapping[str, Any] = {
+    "email.from.address": "o***@shop.example",
+    "email.to.address": ("a***@gmail.com", "b***@example.org"),
+    "email.cc.address": ("c***@outlook.com",),
+    "email.bcc.address": ("a***@shop.example",),
+}
+
+#: That order's addresses with its counts: four recipients, one attachment.
+ORDER_ATTRIBUTES: Mapping[str, Any] = {
+    **ORDER_ADDRESSES,
+    "email.recipient.count": 4,
+    "email.attachments.count": 1,
+}
+
+
+def sent_attributes(
+    system: str, error_type: Optional[str] = None, retryable: Optional[bool] = None
+) -> Dict[str, Any]:
+    """The attributes of a message counted by ``email.client.sent.messages``
+    for a call to the local server: one sent, or, given an ``error_type``, one
+    that failed, with its retryable class."""
+    attributes: Dict[str, Any] = {"email.system": system, "server.address": "127.0.0.1"}
+    if error_type is not None:
+        attributes["error.type"] = error_type
+        attributes["email.error.retryable"] = retryable
+    return attributes
+
+
+def sent_messages(telemetry: Telemetry) -> Points:
+    """The points of ``email.client.sent.messages``, as (attributes, value)
+    pairs in ``by_attributes``' order."""
+    return by_attributes((a, p.value) for a, p in telemetry.points("email.client.sent.messages"))
+
+
+def assert_one_failed(telemetry: Telemetry, system: str, error_type: str, retryable: bool) -> Any:
+    """What one message that failed leaves besides its span: the one point of
+    ``email.client.sent.messages`` (1, with this error.type and retryable
+    class), no point of ``email.client.recipients``, and one log record at
+    severity ERROR, which this returns."""
+    assert sent_messages(telemetry) == [(sent_attributes(system, error_type, retryable), 1)]
+    assert telemetry.values("email.client.recipients") == []
+    (log,) = telemetry.logs()
+    assert (log.severity_number, log.severity_text) == (SeverityNumber.ERROR, "ERROR")
+    return log
+
+
+def assert_order_failed(
+    telemetry: Telemetry, system: str, port: int, status: int, retryable: bool
+) -> Any:
+    """The order (:data:`ORDER_ATTRIBUTES`) sent once and answered with the
+    HTTP error ``status``: the one span, ``send {system}``, status ERROR
+    described by the status, its attributes exactly the order's and the
+    failure's; then :func:`assert_one_failed`'s metrics and log, which this
+    returns."""
+    span = telemetry.only(f"send {system}")
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.status.description == str(status)
+    assert dict(span.attributes) == {
+        **base_attributes(system, port),
+        **ORDER_ATTRIBUTES,
+        "http.response.status_code": status,
+        "error.type": str(status),
+        "email.error.retryable": retryable,
+    }
+    return assert_one_failed(telemetry, system, str(status), retryable)
+
+
+def assert_refused_and_dropped(telemetry: Telemetry, span_name: str) -> Tuple[Any, Any]:
+    """The two spans of a send to the closed discard port (9), refused, then
+    of one whose connection the server dropped; both retryable. Returns them."""
+    refused, dropped = telemetry.spans(span_name)
+    assert refused.attributes["server.port"] == 9
+    assert refused.attributes["error.type"] == "connection_refused"
+    assert dropped.attributes["error.type"] == "server_disconnected"
+    for span in (refused, dropped):
+        assert span.attributes["email.error.retryable"] is True
+    return refused, dropped
 
 
 # Test modules that define a CASE, by email.system.

@@ -67,6 +67,23 @@ def aio_client(service: str, url: str, config: Optional[Config] = None) -> Any:
     )
 
 
+# -- what the SES tests send ---------------------------------------------------------
+
+SIMPLE = {"Subject": {"Data": "Qx order"}, "Body": {"Text": {"Data": "Qx body"}}}
+
+
+def v1_params(**overrides: Any) -> Dict[str, Any]:
+    """SendEmail's parameters: the SIMPLE message from orders@shop.example to
+    alice@example.org, with ``overrides`` in their place."""
+    params: Dict[str, Any] = {
+        "Source": "orders@shop.example",
+        "Destination": {"ToAddresses": ["alice@example.org"]},
+        "Message": SIMPLE,
+    }
+    params.update(overrides)
+    return params
+
+
 # -- SES v1: query protocol, XML ------------------------------------------------------
 
 V1_PATH = r"^/$"

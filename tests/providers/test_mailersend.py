@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from typing import Any, Callable, Dict, Iterator, List
+from typing import Any, Callable, Dict, Iterator
 
 import pytest
 from mailersend import (
@@ -24,8 +24,8 @@ from mailersend import exceptions as ms_errors
 from opentelemetry.trace import StatusCode
 
 from tests.conftest import Telemetry
+from tests.providers import kit
 from tests.providers.http_server import ProviderServer
-from tests.providers.kit import Private, ProviderCase
 from tests.support.expected import assert_one_sent
 from tests.support.smtp_server import free_port
 
@@ -114,41 +114,7 @@ def order(to: Any = None, **extra: Any) -> EmailRequest:
     return EmailRequest(**fields)
 
 
-def base(server: ProviderServer, operation: str = "send") -> Dict[str, Any]:
-    return {
-        "email.system": "mailersend",
-        "email.operation.name": operation,
-        "server.address": "127.0.0.1",
-        "server.port": server.port,
-    }
-
-
-ORDER_ATTRIBUTES = {
-    "email.from.address": "o***@shop.example",
-    "email.to.address": ("a***@gmail.com", "b***@example.org"),
-    "email.cc.address": ("c***@outlook.com",),
-    "email.bcc.address": ("a***@shop.example",),
-    "email.recipient.count": 4,
-    "email.attachments.count": 1,
-}
-
-
-def sent_messages(telemetry: Telemetry) -> List[Any]:
-    return sorted(
-        (sorted(a.items()), p.value) for a, p in telemetry.points("email.client.sent.messages")
-    )
-
-
-def failed_outcome(error_type: str, retryable: bool) -> List[Any]:
-    return [
-        ("email.error.retryable", retryable),
-        ("email.system", "mailersend"),
-        ("error.type", error_type),
-        ("server.address", "127.0.0.1"),
-    ]
-
-
-SENT = [("email.system", "mailersend"), ("server.address", "127.0.0.1")]
+SENT = kit.sent_attributes("mailersend")
 
 
 # -- single send ---------------------------------------------------------------------------
@@ -163,8 +129,8 @@ def test_send_exports_one_span_with_the_x_message_id(
     assert (response["id"], response.status_code) == (MESSAGE_ID, 202)
     span = telemetry.only("send mailersend")
     assert dict(span.attributes) == {
-        **base(provider_server),
-        **ORDER_ATTRIBUTES,
+        **kit.base_attributes("mailersend", provider_server.port),
+        **kit.ORDER_ATTRIBUTES,
         "email.template.id": "jy7zpl9xk5ol5vx6",
         "email.provider.message_id": MESSAGE_ID,
         "http.response.status_code": 202,
@@ -193,8 +159,8 @@ def test_async_send_span_covers_the_awaited_request(
     assert response["id"] == MESSAGE_ID
     span = telemetry.only("send mailersend")
     assert dict(span.attributes) == {
-        **base(provider_server),
-        **ORDER_ATTRIBUTES,
+        **kit.base_attributes("mailersend", provider_server.port),
+        **kit.ORDER_ATTRIBUTES,
         "email.provider.message_id": MESSAGE_ID,
         "http.response.status_code": 202,
     }
@@ -231,12 +197,7 @@ def test_addresses_from_the_builder_and_model_objects_are_masked(
     first, second = telemetry.spans()
     assert {
         k: v for k, v in first.attributes.items() if "address" in k and k != "server.address"
-    } == {
-        "email.from.address": "o***@shop.example",
-        "email.to.address": ("a***@gmail.com", "b***@example.org"),
-        "email.cc.address": ("c***@outlook.com",),
-        "email.bcc.address": ("a***@shop.example",),
-    }
+    } == kit.ORDER_ADDRESSES
     assert second.attributes["email.to.address"] == ("a***@gmail.com", "b***@example.org")
     assert second.attributes["email.recipient.count"] == 2
 
@@ -294,7 +255,7 @@ def test_some_suppressed_recipients_are_rejected_while_the_message_goes_out(
     ]
     assert telemetry.counter("email.client.recipients", email__recipient__status="rejected") == 1
     assert telemetry.counter("email.client.recipients", email__recipient__status="accepted") == 3
-    assert sent_messages(telemetry) == [(SENT, 1)]
+    assert kit.sent_messages(telemetry) == [(SENT, 1)]
     (log,) = telemetry.logs()
     assert log.severity_text == "WARN"
     assert log.attributes["email.recipient.rejected"] == ("b***@example.org",)
@@ -320,7 +281,9 @@ def test_all_suppressed_is_a_failed_send(
         {"email.recipient.address": "b***@example.org"},
     ]
     assert "email.provider.message_id" not in span.attributes
-    assert sent_messages(telemetry) == [(failed_outcome("ALL_SUPPRESSED", False), 1)]
+    assert kit.sent_messages(telemetry) == [
+        (kit.sent_attributes("mailersend", "ALL_SUPPRESSED", False), 1)
+    ]
     assert telemetry.counter("email.client.recipients", email__recipient__status="accepted") == 0
     (log,) = telemetry.logs()
     assert log.severity_text == "ERROR"
@@ -346,17 +309,15 @@ def test_bulk_is_one_send_batch_span_with_the_bulk_email_id(
 
     span = telemetry.only("send_batch mailersend")
     assert dict(span.attributes) == {
-        **base(provider_server, "send_batch"),
-        "email.from.address": "o***@shop.example",
+        **kit.base_attributes("mailersend", provider_server.port, "send_batch"),
+        **kit.ORDER_ADDRESSES,
         "email.to.address": ("a***@gmail.com", "b***@example.org", "d***@yahoo.com"),
-        "email.cc.address": ("c***@outlook.com",),
-        "email.bcc.address": ("a***@shop.example",),
         "email.recipient.count": 5,
         "email.attachments.count": 1,
         "email.provider.message_id": BULK_ID,
         "http.response.status_code": 202,
     }
-    assert sent_messages(telemetry) == [(SENT, 2)]
+    assert kit.sent_messages(telemetry) == [(SENT, 2)]
 
 
 # -- failures ------------------------------------------------------------------------------
@@ -383,18 +344,7 @@ def test_http_errors_raise_unchanged_and_are_reported_by_status(
     assert type(raised.value) is exception
 
     retryable = status >= 429
-    span = telemetry.only("send mailersend")
-    assert span.status.status_code is StatusCode.ERROR
-    assert dict(span.attributes) == {
-        **base(provider_server),
-        **ORDER_ATTRIBUTES,
-        "http.response.status_code": status,
-        "error.type": str(status),
-        "email.error.retryable": retryable,
-    }
-    assert sent_messages(telemetry) == [(failed_outcome(str(status), retryable), 1)]
-    (log,) = telemetry.logs()
-    assert log.severity_text == "ERROR"
+    kit.assert_order_failed(telemetry, "mailersend", provider_server.port, status, retryable)
 
 
 @pytest.mark.parametrize(
@@ -417,7 +367,9 @@ def test_async_http_errors_carry_the_response(
         status,
         str(status),
     )
-    assert sent_messages(telemetry) == [(failed_outcome(str(status), status >= 429), 2)]
+    assert kit.sent_messages(telemetry) == [
+        (kit.sent_attributes("mailersend", str(status), status >= 429), 2)
+    ]
 
 
 @pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
@@ -465,7 +417,7 @@ def test_with_retries_on_one_span_covers_every_attempt(
     span = telemetry.only("send mailersend")
     assert span.status.status_code is StatusCode.UNSET
     assert span.attributes["http.response.status_code"] == 202
-    assert sent_messages(telemetry) == [(SENT, 1)]
+    assert kit.sent_messages(telemetry) == [(SENT, 1)]
 
 
 def test_with_retries_on_the_async_client_one_span_covers_every_attempt(
@@ -578,7 +530,7 @@ def _scenarios(server: ProviderServer, closed_url: str) -> Dict[str, Callable[[]
     return {name: _quietly(call) for name, call in scenarios.items()}
 
 
-def _send_private(server: ProviderServer, example: Private) -> None:
+def _send_private(server: ProviderServer, example: kit.Private) -> None:
     """One send answered with the cc address suppressed, or a bulk of two."""
     addresses = example.addresses
     server.on(
@@ -603,7 +555,7 @@ def _send_private(server: ProviderServer, example: Private) -> None:
         _quietly(lambda: ms.emails.send(request))()
 
 
-CASE = ProviderCase(
+CASE = kit.ProviderCase(
     system="mailersend",
     scenario_names=(
         "accepted",

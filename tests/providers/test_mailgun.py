@@ -16,8 +16,8 @@ from opentelemetry._logs import SeverityNumber
 from opentelemetry.trace import SpanKind, StatusCode
 
 from tests.conftest import Telemetry
+from tests.providers import kit
 from tests.providers.http_server import ProviderServer
-from tests.providers.kit import Private, ProviderCase
 from tests.support.expected import assert_one_sent
 
 DOMAIN = "mg.shop.example"
@@ -100,14 +100,8 @@ def test_send_exports_one_client_span_with_contract_attributes(
     assert response.status_code == 200 and response.json() == QUEUED
     span = telemetry.only("send mailgun")
     assert dict(span.attributes) == {
-        "email.system": "mailgun",
-        "email.operation.name": "send",
-        "server.address": "127.0.0.1",
-        "server.port": provider_server.port,
-        "email.from.address": "o***@shop.example",
-        "email.to.address": ("a***@gmail.com", "b***@example.org"),
-        "email.cc.address": ("c***@outlook.com",),
-        "email.bcc.address": ("a***@shop.example",),
+        **kit.base_attributes("mailgun", provider_server.port),
+        **kit.ORDER_ADDRESSES,
         "email.recipient.count": 4,
         "email.attachments.count": 2,
         "email.provider.message_id": MAILGUN_ID,
@@ -150,10 +144,7 @@ def test_raw_mime_send_reads_headers_size_and_envelope(
     assert response.status_code == 200
     assert b"Your order #1042" in provider_server.requests[-1].body
     assert dict(telemetry.only("send mailgun").attributes) == {
-        "email.system": "mailgun",
-        "email.operation.name": "send",
-        "server.address": "127.0.0.1",
-        "server.port": provider_server.port,
+        **kit.base_attributes("mailgun", provider_server.port),
         "email.from.address": "o***@shop.example",
         "email.to.address": ("a***@gmail.com",),
         "email.cc.address": ("c***@outlook.com",),
@@ -282,16 +273,7 @@ def test_error_status_is_returned_and_reported_as_failed(
     assert attributes["email.error.retryable"] is retryable
     assert attributes["http.response.status_code"] == status
     assert "email.provider.message_id" not in attributes
-    failed = {
-        "email.system": "mailgun",
-        "server.address": "127.0.0.1",
-        "error.type": str(status),
-        "email.error.retryable": retryable,
-    }
-    assert telemetry.values("email.client.sent.messages") == [(failed, 1)]
-    assert telemetry.values("email.client.recipients") == []
-    [log] = telemetry.logs()
-    assert log.severity_number is SeverityNumber.ERROR
+    log = kit.assert_one_failed(telemetry, "mailgun", str(status), retryable)
     assert f"failed: error.type={status}" in log.body
 
 
@@ -457,7 +439,7 @@ def _scenarios(server: ProviderServer, closed_url: str) -> Dict[str, Callable[[]
     }
 
 
-def _send_private(server: ProviderServer, example: Private) -> None:
+def _send_private(server: ProviderServer, example: kit.Private) -> None:
     """A templated send and a raw MIME send, both answered as queued."""
     server.on("POST", SEND_PATH, 200, json=QUEUED)
     server.on("POST", MIME_PATH, 200, json=QUEUED)
@@ -485,7 +467,7 @@ def _send_private(server: ProviderServer, example: Private) -> None:
         )
 
 
-CASE = ProviderCase(
+CASE = kit.ProviderCase(
     system="mailgun",
     scenario_names=("sent", "400", "401", "500", "refused", "async-mime", "async-dropped"),
     scenarios=_scenarios,

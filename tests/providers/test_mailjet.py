@@ -22,8 +22,8 @@ from opentelemetry._logs import SeverityNumber
 from opentelemetry.trace import SpanKind, StatusCode
 
 from tests.conftest import Telemetry
+from tests.providers import kit
 from tests.providers.http_server import ProviderServer
-from tests.providers.kit import Private, ProviderCase
 from tests.support.expected import (
     accepted_recipients,
     assert_failed_span,
@@ -118,11 +118,25 @@ MESSAGE = {
         {"ContentType": "application/pdf", "Filename": "i.pdf", "Base64Content": "JVBERi0="}
     ],
 }
-BASE = {"email.system": "mailjet", "server.address": "127.0.0.1"}
+BASE = kit.sent_attributes("mailjet")
 
 
 def _client(url: str, version: str = "v3.1") -> Client:
     return Client(auth=("api-key", "api-secret"), version=version, api_url=url + "/")
+
+
+def _one_sent_one_failed(telemetry: Telemetry, error_type: str) -> Any:
+    """A batch of two read from Mailjet's answer: one message counted sent
+    (its one gmail.com recipient accepted), the other failed with this
+    error.type (permanent); returns the one log record."""
+    assert telemetry.values("email.client.sent.messages") == by_attributes(
+        [(BASE, 1), (kit.sent_attributes("mailjet", error_type, False), 1)]
+    )
+    assert telemetry.values("email.client.recipients") == accepted_recipients(
+        "mailjet", gmail_com=1
+    )
+    [log] = telemetry.logs()
+    return log
 
 
 # -- v3.1 ----------------------------------------------------------------------------------
@@ -137,16 +151,8 @@ def test_send_exports_one_client_span_with_contract_attributes(
     assert response.status_code == 200 and response.json() == answer
     span = telemetry.only("send mailjet")
     assert dict(span.attributes) == {
-        "email.system": "mailjet",
-        "email.operation.name": "send",
-        "server.address": "127.0.0.1",
-        "server.port": provider_server.port,
-        "email.from.address": "o***@shop.example",
-        "email.to.address": ("a***@gmail.com", "b***@example.org"),
-        "email.cc.address": ("c***@outlook.com",),
-        "email.bcc.address": ("a***@shop.example",),
-        "email.recipient.count": 4,
-        "email.attachments.count": 1,
+        **kit.base_attributes("mailjet", provider_server.port),
+        **kit.ORDER_ATTRIBUTES,
         "email.template.id": "5123456",
         "email.provider.message_id": str(IDS[0]),
         "http.response.status_code": 200,
@@ -186,10 +192,7 @@ def test_several_messages_are_one_batch_span(
     span = telemetry.only("send_batch mailjet")
     assert span.kind is SpanKind.CLIENT
     assert dict(span.attributes) == {
-        "email.system": "mailjet",
-        "email.operation.name": "send_batch",
-        "server.address": "127.0.0.1",
-        "server.port": provider_server.port,
+        **kit.base_attributes("mailjet", provider_server.port, "send_batch"),
         "email.from.address": "o***@shop.example",
         "email.to.address": ("a***@gmail.com", "d***@gmail.com"),
         "email.cc.address": ("e***@example.org",),
@@ -220,13 +223,7 @@ def test_batch_with_a_message_in_error_inside_a_200_is_a_partial_failure(
     span = telemetry.only("send_batch mailjet")
     assert span.status.status_code is StatusCode.UNSET
     assert "error.type" not in span.attributes
-    assert telemetry.values("email.client.sent.messages") == by_attributes(
-        [(BASE, 1), ({**BASE, "error.type": "send-0003", "email.error.retryable": False}, 1)]
-    )
-    assert telemetry.values("email.client.recipients") == accepted_recipients(
-        "mailjet", gmail_com=1
-    )
-    [log] = telemetry.logs()
+    log = _one_sent_one_failed(telemetry, "send-0003")
     assert log.severity_number is SeverityNumber.WARN
     assert "1 of 2 message(s) failed" in log.body
 
@@ -255,13 +252,7 @@ def test_batch_answered_400_with_per_message_statuses(
     # The call raised, but the answer says which message failed: that one
     # counts with its ErrorCode, the other as sent, and only the sent
     # message's recipient as accepted.
-    assert telemetry.values("email.client.sent.messages") == by_attributes(
-        [(BASE, 1), ({**BASE, "error.type": "mj-0013", "email.error.retryable": False}, 1)]
-    )
-    assert telemetry.values("email.client.recipients") == accepted_recipients(
-        "mailjet", gmail_com=1
-    )
-    [log] = telemetry.logs()
+    log = _one_sent_one_failed(telemetry, "mj-0013")
     assert log.severity_number is SeverityNumber.ERROR
 
 
@@ -276,7 +267,7 @@ def test_single_message_answered_400_with_its_status_counts_its_error_code(
     assert span.attributes["error.type"] == "400"
     assert "email.provider.message_id" not in span.attributes
     assert telemetry.values("email.client.sent.messages") == [
-        ({**BASE, "error.type": "mj-0013", "email.error.retryable": False}, 1)
+        (kit.sent_attributes("mailjet", "mj-0013", False), 1)
     ]
     assert telemetry.values("email.client.recipients") == []
 
@@ -314,11 +305,7 @@ def test_http_errors_report_the_http_status(
     assert type(info.value) is raised
     span = telemetry.only("send mailjet")
     assert_failed_span(span, str(status), retryable, status)
-    failed = {**BASE, "error.type": str(status), "email.error.retryable": retryable}
-    assert telemetry.values("email.client.sent.messages") == [(failed, 1)]
-    assert telemetry.values("email.client.recipients") == []
-    [log] = telemetry.logs()
-    assert log.severity_number is SeverityNumber.ERROR
+    kit.assert_one_failed(telemetry, "mailjet", str(status), retryable)
 
 
 def test_connection_refused(telemetry: Telemetry, closed_url: str) -> None:
@@ -391,10 +378,7 @@ def test_v3_message_with_recipients(telemetry: Telemetry, provider_server: Provi
         }
     )
     assert dict(telemetry.only("send mailjet").attributes) == {
-        "email.system": "mailjet",
-        "email.operation.name": "send",
-        "server.address": "127.0.0.1",
-        "server.port": provider_server.port,
+        **kit.base_attributes("mailjet", provider_server.port),
         "email.from.address": "o***@shop.example",
         "email.to.address": ("a***@gmail.com",),
         "email.recipient.count": 1,
@@ -479,7 +463,7 @@ def _scenarios(server: ProviderServer, closed_url: str) -> Dict[str, Any]:
     }
 
 
-def _send_private(server: ProviderServer, example: Private) -> None:
+def _send_private(server: ProviderServer, example: kit.Private) -> None:
     """A v3.1 batch with one invalid recipient, and a v3 send answered 400."""
     server.on("POST", V31, 200, json={"Messages": [_delivered("x@example.org"), INVALID_TO]})
     server.on("POST", V3, 400, json={"ErrorMessage": "bad", "StatusCode": 400})
@@ -504,7 +488,7 @@ def _send_private(server: ProviderServer, example: Private) -> None:
         )
 
 
-CASE = ProviderCase(
+CASE = kit.ProviderCase(
     system="mailjet",
     scenario_names=("sent", "partial-200", "400", "401", "429", "500", "refused"),
     scenarios=_scenarios,

@@ -18,8 +18,8 @@ from postmarker.core import PostmarkClient
 from postmarker.exceptions import ClientError
 
 from tests.conftest import Telemetry
+from tests.providers import kit
 from tests.providers.http_server import ProviderServer
-from tests.providers.kit import Private, ProviderCase
 from tests.support.expected import (
     accepted_recipients,
     assert_failed_span,
@@ -81,7 +81,7 @@ def _client(server: ProviderServer) -> PostmarkClient:
     return PostmarkClient(server_token="server-token", root_api_url=server.url + "/")
 
 
-BASE = {"email.system": "postmark", "server.address": "127.0.0.1"}
+BASE = kit.sent_attributes("postmark")
 
 
 # -- single sends ------------------------------------------------------------------------
@@ -104,14 +104,8 @@ def test_send_exports_one_client_span_with_contract_attributes(
     assert sent["To"] == "Alice <alice@gmail.com>,bob@example.org"
     span = telemetry.only("send postmark")
     assert dict(span.attributes) == {
-        "email.system": "postmark",
-        "email.operation.name": "send",
-        "server.address": "127.0.0.1",
-        "server.port": provider_server.port,
-        "email.from.address": "o***@shop.example",
-        "email.to.address": ("a***@gmail.com", "b***@example.org"),
-        "email.cc.address": ("c***@outlook.com",),
-        "email.bcc.address": ("a***@shop.example",),
+        **kit.base_attributes("postmark", provider_server.port),
+        **kit.ORDER_ADDRESSES,
         "email.recipient.count": 4,
         "email.message_id": "<order-1042@shop.example>",
         "email.attachments.count": 2,
@@ -218,10 +212,7 @@ def test_batch_with_one_failed_message_is_a_partial_failure(
     assert span.kind is SpanKind.CLIENT
     assert span.status.status_code is StatusCode.UNSET
     assert dict(span.attributes) == {
-        "email.system": "postmark",
-        "email.operation.name": "send_batch",
-        "server.address": "127.0.0.1",
-        "server.port": provider_server.port,
+        **kit.base_attributes("postmark", provider_server.port, "send_batch"),
         "email.from.address": "o***@shop.example",
         "email.to.address": (
             "a***@gmail.com",
@@ -238,7 +229,7 @@ def test_batch_with_one_failed_message_is_a_partial_failure(
     assert telemetry.values("email.client.sent.messages") == by_attributes(
         [
             (BASE, 2),
-            ({**BASE, "error.type": "406", "email.error.retryable": False}, 1),
+            (kit.sent_attributes("postmark", "406", False), 1),
         ]
     )
     # The failed message's recipients were neither accepted nor rejected.
@@ -325,11 +316,7 @@ def test_http_errors_report_the_http_status(
         assert info.value.error_code == ERRORS[status]["json"]["ErrorCode"]
     span = telemetry.only("send postmark")
     assert_failed_span(span, str(status), retryable, status)
-    failed = {**BASE, "error.type": str(status), "email.error.retryable": retryable}
-    assert telemetry.values("email.client.sent.messages") == [(failed, 1)]
-    assert telemetry.values("email.client.recipients") == []
-    [log] = telemetry.logs()
-    assert log.severity_number is SeverityNumber.ERROR
+    kit.assert_one_failed(telemetry, "postmark", str(status), retryable)
 
 
 def test_json_error_without_error_code_still_reports_the_status(
@@ -404,7 +391,7 @@ def _scenarios(server: ProviderServer, closed_url: str) -> Dict[str, Callable[[]
     }
 
 
-def _send_private(server: ProviderServer, example: Private) -> None:
+def _send_private(server: ProviderServer, example: kit.Private) -> None:
     """A single send, a batch with one failed message, and a template send
     answered 422."""
     server.on("POST", SEND, 200, json=_accepted("x@example.org"))
@@ -430,7 +417,7 @@ def _send_private(server: ProviderServer, example: Private) -> None:
         )
 
 
-CASE = ProviderCase(
+CASE = kit.ProviderCase(
     system="postmark",
     scenario_names=("sent", "401", "422", "429", "batch-partial", "key-error", "refused"),
     scenarios=_scenarios,

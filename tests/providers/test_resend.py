@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import Any, Callable, Dict, Iterator, List
+from typing import Any, Callable, Dict, Iterator
 
 import pytest
 import resend
@@ -16,8 +16,8 @@ from opentelemetry.trace import StatusCode
 from resend import exceptions as resend_errors
 
 from tests.conftest import Telemetry
+from tests.providers import kit
 from tests.providers.http_server import ProviderServer
-from tests.providers.kit import Private, ProviderCase
 from tests.support.expected import assert_one_sent
 from tests.support.smtp_server import free_port
 
@@ -79,31 +79,6 @@ def order(to: Any = None, **extra: Any) -> Dict[str, Any]:
     return params
 
 
-def base(server: ProviderServer, operation: str = "send") -> Dict[str, Any]:
-    return {
-        "email.system": "resend",
-        "email.operation.name": operation,
-        "server.address": "127.0.0.1",
-        "server.port": server.port,
-    }
-
-
-ORDER_ATTRIBUTES = {
-    "email.from.address": "o***@shop.example",
-    "email.to.address": ("a***@gmail.com", "b***@example.org"),
-    "email.cc.address": ("c***@outlook.com",),
-    "email.bcc.address": ("a***@shop.example",),
-    "email.recipient.count": 4,
-    "email.attachments.count": 1,
-}
-
-
-def sent_messages(telemetry: Telemetry) -> List[Any]:
-    return sorted(
-        (sorted(a.items()), p.value) for a, p in telemetry.points("email.client.sent.messages")
-    )
-
-
 # -- single send ---------------------------------------------------------------------------
 
 
@@ -114,8 +89,8 @@ def test_send_exports_one_span_with_the_id(telemetry: Telemetry, api: ProviderSe
     assert result["id"] == EMAIL_ID
     span = telemetry.only("send resend")
     assert dict(span.attributes) == {
-        **base(api),
-        **ORDER_ATTRIBUTES,
+        **kit.base_attributes("resend", api.port),
+        **kit.ORDER_ATTRIBUTES,
         "email.template.id": "order-confirmation",
         "email.provider.message_id": EMAIL_ID,
         "http.response.status_code": 200,
@@ -142,8 +117,8 @@ def test_send_async_span_covers_the_awaited_request(
     assert result["id"] == EMAIL_ID
     span = telemetry.only("send resend")
     assert dict(span.attributes) == {
-        **base(api),
-        **ORDER_ATTRIBUTES,
+        **kit.base_attributes("resend", api.port),
+        **kit.ORDER_ATTRIBUTES,
         "email.provider.message_id": EMAIL_ID,
         "http.response.status_code": 200,
     }
@@ -199,7 +174,7 @@ def test_batch_exports_one_send_batch_span_counting_every_message(
     span = telemetry.only("send_batch resend")
     assert span.status.status_code is StatusCode.UNSET
     assert dict(span.attributes) == {
-        **base(api, "send_batch"),
+        **kit.base_attributes("resend", api.port, "send_batch"),
         "email.from.address": "o***@shop.example",
         "email.to.address": ("a***@gmail.com", "b***@example.org", "d***@yahoo.com"),
         "email.cc.address": ("c***@outlook.com", "c***@outlook.com"),
@@ -210,9 +185,7 @@ def test_batch_exports_one_send_batch_span_counting_every_message(
         "email.provider.message_id": ",".join(BATCH_IDS),
         "http.response.status_code": 200,
     }
-    assert sent_messages(telemetry) == [
-        ([("email.system", "resend"), ("server.address", "127.0.0.1")], 2)
-    ]
+    assert kit.sent_messages(telemetry) == [(kit.sent_attributes("resend"), 2)]
     (log,) = telemetry.logs()
     assert log.severity_text == "INFO"
 
@@ -225,9 +198,7 @@ def test_batch_id_lists_the_first_twenty_accepted_messages(
     resend.Batch.send([order(to=f"r{n}@gmail.com", cc=None, bcc=None) for n in range(25)])
     span = telemetry.only("send_batch resend")
     assert span.attributes["email.provider.message_id"] == ",".join(ids[:20])
-    assert sent_messages(telemetry) == [
-        ([("email.system", "resend"), ("server.address", "127.0.0.1")], 25)
-    ]
+    assert kit.sent_messages(telemetry) == [(kit.sent_attributes("resend"), 25)]
 
 
 def test_permissive_batch_counts_the_invalid_message_failed_and_its_recipients_unsent(
@@ -253,17 +224,9 @@ def test_permissive_batch_counts_the_invalid_message_failed_and_its_recipients_u
     span = telemetry.only("send_batch resend")
     assert span.status.status_code is StatusCode.UNSET
     assert "error.type" not in span.attributes
-    assert sent_messages(telemetry) == [
-        (
-            [
-                ("email.error.retryable", False),
-                ("email.system", "resend"),
-                ("error.type", "rejected"),
-                ("server.address", "127.0.0.1"),
-            ],
-            1,
-        ),
-        ([("email.system", "resend"), ("server.address", "127.0.0.1")], 2),
+    assert kit.sent_messages(telemetry) == [
+        (kit.sent_attributes("resend", "rejected", False), 1),
+        (kit.sent_attributes("resend"), 2),
     ]
     # The invalid message's recipient is neither accepted nor rejected.
     assert telemetry.counter("email.client.recipients", email__recipient__status="accepted") == 2
@@ -319,29 +282,7 @@ def test_http_errors_raise_unchanged_and_are_reported_by_status(
     assert raised.value.code == status
 
     retryable = status in (429, 500)
-    span = telemetry.only("send resend")
-    assert span.status.status_code is StatusCode.ERROR
-    assert span.status.description == str(status)
-    assert dict(span.attributes) == {
-        **base(api),
-        **ORDER_ATTRIBUTES,
-        "http.response.status_code": status,
-        "error.type": str(status),
-        "email.error.retryable": retryable,
-    }
-    assert sent_messages(telemetry) == [
-        (
-            [
-                ("email.error.retryable", retryable),
-                ("email.system", "resend"),
-                ("error.type", str(status)),
-                ("server.address", "127.0.0.1"),
-            ],
-            1,
-        )
-    ]
-    (log,) = telemetry.logs()
-    assert log.severity_text == "ERROR"
+    kit.assert_order_failed(telemetry, "resend", api.port, status, retryable)
 
 
 def test_a_non_json_gateway_error_is_reported_by_its_status(
@@ -462,7 +403,7 @@ def _scenarios(server: ProviderServer, closed_url: str) -> Dict[str, Callable[[]
     }
 
 
-def _send_private(server: ProviderServer, example: Private) -> None:
+def _send_private(server: ProviderServer, example: kit.Private) -> None:
     """One send, or a batch of the same message twice."""
     accept(server)
     addresses = example.addresses
@@ -479,7 +420,7 @@ def _send_private(server: ProviderServer, example: Private) -> None:
         _against(server.url, lambda: resend.Emails.send(params))  # type: ignore[arg-type]
 
 
-CASE = ProviderCase(
+CASE = kit.ProviderCase(
     system="resend",
     scenario_names=("accepted", "accepted async", "batch", "422", "429", "500 async", "refused"),
     scenarios=_scenarios,

@@ -14,7 +14,6 @@ from urllib.parse import urlsplit
 import pytest
 import python_http_client
 import sendgrid
-from opentelemetry.trace import StatusCode
 from python_http_client import exceptions as sg_errors
 from sendgrid.helpers.mail import (
     Attachment,
@@ -28,8 +27,8 @@ from sendgrid.helpers.mail import (
 )
 
 from tests.conftest import Telemetry
+from tests.providers import kit
 from tests.providers.http_server import ProviderServer
-from tests.providers.kit import Private, ProviderCase
 from tests.support.expected import assert_one_sent
 from tests.support.smtp_server import free_port
 
@@ -103,25 +102,6 @@ def order_mail() -> Mail:
     return mail
 
 
-def base_attributes(server: ProviderServer) -> Dict[str, Any]:
-    return {
-        "email.system": "sendgrid",
-        "email.operation.name": "send",
-        "server.address": "127.0.0.1",
-        "server.port": server.port,
-    }
-
-
-ORDER_ATTRIBUTES = {
-    "email.from.address": "o***@shop.example",
-    "email.to.address": ("a***@gmail.com", "b***@example.org"),
-    "email.cc.address": ("c***@outlook.com",),
-    "email.bcc.address": ("a***@shop.example",),
-    "email.recipient.count": 4,
-    "email.attachments.count": 1,
-}
-
-
 # -- success -------------------------------------------------------------------------------
 
 
@@ -137,8 +117,8 @@ def test_send_with_a_mail_object_exports_one_span_with_the_message_id(
     assert response.body == b""
     span = telemetry.only("send sendgrid")
     assert dict(span.attributes) == {
-        **base_attributes(provider_server),
-        **ORDER_ATTRIBUTES,
+        **kit.base_attributes("sendgrid", provider_server.port),
+        **kit.ORDER_ATTRIBUTES,
         "email.template.id": "d-2c214ac919e84170b21855cc129b4a5f",
         "email.provider.message_id": MESSAGE_ID,
         "http.response.status_code": 202,
@@ -166,8 +146,8 @@ def test_send_with_a_dict_body(telemetry: Telemetry, provider_server: ProviderSe
     body = order_mail().get()
     client(provider_server).send(body)
     assert dict(telemetry.only("send sendgrid").attributes) == {
-        **base_attributes(provider_server),
-        **ORDER_ATTRIBUTES,
+        **kit.base_attributes("sendgrid", provider_server.port),
+        **kit.ORDER_ATTRIBUTES,
         "email.provider.message_id": MESSAGE_ID,
         "http.response.status_code": 202,
     }
@@ -181,8 +161,8 @@ def test_direct_client_mail_send_post_is_traced_from_its_body(
     response = sg.client.mail.send.post(request_body=order_mail().get())
     assert response.status_code == 202
     assert dict(telemetry.only("send sendgrid").attributes) == {
-        **base_attributes(provider_server),
-        **ORDER_ATTRIBUTES,
+        **kit.base_attributes("sendgrid", provider_server.port),
+        **kit.ORDER_ATTRIBUTES,
         "email.provider.message_id": MESSAGE_ID,
         "http.response.status_code": 202,
     }
@@ -324,28 +304,7 @@ def test_http_errors_raise_unchanged_and_are_reported_by_status(
     assert raised.value.to_dict == ERRORS[status]
 
     retryable = status in (429, 500, 503)
-    span = telemetry.only("send sendgrid")
-    assert span.status.status_code is StatusCode.ERROR
-    assert span.status.description == str(status)
-    assert dict(span.attributes) == {
-        **base_attributes(provider_server),
-        **ORDER_ATTRIBUTES,
-        "http.response.status_code": status,
-        "error.type": str(status),
-        "email.error.retryable": retryable,
-    }
-    outcome = {
-        "email.system": "sendgrid",
-        "server.address": "127.0.0.1",
-        "error.type": str(status),
-        "email.error.retryable": retryable,
-    }
-    assert [(a, p.value) for a, p in telemetry.points("email.client.sent.messages")] == [
-        (outcome, 1)
-    ]
-    assert telemetry.points("email.client.recipients") == []
-    (log,) = telemetry.logs()
-    assert log.severity_text == "ERROR"
+    log = kit.assert_order_failed(telemetry, "sendgrid", provider_server.port, status, retryable)
     assert f"failed: error.type={status}" in str(log.body)
 
 
@@ -452,7 +411,7 @@ def _scenarios(server: ProviderServer, closed_url: str) -> Dict[str, Callable[[]
     }
 
 
-def _send_private(server: ProviderServer, example: Private) -> None:
+def _send_private(server: ProviderServer, example: kit.Private) -> None:
     """One Mail sent through send(), or its body posted directly to
     client.mail.send (example.batch picks the direct post)."""
     accept(server)
@@ -471,7 +430,7 @@ def _send_private(server: ProviderServer, example: Private) -> None:
         sg.send(mail)
 
 
-CASE = ProviderCase(
+CASE = kit.ProviderCase(
     system="sendgrid",
     scenario_names=(
         "accepted",

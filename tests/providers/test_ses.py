@@ -23,12 +23,14 @@ from opentelemetry.trace import SpanKind, StatusCode
 from opentelemetry import trace
 from opentelemetry.instrumentation.email.providers.ses import SesInstrumentor
 from tests.conftest import Telemetry
+from tests.providers import kit
 from tests.providers.http_server import ProviderServer
 from tests.providers.ses_support import (
     JSON,
     MESSAGE_ID,
     MESSAGE_ID_2,
     NOT_VERIFIED,
+    SIMPLE,
     V1_PATH,
     V1_SEND,
     V2_BULK_PATH,
@@ -39,11 +41,10 @@ from tests.providers.ses_support import (
     free_port,
     v1_bulk,
     v1_error,
+    v1_params,
     v2_error_headers,
 )
 from tests.support.expected import assert_one_sent
-
-SIMPLE = {"Subject": {"Data": "Qx order"}, "Body": {"Text": {"Data": "Qx body"}}}
 
 
 @pytest.fixture
@@ -67,29 +68,20 @@ def only_log(telemetry: Telemetry, span: ReadableSpan) -> Any:
     return log
 
 
-def base(port: int, operation: str = "send") -> Dict[str, Any]:
-    return {
-        "email.system": "ses",
-        "email.operation.name": operation,
-        "server.address": "127.0.0.1",
-        "server.port": port,
-    }
-
-
 def v1_send(ses: Any, **overrides: Any) -> Any:
-    params: Dict[str, Any] = {
-        "Source": "Shop <orders@shop.example>",
-        "Destination": {"ToAddresses": ["alice@example.org"]},
-        "Message": SIMPLE,
-    }
-    params.update(overrides)
-    return ses.send_email(**params)
+    overrides.setdefault("Source", "Shop <orders@shop.example>")
+    return ses.send_email(**v1_params(**overrides))
 
 
-def create_template(ses: Any, name: str) -> None:
+def with_template(url: str, telemetry: Telemetry, name: str) -> Any:
+    """A v1 client of url with the template ``name`` created, the spans and
+    logs of creating it cleared."""
+    ses = client("ses", url)
     ses.create_template(
         Template={"TemplateName": name, "SubjectPart": "Hi", "TextPart": "Qx", "HtmlPart": "Qx"}
     )
+    telemetry.clear()
+    return ses
 
 
 def v1_bulk_send(url: str, *destinations: List[str]) -> Any:
@@ -118,7 +110,7 @@ def test_v1_send_email_records_span_metrics_and_log(
     )
     span = only_span(telemetry)
     assert dict(span.attributes or {}) == {
-        **base(moto_port),
+        **kit.base_attributes("ses", moto_port),
         "email.from.address": "o***@shop.example",
         "email.to.address": ("a***@example.org", "b***@gmail.com"),
         "email.cc.address": ("c***@corp.example",),
@@ -153,7 +145,7 @@ def test_v1_send_raw_email_reads_the_mime_headers_and_size(
     result = client("ses", moto).send_raw_email(RawMessage={"Data": data})
     span = only_span(telemetry)
     assert dict(span.attributes or {}) == {
-        **base(moto_port),
+        **kit.base_attributes("ses", moto_port),
         "email.from.address": "o***@shop.example",  # the From header: no Source given
         "email.to.address": ("a***@example.org", "b***@gmail.com"),
         "email.cc.address": ("c***@corp.example",),
@@ -196,9 +188,7 @@ def test_v1_send_raw_email_source_and_destinations_are_the_envelope(
 def test_v1_send_templated_email_names_the_template(
     telemetry: Telemetry, moto: str, moto_port: int
 ) -> None:
-    ses = client("ses", moto)
-    create_template(ses, "welcome-v1")
-    telemetry.clear()
+    ses = with_template(moto, telemetry, "welcome-v1")
     result = ses.send_templated_email(
         Source="orders@shop.example",
         Destination={"ToAddresses": ["alice@example.org"]},
@@ -207,7 +197,7 @@ def test_v1_send_templated_email_names_the_template(
     )
     span = only_span(telemetry)
     assert dict(span.attributes or {}) == {
-        **base(moto_port),
+        **kit.base_attributes("ses", moto_port),
         "email.from.address": "o***@shop.example",
         "email.to.address": ("a***@example.org",),
         "email.recipient.count": 1,
@@ -221,9 +211,7 @@ def test_v1_send_templated_email_names_the_template(
 def test_v1_send_bulk_templated_email_is_one_send_batch_span(
     telemetry: Telemetry, moto: str, moto_port: int
 ) -> None:
-    ses = client("ses", moto)
-    create_template(ses, "bulk-v1")
-    telemetry.clear()
+    ses = with_template(moto, telemetry, "bulk-v1")
     result = ses.send_bulk_templated_email(
         Source="orders@shop.example",
         Template="bulk-v1",
@@ -235,7 +223,7 @@ def test_v1_send_bulk_templated_email_is_one_send_batch_span(
     )
     span = only_span(telemetry, "send_batch ses")
     assert dict(span.attributes or {}) == {
-        **base(moto_port, "send_batch"),
+        **kit.base_attributes("ses", moto_port, "send_batch"),
         "email.from.address": "o***@shop.example",
         "email.to.address": ("a***@example.org", "b***@gmail.com"),
         "email.cc.address": ("c***@gmail.com",),
@@ -532,7 +520,7 @@ def test_v2_simple_content(instrument: Any, moto: str, moto_port: int) -> None:
     )
     span = only_span(telemetry)
     assert dict(span.attributes or {}) == {
-        **base(moto_port),
+        **kit.base_attributes("ses", moto_port),
         "email.from.address": "o***@shop.example",
         "email.to.address": ("a***@example.org",),
         "email.bcc.address": ("b***@gmail.com",),
@@ -552,7 +540,7 @@ def test_v2_raw_content(telemetry: Telemetry, moto: str, moto_port: int) -> None
     result = client("sesv2", moto).send_email(Content={"Raw": {"Data": data}})
     span = only_span(telemetry)
     assert dict(span.attributes or {}) == {
-        **base(moto_port),
+        **kit.base_attributes("ses", moto_port),
         "email.from.address": "o***@shop.example",
         "email.to.address": ("a***@example.org",),
         "email.recipient.count": 1,
@@ -573,7 +561,7 @@ def test_v2_template_content(telemetry: Telemetry, provider_server: ProviderServ
     assert provider_server.requests[-1].json["Content"]["Template"]["TemplateName"] == "welcome"
     span = only_span(telemetry)
     assert dict(span.attributes or {}) == {
-        **base(provider_server.port),
+        **kit.base_attributes("ses", provider_server.port),
         "email.from.address": "o***@shop.example",
         "email.to.address": ("a***@example.org",),
         "email.recipient.count": 1,
@@ -633,7 +621,7 @@ def test_v2_bulk_with_a_failed_entry(telemetry: Telemetry, provider_server: Prov
     )
     span = only_span(telemetry, "send_batch ses")
     assert dict(span.attributes or {}) == {
-        **base(provider_server.port, "send_batch"),
+        **kit.base_attributes("ses", provider_server.port, "send_batch"),
         "email.from.address": "o***@shop.example",
         "email.to.address": ("a***@gmail.com", "q***@corp.example", "c***@gmail.com"),
         "email.cc.address": ("d***@gmail.com",),
@@ -792,13 +780,7 @@ def test_aiobotocore_cancelled_send_ends_its_span_and_detaches(
 
 
 async def v1_async(ses: Any, **overrides: Any) -> Any:
-    params: Dict[str, Any] = {
-        "Source": "orders@shop.example",
-        "Destination": {"ToAddresses": ["alice@example.org"]},
-        "Message": SIMPLE,
-    }
-    params.update(overrides)
-    return await ses.send_email(**params)
+    return await ses.send_email(**v1_params(**overrides))
 
 
 # -- instrument / uninstrument ----------------------------------------------------------------

@@ -19,11 +19,10 @@ from opentelemetry.trace import SpanKind, StatusCode
 from opentelemetry import trace
 from opentelemetry.instrumentation.email import EmailInstrumentor
 from tests.conftest import Telemetry
-from tests.providers.ses_support import aio_client, client
+from tests.providers.ses_support import SIMPLE, aio_client, client, v1_params
 
 EMAIL_SCOPE = "opentelemetry.instrumentation.email"
 BOTOCORE_SCOPE = "opentelemetry.instrumentation.botocore"
-SIMPLE = {"Subject": {"Data": "Qx order"}, "Body": {"Text": {"Data": "Qx body"}}}
 
 
 def patched_callables() -> Dict[str, Any]:
@@ -39,13 +38,7 @@ def patched_callables() -> Dict[str, Any]:
 
 
 def send(ses: Any, **overrides: Any) -> Any:
-    params: Dict[str, Any] = {
-        "Source": "orders@shop.example",
-        "Destination": {"ToAddresses": ["alice@example.org"]},
-        "Message": SIMPLE,
-    }
-    params.update(overrides)
-    return ses.send_email(**params)
+    return ses.send_email(**v1_params(**overrides))
 
 
 class Both:

@@ -19,6 +19,7 @@ from tests.providers.ses_support import (
     JSON,
     MESSAGE_ID,
     NOT_VERIFIED,
+    SIMPLE,
     V1_PATH,
     V2_BULK_PATH,
     XML,
@@ -123,12 +124,19 @@ def test_default_settings_never_export_a_raw_address_subject_or_body(
 
 # -- differential ------------------------------------------------------------------------
 
-SIMPLE = {"Subject": {"Data": "Qx order"}, "Body": {"Text": {"Data": "Qx body"}}}
 DESTINATION = {"ToAddresses": ["alice@example.org"]}
 
 
 def _v1_send(url: str, source: str = "orders@shop.example") -> Any:
     return client("ses", url).send_email(Source=source, Destination=DESTINATION, Message=SIMPLE)
+
+
+def _v2_bulk(url: str) -> Any:
+    return client("sesv2", url).send_bulk_email(
+        FromEmailAddress="orders@shop.example",
+        DefaultContent={"Template": {"TemplateName": "t", "TemplateData": "{}"}},
+        BulkEmailEntries=[{"Destination": DESTINATION}],
+    )
 
 
 def _scenarios(moto: str, server: ProviderServer) -> List[Tuple[str, Callable[[], Any], bool]]:
@@ -210,11 +218,7 @@ def _scenarios(moto: str, server: ProviderServer) -> List[Tuple[str, Callable[[]
                     json={"message": "Qx"},
                     headers=v2_error_headers("TooManyRequestsException"),
                 ),
-                lambda: client("sesv2", server.url).send_bulk_email(
-                    FromEmailAddress="orders@shop.example",
-                    DefaultContent={"Template": {"TemplateName": "t", "TemplateData": "{}"}},
-                    BulkEmailEntries=[{"Destination": DESTINATION}],
-                ),
+                lambda: _v2_bulk(server.url),
             ),
             True,
         ),
@@ -229,11 +233,7 @@ def _scenarios(moto: str, server: ProviderServer) -> List[Tuple[str, Callable[[]
                     },
                     headers=JSON,
                 ),
-                lambda: client("sesv2", server.url).send_bulk_email(
-                    FromEmailAddress="orders@shop.example",
-                    DefaultContent={"Template": {"TemplateName": "t", "TemplateData": "{}"}},
-                    BulkEmailEntries=[{"Destination": DESTINATION}],
-                ),
+                lambda: _v2_bulk(server.url),
             ),
             False,
         ),

@@ -16,9 +16,9 @@ from sparkpost.transmissions import Transmissions
 
 from tests.conftest import Telemetry
 from tests.outcome import repr_without_addresses
+from tests.providers import kit
 from tests.providers import sparkpost_responses as r
 from tests.providers.http_server import ProviderServer
-from tests.providers.kit import Private, ProviderCase
 from tests.support.expected import assert_failed_span, assert_one_failed_send, assert_one_sent
 
 
@@ -60,10 +60,7 @@ def test_send_exports_one_client_span_with_the_transmission_id(
     assert result["id"] == r.ID
     span = telemetry.span("send sparkpost")
     assert dict(span.attributes) == {
-        "email.system": "sparkpost",
-        "email.operation.name": "send",
-        "server.address": "127.0.0.1",
-        "server.port": provider_server.port,
+        **kit.base_attributes("sparkpost", provider_server.port),
         "email.from.address": "o***@shop.example",
         "email.to.address": ("a***@gmail.com", "b***@example.org", "d***@yahoo.com"),
         "email.cc.address": ("c***@outlook.com",),
@@ -321,7 +318,7 @@ def _scenarios(server: ProviderServer, closed_url: str) -> Dict[str, Callable[[]
     }
 
 
-def _send_private(server: ProviderServer, example: Private) -> None:
+def _send_private(server: ProviderServer, example: kit.Private) -> None:
     """A transmission with one recipient rejected, and a raw RFC 822 message."""
     addresses = example.addresses
     server.on("POST", r.PATH, json=r.results(accepted=3, rejected=1))
@@ -346,7 +343,7 @@ def _send_private(server: ProviderServer, example: Private) -> None:
     _send(server.url, recipients=[addresses["to"]], email_rfc822=mime.as_string())
 
 
-CASE = ProviderCase(
+CASE = kit.ProviderCase(
     system="sparkpost",
     scenario_names=(
         "ok",
