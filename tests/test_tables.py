@@ -9,9 +9,13 @@ import errno
 import socket
 import ssl
 from email.message import EmailMessage
-from typing import Optional, Union
+from email.mime.application import MIMEApplication
+from email.mime.text import MIMEText
+from typing import List, Optional, Union
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from opentelemetry.instrumentation.email._attempt import BatchAttempt, EmailAttempt, settle
 from opentelemetry.instrumentation.email._errors import (
@@ -21,7 +25,7 @@ from opentelemetry.instrumentation.email._errors import (
     rejected_failure,
     smtp_failure,
 )
-from opentelemetry.instrumentation.email._mime import read_raw_message
+from opentelemetry.instrumentation.email._mime import read_message_object, read_raw_message
 from opentelemetry.instrumentation.email._smtp import (
     envelope_sender,
     queue_id,
@@ -231,14 +235,23 @@ def test_http_helpers_record_the_status_only_where_their_name_says() -> None:
         (b"To: a@x.org\nCC: c@y.org\n\r\nTo: body@z.org", ["a@x.org"], ["c@y.org"], 0),
         # a folded header, header names in any case, no body at all
         (b"to: A <a@x.org>,\r\n B <b@x.org>\r\nSubject: s", ["a@x.org", "b@x.org"], [], 0),
-        # attachment parts, whatever the case of the header's initials
+        # attachment parts, whatever the case of the header's initials, and
+        # named parts without a disposition; not the body, not an inline part
         (
-            b"To: a@x.org\r\n\r\n--b\r\nContent-Disposition: attachment\r\n"
-            b"--b\r\ncontent-disposition: attachment\r\n--b\r\nContent-disposition: attachment",
+            b"To: a@x.org\r\nSubject: name=x\r\nContent-Type: multipart/mixed; boundary=b\r\n"
+            b"\r\n--b\r\nContent-Type: text/plain\r\n\r\nsee name=x\r\n"
+            b"--b\r\nContent-Disposition: attachment\r\n\r\nx\r\n"
+            b"--b\r\ncontent-disposition: ATTACHMENT; filename=a.pdf\r\n\r\nx\r\n"
+            b'--b\r\nContent-Type: application/pdf;\r\n name="b.pdf"\r\n\r\nx\r\n'
+            b"--b\r\nContent-Type: image/png\r\nContent-Disposition: inline; filename=l.png\r\n"
+            b"\r\nx\r\n--b--\r\n",
             ["a@x.org"],
             [],
             3,
         ),
+        # a message that is one attachment, and one that is not
+        (b"To: a@x.org\nContent-Disposition: attachment\n\nx", ["a@x.org"], [], 1),
+        (b"To: a@x.org\nSubject: my name=x\n\nfilename=y", ["a@x.org"], [], 0),
     ],
 )
 def test_a_raw_message_is_read_from_its_header_block(
@@ -247,3 +260,52 @@ def test_a_raw_message_is_read_from_its_header_block(
     attempt = EmailAttempt("smtp", "send")
     read_raw_message(attempt, raw)
     assert (attempt.to, attempt.cc, attempt.attachments) == (to, cc, attachments)
+
+
+_PART_KINDS = st.sampled_from(["attachment", "named", "inline_named", "plain", "nested"])
+
+
+def _mixed(message: EmailMessage) -> None:
+    if message.get_content_subtype() != "mixed":
+        message.make_mixed()
+
+
+def _build(kinds: List[str]) -> EmailMessage:
+    message = EmailMessage()
+    message["To"] = "a@x.org"
+    message.set_content("the body")
+    for i, kind in enumerate(kinds):
+        if kind == "attachment":
+            message.add_attachment(
+                b"x" * i, maintype="application", subtype="pdf", filename=f"{i}.pdf"
+            )
+        elif kind == "named":  # yagmail's shape: a name parameter, no disposition
+            part = MIMEApplication(b"x" * i, Name=f"{i}.bin")
+            del part["Content-Disposition"]
+            _mixed(message)
+            message.attach(part)
+        elif kind == "inline_named":
+            message.add_attachment(
+                b"x", maintype="image", subtype="png", filename=f"{i}.png", disposition="inline"
+            )
+        elif kind == "plain":  # a second text part, no name: part of the body
+            _mixed(message)
+            message.attach(MIMEText("more text"))
+        else:
+            inner = EmailMessage()
+            inner.set_content("inner")
+            inner.add_attachment(b"y", maintype="application", subtype="zip", filename="in.zip")
+            _mixed(message)
+            message.attach(inner)
+    return message
+
+
+@given(st.lists(_PART_KINDS, max_size=6))
+@settings(max_examples=60, deadline=None)
+def test_raw_and_parsed_messages_count_the_same_attachments(kinds: List[str]) -> None:
+    message = _build(kinds)
+    parsed, raw = EmailAttempt("smtp", "send"), EmailAttempt("smtp", "send")
+    read_message_object(parsed, message)
+    read_raw_message(raw, message.as_bytes())
+    expected = sum(k in ("attachment", "named", "nested") for k in kinds)
+    assert (parsed.attachments, raw.attachments) == (expected, expected)

@@ -9,7 +9,7 @@ import re
 from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses
-from typing import Any, List, Sequence, Union
+from typing import Any, List, Optional, Sequence, Union
 
 from opentelemetry.instrumentation.email._addresses import parse_addresses
 from opentelemetry.instrumentation.email._attempt import EmailAttempt
@@ -20,10 +20,26 @@ from opentelemetry.instrumentation.email._attempt import EmailAttempt
 # in front), a literal the regex engine finds fast.
 _HEADER = re.compile(rb"\n((?i:from|to|cc|bcc|message-id|subject)):[ \t]*(.*(?:\r?\n[ \t].*)*)")
 _FOLD = re.compile(rb"\r?\n(?=[ \t])")
-# Attachment parts as the stdlib generator and common clients write them
-# ("Content-Disposition: attachment", any case of the header's initials):
-# one plain substring count, fast over a multi-megabyte body.
-_ATTACHMENT_MARKER = b"isposition: attachment"
+# The header block of each MIME part: after a boundary line, header lines
+# (with their folded continuations) up to the empty line. Only the text
+# after a line starting with "--" is read (see _count_attachments).
+_PART_HEADERS = re.compile(
+    rb"\n--[^\r\n]*\r?\n((?:[A-Za-z0-9-]+:[^\r\n]*\r?\n(?:[ \t][^\r\n]*\r?\n)*)+)"
+)
+# In a part's header block: its disposition, a multipart container, and a
+# file name parameter on Content-Type or Content-Disposition (RFC 2231
+# forms included: name*=, filename*0*=).
+_ATTACHED = re.compile(rb"^content-disposition:[ \t]*attachment", re.IGNORECASE | re.MULTILINE)
+_INLINE = re.compile(rb"^content-disposition:[ \t]*inline", re.IGNORECASE | re.MULTILINE)
+_CONTAINER = re.compile(rb"^content-type:[ \t]*multipart/", re.IGNORECASE | re.MULTILINE)
+_BOUNDARY = re.compile(rb'boundary\s*=\s*(?:"([^"\r\n]+)"|([^\s;"]+))', re.IGNORECASE)
+# Multiparts nested deeper than this are not looked into (an attacker's
+# message could nest thousands).
+_MAX_DEPTH = 8
+_NAMED = re.compile(
+    rb"^content-(?:type|disposition):(?:[^\r\n]|\r?\n(?=[ \t]))*?[;\s](?:file)?name\*?(?:0\*?)?=",
+    re.IGNORECASE | re.MULTILINE,
+)
 _HEADER_LIMIT = 65536
 
 
@@ -59,12 +75,19 @@ def read_message_object(attempt: EmailAttempt, message: Message) -> None:
     subject = message.get("Subject")
     if subject is not None:
         attempt.subject = _decode(str(subject))
-    if message.is_multipart():
-        attempt.attachments = sum(
-            1 for part in message.walk() if part.get_content_disposition() == "attachment"
-        )
-    else:
-        attempt.attachments = 1 if message.get_content_disposition() == "attachment" else 0
+    attempt.attachments = sum(
+        1 for part in message.walk() if not part.is_multipart() and _is_attachment(part)
+    )
+
+
+def _is_attachment(part: Message) -> bool:
+    """An attachment: ``Content-Disposition: attachment``, or a part with a
+    file name (``filename`` or ``name`` parameter) that is not the body (some
+    libraries, yagmail among them, name attachments without a disposition)."""
+    disposition = part.get_content_disposition()
+    if disposition == "attachment":
+        return True
+    return disposition != "inline" and part.get_filename() is not None
 
 
 def read_raw_message(attempt: EmailAttempt, data: Union[str, bytes]) -> None:
@@ -100,4 +123,49 @@ def read_raw_message(attempt: EmailAttempt, data: Union[str, bytes]) -> None:
         else:
             attempt.subject = _decode(value)
     attempt.to, attempt.cc, attempt.bcc = to, cc, bcc
-    attempt.attachments = raw.count(_ATTACHMENT_MARKER)
+    attempt.attachments = _count_attachments(raw, head)
+
+
+def _part_is_attachment(headers: bytes) -> bool:
+    """The same rule as :func:`_is_attachment`, on a part's raw header block."""
+    if _ATTACHED.search(headers):
+        return True
+    if _CONTAINER.search(headers) or _INLINE.search(headers):
+        return False
+    return _NAMED.search(headers) is not None
+
+
+def _count_attachments(raw: bytes, head: bytes) -> int:
+    boundary = _boundary(head)
+    if boundary is None:  # a single part: the message itself
+        return 1 if _part_is_attachment(head) else 0
+    return _count_parts(raw, boundary, len(head), len(raw), 0)
+
+
+def _boundary(headers: bytes) -> Optional[bytes]:
+    if _CONTAINER.search(headers) is None:
+        return None
+    found = _BOUNDARY.search(headers)
+    return None if found is None else (found.group(1) or found.group(2))
+
+
+def _count_parts(raw: bytes, boundary: bytes, start: int, end: int, depth: int) -> int:
+    """Attachments among the parts between ``start`` and ``end`` that
+    ``boundary`` delimits, nested multiparts included. The delimiter is found
+    with bytes.find: a long needle, fast over megabytes of base64."""
+    delimiter = b"\n--" + boundary
+    count = 0
+    position = raw.find(delimiter, start, end)
+    while position >= 0:
+        following = raw.find(delimiter, position + len(delimiter), end)
+        match = _PART_HEADERS.match(raw, position, end)
+        if match is not None:
+            headers = match.group(1)
+            inner = _boundary(headers)
+            if inner is None:
+                count += _part_is_attachment(headers)
+            elif depth < _MAX_DEPTH:
+                part_end = end if following < 0 else following
+                count += _count_parts(raw, inner, match.end() - 1, part_end, depth + 1)
+        position = following
+    return count
