@@ -57,6 +57,8 @@ class EmailAttempt:
     """
 
     __slots__ = (
+        "_call",
+        "_message",
         "attachments",
         "bcc",
         "cc",
@@ -121,6 +123,31 @@ class EmailAttempt:
         self.not_sent: List[str] = []
         # Set when the whole operation failed (raised, or reported failed).
         self.failure: Optional[Failure] = None
+        # The call's arguments (set by the core) and the message object an
+        # adapter names: what hooks read as ``message``.
+        self._call: Optional[Tuple[Tuple[Any, ...], Dict[str, Any]]] = None
+        self._message: Any = None
+
+    @property
+    def message(self) -> Any:
+        """The message as the application passed it to the library, for
+        hooks to read their own attributes from (a header, a tag, an order
+        id): an ``email.message.Message`` or the raw bytes for SMTP, a Django
+        or Flask-Mail message object, a provider's payload (``Mail``, the
+        request dict or the keyword arguments). Never recorded by this
+        package; hooks must not put addresses, subjects or bodies from it
+        into telemetry. When an adapter names none: the call's first
+        positional argument, else its keyword arguments."""
+        if self._message is not None:
+            return self._message
+        if self._call is None:
+            return None
+        args, kwargs = self._call
+        return args[0] if args else kwargs
+
+    @message.setter
+    def message(self, value: Any) -> None:
+        self._message = value
 
     @property
     def is_send(self) -> bool:

@@ -395,7 +395,9 @@ class EmailTelemetry:
         """Start the span for a call and make it current, or None to just
         call through (the adapter declined it, or any failure in here)."""
         try:
-            attempt = op.describe(op.attempt_type(op.system, op.name), instance, args, kwargs)
+            blank = op.attempt_type(op.system, op.name)
+            blank._call = (args, kwargs)  # what hooks read as attempt.message
+            attempt = op.describe(blank, instance, args, kwargs)
             if attempt is None:  # the adapter says this call sends nothing
                 return None
             name = f"{attempt.operation} {attempt.system}"

@@ -158,6 +158,7 @@ def _envelope(attempt: EmailAttempt, sender: Any, recipients: Any) -> None:
 
 
 def _read_message(attempt: EmailAttempt, message: Any, sender: Any, recipients: Any) -> None:
+    attempt.message = message
     if isinstance(message, (str, bytes)):
         attempt.size = len(message)
         if isinstance(sender, str):

@@ -57,6 +57,7 @@ def _message(
 ) -> EmailAttempt:
     """One message handed to the backend, read without serialising it."""
     attempt = EmailAttempt(system, c.OP_SEND, *server)
+    attempt.message = message
     attempt.sender = first_address(getattr(message, "from_email", None))
     attempt.to = addresses(getattr(message, "to", None))
     attempt.cc = addresses(getattr(message, "cc", None))

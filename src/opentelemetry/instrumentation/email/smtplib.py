@@ -147,6 +147,7 @@ def _describe_sendmail(
     sender = arg(args, kwargs, 0, "from_addr")
     recipients = arg(args, kwargs, 1, "to_addrs")
     message = arg(args, kwargs, 2, "msg")
+    attempt.message = message
     attempt.sender = sender if isinstance(sender, str) else None
     attempt.recipients = envelope_recipients(recipients)
     if isinstance(message, (str, bytes)):

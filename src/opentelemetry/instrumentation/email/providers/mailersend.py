@@ -91,6 +91,7 @@ def _describe(
     if path is None:
         return None  # not a mail send: not traced
     body = arg(args, kwargs, 3, "body")
+    attempt.message = body
     attempt.server_address, attempt.server_port = server_of(getattr(instance, "base_url", None))
     if path == _BULK_PATH:
         attempt.operation = c.OP_SEND_BATCH

@@ -321,6 +321,7 @@ def _describe_request(
     attempt.operation = send.operation
     attempt.server_address, attempt.server_port = server_of(url)
     attempt.result_key = send.result_key
+    attempt.message = params  # the operation's parameters, as the app passed them
     send.read(attempt, params if isinstance(params, dict) else {})
     return attempt
 
