@@ -95,7 +95,14 @@ SDKS = {
 
 
 # Framework entry point -> the distributions docs/frameworks.md names.
-FRAMEWORKS = {"django_mail": ["django"]}
+FRAMEWORKS = {
+    "django_mail": ["django"],
+    "anymail": ["django-anymail"],
+    "flask_mail": ["flask-mail"],
+    "fastapi_mail": ["fastapi-mail"],
+    "redmail": ["redmail"],
+    "yagmail": ["yagmail"],
+}
 
 
 @pytest.mark.parametrize(

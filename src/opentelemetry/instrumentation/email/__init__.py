@@ -63,6 +63,11 @@ LIBRARIES: Dict[str, str] = {
     ),
     "mailersend": "opentelemetry.instrumentation.email.providers.mailersend:MailersendInstrumentor",
     "django_mail": "opentelemetry.instrumentation.email.django_mail:DjangoMailInstrumentor",
+    "anymail": "opentelemetry.instrumentation.email.anymail:AnymailInstrumentor",
+    "flask_mail": "opentelemetry.instrumentation.email.flask_mail:FlaskMailInstrumentor",
+    "fastapi_mail": "opentelemetry.instrumentation.email.fastapi_mail:FastapiMailInstrumentor",
+    "redmail": "opentelemetry.instrumentation.email.redmail:RedmailInstrumentor",
+    "yagmail": "opentelemetry.instrumentation.email.yagmail:YagmailInstrumentor",
 }
 
 

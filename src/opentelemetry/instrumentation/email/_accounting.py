@@ -11,15 +11,16 @@ Knows no mail library and no OpenTelemetry.
 from __future__ import annotations
 
 from contextvars import ContextVar
-from typing import List, Optional
+from typing import List, Optional, Set, Tuple
 
 from opentelemetry.instrumentation.email._attempt import EmailAttempt, FrameworkAttempt
+from opentelemetry.instrumentation.email._errors import Failure
 
 
 class Scope:
     """What the transports did during one framework call."""
 
-    __slots__ = ("seen", "sent", "stopped_by")
+    __slots__ = ("failed", "seen", "sent", "stopped_by")
 
     def __init__(self) -> None:
         self.seen = 0  # messages a transport's send saw (and counted)
@@ -27,9 +28,14 @@ class Scope:
         # The last failed operation that was not a send (connect, starttls,
         # login) since the last send: what stopped the messages after it.
         self.stopped_by: Optional[EmailAttempt] = None
+        # The last transport operation that raised, and what it raised.
+        self.failed: Optional[Tuple[BaseException, EmailAttempt]] = None
 
-    def saw(self, attempt: EmailAttempt) -> None:
-        """A finished attempt of a layer beneath the framework."""
+    def saw(self, attempt: EmailAttempt, exc: Optional[BaseException] = None) -> None:
+        """A finished attempt of a layer beneath the framework (and the
+        exception it raised, if it did)."""
+        if exc is not None and attempt.failure is not None:
+            self.failed = (exc, attempt)
         if isinstance(attempt, FrameworkAttempt):  # a framework inside a framework
             self.seen += len(attempt.messages)
             if attempt.failure is None:
@@ -42,6 +48,24 @@ class Scope:
             self.stopped_by = None  # the transport was up again
         elif attempt.failure is not None:
             self.stopped_by = attempt
+
+    def failure_behind(self, exc: BaseException) -> Optional[Failure]:
+        """The failure of the transport operation whose exception ``exc``
+        is, or wraps (as its cause or context: a framework that re-raises
+        its own error type, or hits another while cleaning up): what stopped
+        the framework call, in the transport's terms (``535``, not
+        ``smtplib.SMTPAuthenticationError``)."""
+        if self.failed is None:
+            return None
+        raised, attempt = self.failed
+        seen: Set[int] = set()
+        current: Optional[BaseException] = exc
+        while current is not None and id(current) not in seen:
+            if current is raised:
+                return attempt.failure
+            seen.add(id(current))
+            current = current.__cause__ or current.__context__
+        return None
 
     def unseen(self, framework: FrameworkAttempt) -> List[EmailAttempt]:
         """The messages of ``framework`` (in the order handed in) that no

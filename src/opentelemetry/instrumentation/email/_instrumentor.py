@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import sys
 from typing import Any, ClassVar, Collection, NamedTuple, Sequence, Union
 
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from opentelemetry.instrumentation.utils import unwrap
-from wrapt import wrap_function_wrapper
+from wrapt import register_post_import_hook, wrap_function_wrapper
 
 from opentelemetry.instrumentation.email._attempt import Observer, Operation, Stash
 from opentelemetry.instrumentation.email._config import Settings
@@ -26,7 +27,11 @@ class Patch(NamedTuple):
     ``subclasses``: ``name`` is ``Class.method`` and every subclass that
     defines its own ``method`` is wrapped too, those defined later included
     (Django's email backends: the framework imports the configured one when
-    it first sends)."""
+    it first sends). ``deferred``: the instrumentor never imports ``module``
+    itself; the wrap is applied when the application imports it (Flask-Mail
+    changes the ``email`` package's UTF-8 charset when imported: importing it
+    for an application that does not use it would change that
+    application's mail)."""
 
     module: str
     name: str
@@ -34,6 +39,7 @@ class Patch(NamedTuple):
     is_async: bool = False
     optional: bool = False
     subclasses: bool = False
+    deferred: bool = False
 
 
 # The keyword EmailInstrumentor passes its one telemetry core under, so every
@@ -88,13 +94,28 @@ class LibraryInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                 wrapper = telemetry.async_wrapper(operation)
             else:
                 wrapper = telemetry.sync_wrapper(operation)
-            if patch.subclasses:
-                _wrap_family(patch, wrapper)
+            if patch.deferred and patch.module not in sys.modules:
+                self._defer(patch, wrapper)
             else:
-                wrap_function_wrapper(patch.module, patch.name, wrapper)
+                _apply(patch, wrapper)
+
+    def _defer(self, patch: Patch, wrapper: Any) -> None:
+        """Wrap when ``patch.module`` is imported, unless uninstrumented by then."""
+        pending: dict[Patch, Any] = self.__dict__.setdefault("_pending", {})
+        pending[patch] = wrapper
+
+        def on_import(module: Any) -> None:
+            waiting = pending.pop(patch, None)
+            if waiting is not None:
+                _apply(patch, waiting)
+
+        register_post_import_hook(on_import, patch.module)
 
     def _uninstrument(self, **kwargs: Any) -> None:
+        pending: dict[Patch, Any] = self.__dict__.get("_pending", {})
         for patch in reversed(self.patches):
+            if pending.pop(patch, None) is not None:
+                continue  # deferred, and the module was never imported
             if patch.optional and not _importable(patch.module):
                 continue
             if patch.subclasses:
@@ -126,6 +147,13 @@ def _importable(module: str) -> bool:
 
 _HOOK = "__init_subclass__"
 _MARK = "__email_family_wrapper__"
+
+
+def _apply(patch: Patch, wrapper: Any) -> None:
+    if patch.subclasses:
+        _wrap_family(patch, wrapper)
+    else:
+        wrap_function_wrapper(patch.module, patch.name, wrapper)
 
 
 def _root(patch: Patch) -> tuple[type, str]:

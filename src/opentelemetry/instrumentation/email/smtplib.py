@@ -77,6 +77,14 @@ def _failure(attempt: EmailAttempt, exc: BaseException) -> _errors.Failure:
     return _errors.exception_failure(exc)
 
 
+def smtplib_error(attempt: EmailAttempt, exc: BaseException) -> _errors.Failure:
+    """An ``on_error`` for the frameworks that let smtplib's exceptions
+    through (Flask-Mail, yagmail, Red Mail): read as this adapter reads them
+    (the reply code, every recipient refused, a dropped connection), also
+    when smtplib itself is not instrumented. ``attempt`` is left as it is."""
+    return _failure(EmailAttempt(SYSTEM, c.OP_SEND), exc)
+
+
 def _code(reply: Any) -> Optional[int]:
     try:
         return int(reply[0])

@@ -1,0 +1,382 @@
+"""fastapi-mail: one trace per ``FastMail.send_message``, with aiosmtplib's
+spans beneath it, every message counted once (also when the SMTP server is
+down or the login is refused, where fastapi-mail raises its own
+``ConnectionErrors``), nothing traced under ``SUPPRESS_SEND``, and the
+application's results unchanged."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Dict, List, Tuple
+
+import aiosmtplib
+import pytest
+from fastapi_mail import ConnectionConfig, FastMail, MessageSchema, MessageType
+from fastapi_mail.errors import ConnectionErrors, PydanticClassRequired
+from fastapi_mail.fastmail import FastMail as FastMailClass
+from opentelemetry.trace import SpanKind, StatusCode
+
+from opentelemetry.instrumentation.email import EmailInstrumentor
+from opentelemetry.instrumentation.email.fastapi_mail import PATCHES
+from tests.conftest import Telemetry, instrumented
+from tests.support.privacy import assert_nothing_leaked
+from tests.support.smtp_server import PASSWORD, USER, Server, free_port
+
+MAIL_FROM = "orders@shop.example"
+FRAMEWORK_SPAN = "send_message fastapi_mail"
+# Later fastapi-mail releases take a list of messages and a sender per message.
+TAKES_LISTS = "list[" in str(FastMailClass.send_message.__annotations__.get("message", ""))
+HAS_FROM_EMAIL = "from_email" in MessageSchema.model_fields
+
+
+def _config(server_port: int, password: str = PASSWORD, **settings: Any) -> ConnectionConfig:
+    values: Dict[str, Any] = {
+        "MAIL_USERNAME": USER,
+        "MAIL_PASSWORD": password,
+        "MAIL_SERVER": "127.0.0.1",
+        "MAIL_PORT": server_port,
+        "MAIL_FROM": MAIL_FROM,
+        "MAIL_FROM_NAME": "Shop",
+        "MAIL_STARTTLS": False,
+        "MAIL_SSL_TLS": False,
+        "USE_CREDENTIALS": True,
+        "VALIDATE_CERTS": False,
+        "TIMEOUT": 5,
+        **settings,
+    }
+    return ConnectionConfig(**values)
+
+
+def _message(to: str = "alice@gmail.com", **fields: Any) -> MessageSchema:
+    values: Dict[str, Any] = {
+        "subject": "Your order",
+        "recipients": [to],
+        "cc": ["bob@example.org"],
+        "body": "Thank you for your order.",
+        "subtype": MessageType.plain,
+        **fields,
+    }
+    return MessageSchema(**values)
+
+
+def _send(config: ConnectionConfig, message: Any) -> Any:
+    """What an application's endpoint does, in a loop of its own."""
+    return asyncio.run(FastMail(config).send_message(message))
+
+
+def _framework_span(telemetry: Telemetry) -> Any:
+    return telemetry.span(FRAMEWORK_SPAN)
+
+
+def _messages(telemetry: Telemetry) -> List[Tuple[Dict[str, Any], Any]]:
+    return telemetry.values("email.client.sent.messages")
+
+
+def _sent_on(server: Server) -> Dict[str, Any]:
+    return {"email.system": "smtp", "server.address": server.host}
+
+
+# -- what each scenario does, run instrumented and not ----------------------------------------
+
+
+def _comparable(value: Any) -> Any:
+    """Exceptions in an exception's arguments (aiosmtplib's refused
+    recipients) as their type and arguments: they compare by identity."""
+    if isinstance(value, BaseException):
+        return type(value).__qualname__, _comparable(value.args)
+    if isinstance(value, (list, tuple)):
+        return type(value)(_comparable(v) for v in value)
+    return value
+
+
+def _outcome(call: Callable[[], Any]) -> Tuple[Any, ...]:
+    try:
+        return "returned", call()
+    except Exception as exc:  # the same type and arguments, and what it wraps
+        context = exc.__context__
+        return (
+            type(exc).__qualname__,
+            _comparable(exc.args),
+            type(context).__qualname__ if context is not None else None,
+        )
+
+
+def _scenarios(
+    server: Server, starttls: Server, dead_port: int, attachment: Path
+) -> Dict[str, Callable[[], Any]]:
+    ok = _config(server.port)
+    return {
+        "one_message": lambda: _send(ok, _message()),
+        # Later releases send each message over one connection; 1.4 refuses a list.
+        "two_messages": lambda: _send(ok, [_message(), _message("carol@gmail.com")]),
+        "attachment": lambda: _send(ok, _message(attachments=[str(attachment)])),
+        "partly_refused": lambda: _send(ok, _message("refuse-1@example.org")),
+        "refused_recipient": lambda: _send(ok, _message("refuse-1@example.org", cc=[])),
+        "server_down": lambda: _send(_config(dead_port), _message()),
+        "login_refused": lambda: _send(_config(server.port, password="wrong"), _message()),
+        "starttls": lambda: _send(_config(starttls.port, MAIL_STARTTLS=True), _message()),
+        "suppress_send": lambda: _send(_config(dead_port, SUPPRESS_SEND=1), _message()),
+        "not_a_schema": lambda: _send(ok, {"recipients": ["alice@gmail.com"]}),
+    }
+
+
+def test_every_scenario_gives_the_application_what_it_gives_uninstrumented(
+    smtp_server: Server, starttls_server: Server, tmp_path: Path
+) -> None:
+    attachment = tmp_path / "invoice.txt"
+    attachment.write_text("total: 42")
+    # One dead port for both runs: fastapi-mail's message quotes it.
+    scenarios = _scenarios(smtp_server, starttls_server, free_port(), attachment)
+    received = len(smtp_server.handler.received)
+    plain = {name: _outcome(call) for name, call in scenarios.items()}
+    delivered_plain = len(smtp_server.handler.received) - received
+    with instrumented() as telemetry:
+        traced = {name: _outcome(call) for name, call in scenarios.items()}
+    delivered_traced = len(smtp_server.handler.received) - received - delivered_plain
+    assert traced == plain
+    assert delivered_traced == delivered_plain == (5 if TAKES_LISTS else 3)
+    # The comparison saw fastapi-mail's own wrapping, and traced something.
+    assert plain["server_down"][::2] == ("ConnectionErrors", "SMTPConnectError")
+    assert plain["login_refused"][::2] == ("ConnectionErrors", "SMTPAuthenticationError")
+    assert plain["refused_recipient"][0] == "SMTPRecipientsRefused"
+    assert plain["suppress_send"] == plain["starttls"] == plain["attachment"] == ("returned", None)
+    assert plain["two_messages"][0] == ("returned" if TAKES_LISTS else "PydanticClassRequired")
+    assert len(telemetry.spans(FRAMEWORK_SPAN)) == len(scenarios) - 1  # SUPPRESS_SEND: none
+
+
+# -- one trace per call ---------------------------------------------------------------------
+
+
+def test_send_message_is_one_trace_with_the_smtp_spans_beneath_it(
+    telemetry: Telemetry, smtp_server: Server
+) -> None:
+    assert _send(_config(smtp_server.port), _message()) is None
+    framework = _framework_span(telemetry)
+    assert framework.kind is SpanKind.INTERNAL
+    assert framework.status.status_code is StatusCode.UNSET
+    assert dict(framework.attributes) == {
+        "email.framework": "fastapi_mail",
+        "email.message.count": 1,
+    }
+    children = [s for s in telemetry.spans() if s is not framework]
+    assert sorted(s.name for s in children) == ["connect smtp", "login smtp", "send smtp"]
+    for span in children:
+        assert span.kind is SpanKind.CLIENT
+        assert span.context.trace_id == framework.context.trace_id
+        assert span.parent.span_id == framework.context.span_id
+    assert framework.parent is None
+    assert _messages(telemetry) == [(_sent_on(smtp_server), 1)]
+    (log,) = telemetry.logs()
+    assert log.span_id == telemetry.span("send smtp").context.span_id
+
+
+def test_a_list_is_sent_over_one_connection_and_each_message_counted_once(
+    telemetry: Telemetry, smtp_server: Server
+) -> None:
+    messages = [_message(f"a{i}@gmail.com") for i in range(3)]
+    if TAKES_LISTS:
+        assert _send(_config(smtp_server.port), messages) is None
+        assert len(telemetry.spans("send smtp")) == 3
+        assert len(telemetry.spans("connect smtp")) == 1
+        assert _messages(telemetry) == [(_sent_on(smtp_server), 3)]
+    else:  # fastapi-mail 1.4 refuses a list before connecting: all three failed
+        with pytest.raises(PydanticClassRequired):
+            _send(_config(smtp_server.port), messages)
+        assert [s.name for s in telemetry.spans()] == [FRAMEWORK_SPAN]
+        failed = {
+            **_sent_on(smtp_server),
+            "error.type": "fastapi_mail.errors.PydanticClassRequired",
+            "email.error.retryable": False,
+        }
+        assert _messages(telemetry) == [(failed, 3)]
+    framework = _framework_span(telemetry)
+    assert framework.attributes["email.message.count"] == 3
+    assert {s.context.trace_id for s in telemetry.spans()} == {framework.context.trace_id}
+    assert len(telemetry.logs()) == 3
+
+
+def test_a_refused_recipient_is_counted_by_the_smtp_send_only(
+    telemetry: Telemetry, smtp_server: Server
+) -> None:
+    with pytest.raises(aiosmtplib.SMTPRecipientsRefused):
+        _send(_config(smtp_server.port), _message("refuse-1@example.org", cc=[]))
+    framework = _framework_span(telemetry)
+    # What stopped the call, in the transport's terms: the refusal's code.
+    assert framework.attributes["error.type"] == "550"
+    assert framework.status.status_code is StatusCode.ERROR
+    assert telemetry.span("send smtp").parent.span_id == framework.context.span_id
+    failed = {**_sent_on(smtp_server), "error.type": "550", "email.error.retryable": False}
+    assert _messages(telemetry) == [(failed, 1)]
+    assert len(telemetry.logs()) == 1
+
+
+# -- outages are counted ----------------------------------------------------------------------
+
+
+def _assert_counted_failed(
+    telemetry: Telemetry, port: int, error_type: str, retryable: bool, count: int
+) -> None:
+    framework = _framework_span(telemetry)
+    failed = {
+        "email.system": "smtp",
+        "server.address": "127.0.0.1",
+        "error.type": error_type,
+        "email.error.retryable": retryable,
+    }
+    assert _messages(telemetry) == [(failed, count)]
+    logs = telemetry.logs()
+    assert len(logs) == count
+    for log in logs:
+        assert log.severity_text == "ERROR"
+        assert log.trace_id == framework.context.trace_id
+        assert log.span_id == framework.context.span_id
+        attributes = dict(log.attributes)
+        assert attributes["email.framework"] == "fastapi_mail"
+        assert attributes["error.type"] == error_type
+        assert attributes["server.port"] == port
+        assert attributes["email.from.address"] == "o***@shop.example"
+        assert attributes["email.cc.address"] == ("b***@example.org",)
+        assert attributes["email.recipient.count"] == 2
+        assert "email.backend" not in attributes
+    # No recipient was accepted or refused, and no send ran.
+    assert telemetry.points("email.client.recipients") == []
+    assert {
+        a["email.operation.name"] for a, _ in telemetry.points("email.client.operation.duration")
+    } <= {"connect", "login"}
+
+
+def test_a_dead_server_counts_the_message_failed_on_smtp_once(
+    telemetry: Telemetry, tmp_path: Path
+) -> None:
+    attachment = tmp_path / "invoice.txt"
+    attachment.write_text("total: 42")
+    port = free_port()
+    with pytest.raises(ConnectionErrors) as raised:
+        _send(_config(port), _message(attachments=[str(attachment)]))
+    assert isinstance(raised.value.__context__, aiosmtplib.SMTPConnectError)
+    framework = _framework_span(telemetry)
+    # The core reads through ConnectionErrors to the refused socket.
+    assert framework.attributes["error.type"] == "connection_refused"
+    assert framework.status.status_code is StatusCode.ERROR
+    connect = telemetry.span("connect smtp")
+    assert connect.attributes["error.type"] == "connection_refused"
+    assert connect.parent.span_id == framework.context.span_id
+    _assert_counted_failed(telemetry, port, "connection_refused", True, 1)
+    assert dict(telemetry.logs()[0].attributes)["email.attachments.count"] == 1
+
+
+def test_refused_credentials_count_the_message_failed_with_the_reply_code(
+    telemetry: Telemetry, smtp_server: Server
+) -> None:
+    with pytest.raises(ConnectionErrors) as raised:
+        _send(_config(smtp_server.port, password="wrong"), _message())
+    assert isinstance(raised.value.__context__, aiosmtplib.SMTPAuthenticationError)
+    framework = _framework_span(telemetry)
+    # fastapi-mail wraps the login's error in its own: the framework span,
+    # like the counted message, says what stopped it, the login's 535.
+    assert framework.attributes["error.type"] == "535"
+    login = telemetry.span("login smtp")
+    assert login.attributes["error.type"] == "535"
+    assert login.parent.span_id == framework.context.span_id
+    assert telemetry.spans("send smtp") == []
+    _assert_counted_failed(telemetry, smtp_server.port, "535", False, 1)
+
+
+def test_concurrent_calls_each_count_their_own_messages(
+    telemetry: Telemetry, smtp_server: Server
+) -> None:
+    dead_port = free_port()
+
+    async def both() -> List[Any]:
+        mail_ok, mail_dead = FastMail(_config(smtp_server.port)), FastMail(_config(dead_port))
+        calls: List[Awaitable[Any]] = [
+            mail_ok.send_message(_message()),
+            mail_dead.send_message(_message()),
+        ]
+        return await asyncio.gather(*calls, return_exceptions=True)
+
+    ok, down = asyncio.run(both())
+    assert ok is None and isinstance(down, ConnectionErrors)
+    frameworks = telemetry.spans(FRAMEWORK_SPAN)
+    assert len(frameworks) == 2
+    by_error = {s.attributes.get("error.type"): s for s in frameworks}
+    for span in telemetry.spans():
+        if span.name != FRAMEWORK_SPAN:
+            owner = by_error["connection_refused" if span.attributes.get("error.type") else None]
+            assert span.parent.span_id == owner.context.span_id
+    failed = {
+        **_sent_on(smtp_server),
+        "error.type": "connection_refused",
+        "email.error.retryable": True,
+    }
+    assert _messages(telemetry) == [(failed, 1), (_sent_on(smtp_server), 1)]
+    assert len(telemetry.logs()) == 2
+
+
+# -- what fastapi-mail sends from, and its test mode ------------------------------------------
+
+
+def test_the_sender_is_the_one_fastapi_mail_puts_on_the_message(telemetry: Telemetry) -> None:
+    port = free_port()
+    with pytest.raises(ConnectionErrors):
+        _send(_config(port), _message(from_email="billing@corp.example"))
+    (log,) = telemetry.logs()
+    # Later releases take the schema's sender; 1.4 ignores it for MAIL_FROM.
+    expected = "b***@corp.example" if HAS_FROM_EMAIL else "o***@shop.example"
+    assert dict(log.attributes)["email.from.address"] == expected
+
+
+def test_suppress_send_is_not_traced_nor_counted(telemetry: Telemetry) -> None:
+    mail = FastMail(_config(free_port(), SUPPRESS_SEND=1))
+    with mail.record_messages() as outbox:
+        assert asyncio.run(mail.send_message(_message())) is None
+    assert len(outbox) == 1  # fastapi-mail's test mode: the signal only
+    assert telemetry.spans() == []
+    assert telemetry.points("email.client.sent.messages") == []
+    assert telemetry.logs() == []
+
+
+# -- privacy and uninstrument ----------------------------------------------------------------------
+
+
+def test_no_address_subject_or_body_in_anything_exported(
+    telemetry: Telemetry, smtp_server: Server
+) -> None:
+    message = _message(
+        "qxalice@gmail.com",
+        subject="Qxsecret subject",
+        body="Qxsecret body text",
+        cc=["qxbob@example.org"],
+        bcc=["qxcarol@corp.example"],
+    )
+    sender = "qxsender@shop.example"
+    _send(_config(smtp_server.port, MAIL_FROM=sender), message)
+    with pytest.raises(ConnectionErrors):
+        _send(_config(free_port(), MAIL_FROM=sender), message)
+    with pytest.raises(ConnectionErrors):
+        _send(_config(smtp_server.port, password="wrong", MAIL_FROM=sender), message)
+    text = assert_nothing_leaked(
+        telemetry,
+        {
+            "from": sender,
+            "to": "qxalice@gmail.com",
+            "cc": "qxbob@example.org",
+            "bcc": "qxcarol@corp.example",
+        },
+        "Qxsecret subject",
+        "Qxsecret body text",
+    )
+    assert FRAMEWORK_SPAN in text
+    assert len(telemetry.logs()) == 3
+
+
+def test_uninstrument_restores_send_message(telemetry: Telemetry) -> None:
+    assert hasattr(vars(FastMailClass)["send_message"], "__wrapped__")
+    assert [p.name for p in PATCHES] == ["FastMail.send_message"]
+    EmailInstrumentor().uninstrument()
+    try:
+        assert not hasattr(vars(FastMailClass)["send_message"], "__wrapped__")
+        assert asyncio.iscoroutinefunction(FastMailClass.send_message)
+    finally:
+        EmailInstrumentor().instrument(**telemetry.providers())
