@@ -16,7 +16,8 @@ Keyword arguments: ``tracer_provider``, ``meter_provider``,
 ``logger_provider``, ``request_hook(span, attempt)``,
 ``response_hook(span, attempt, result_or_exception)``, ``capture_addresses``
 (``masked``, ``domain``, ``hashed``, ``full``, ``none``), ``hash_key``,
-``capture_subject``, ``emit_logs``. See ``docs/configuration.md``.
+``capture_subject``, ``emit_logs``, ``category_header``, ``category_limit``.
+See ``docs/configuration.md``.
 """
 
 from __future__ import annotations

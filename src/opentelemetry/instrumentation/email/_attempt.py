@@ -61,6 +61,7 @@ class EmailAttempt:
         "_message",
         "attachments",
         "bcc",
+        "category",
         "cc",
         "failed_messages",
         "failure",
@@ -108,6 +109,9 @@ class EmailAttempt:
         self.size: Optional[int] = None
         self.attachments: Optional[int] = None
         self.template_id: Optional[str] = None
+        # The kind of mail: a hook's choice, or the message's first tag or
+        # category as the adapter reads it (the core bounds it).
+        self.category: Optional[str] = None
         self.message_count = 1
         # Outcome.
         self.provider_message_id: Optional[str] = None

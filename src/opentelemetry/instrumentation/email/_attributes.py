@@ -81,6 +81,8 @@ def response_attributes(
         # Refused while the message still went out; when every recipient
         # was refused the failure says so, and the events list them.
         out[c.EMAIL_RECIPIENT_REJECTED_COUNT] = len(attempt.rejected)
+    if attempt.category is not None:
+        out[c.EMAIL_CATEGORY] = attempt.category
     failure = attempt.failure
     if failure is not None:
         out[c.ERROR_TYPE] = failure.error_type

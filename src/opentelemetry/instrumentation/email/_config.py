@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from typing import Any, Final, Mapping, Optional
 
 from opentelemetry.instrumentation.email._privacy import ADDRESS_MODES, MASKED, PrivacyPolicy
@@ -15,6 +16,9 @@ ENV_CAPTURE_ADDRESSES: Final = "OTEL_INSTRUMENTATION_EMAIL_CAPTURE_ADDRESSES"
 ENV_HASH_KEY: Final = "OTEL_INSTRUMENTATION_EMAIL_HASH_KEY"
 ENV_CAPTURE_SUBJECT: Final = "OTEL_INSTRUMENTATION_EMAIL_CAPTURE_SUBJECT"
 ENV_EMIT_LOGS: Final = "OTEL_INSTRUMENTATION_EMAIL_EMIT_LOGS"
+ENV_CATEGORY_HEADER: Final = "OTEL_INSTRUMENTATION_EMAIL_CATEGORY_HEADER"
+ENV_CATEGORY_LIMIT: Final = "OTEL_INSTRUMENTATION_EMAIL_CATEGORY_LIMIT"
+DEFAULT_CATEGORY_LIMIT: Final = 50
 
 # Without a configured key, hashes are stable within this process only: two
 # processes cannot be joined on a hash, and nobody can precompute a table.
@@ -24,11 +28,19 @@ _PROCESS_HASH_KEY: Final = os.urandom(32)
 class Settings:
     """The validated settings one ``instrument()`` call runs with."""
 
-    __slots__ = ("emit_logs", "privacy")
+    __slots__ = ("category_header", "category_limit", "emit_logs", "privacy")
 
-    def __init__(self, privacy: PrivacyPolicy, emit_logs: bool) -> None:
+    def __init__(
+        self,
+        privacy: PrivacyPolicy,
+        emit_logs: bool,
+        category_header: Optional[str] = None,
+        category_limit: int = DEFAULT_CATEGORY_LIMIT,
+    ) -> None:
         self.privacy = privacy
         self.emit_logs = emit_logs
+        self.category_header = category_header
+        self.category_limit = category_limit
 
     @classmethod
     def from_environment(
@@ -48,7 +60,17 @@ class Settings:
         if key is not None and not isinstance(key, bytes):
             _logger.warning("hash_key must be str or bytes; using a random per-process key")
             key = None
-        return cls(PrivacyPolicy(mode, key or _PROCESS_HASH_KEY, subject), emit_logs)
+        header, source = _raw(kwargs, env, "category_header", ENV_CATEGORY_HEADER)
+        if header is not None and not (isinstance(header, str) and _HEADER_NAME.fullmatch(header)):
+            if not (isinstance(header, str) and not header.strip()):
+                _warn_once(source, header, "a header name such as X-Email-Category", "none")
+            header = None
+        limit = _count(kwargs, env, "category_limit", ENV_CATEGORY_LIMIT, DEFAULT_CATEGORY_LIMIT)
+        return cls(PrivacyPolicy(mode, key or _PROCESS_HASH_KEY, subject), emit_logs, header, limit)
+
+
+# A header field name (RFC 5322: printable ASCII but the colon).
+_HEADER_NAME = re.compile(r"[!-9;-~]{1,76}")
 
 
 # (source, value) pairs already warned about: each library's instrumentor
@@ -105,4 +127,18 @@ def _flag(
     if normalized in ("true", "false"):
         return normalized == "true"
     _warn_once(source, value, "true, false", "true" if default else "false")
+    return default
+
+
+def _count(
+    kwargs: Mapping[str, Any], env: Mapping[str, str], keyword: str, variable: str, default: int
+) -> int:
+    value, source = _raw(kwargs, env, keyword, variable)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return default
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 10000:
+        return value
+    if isinstance(value, str) and value.strip().isdigit() and int(value) <= 10000:
+        return int(value)
+    _warn_once(source, value, "a whole number from 0 to 10000", str(default))
     return default

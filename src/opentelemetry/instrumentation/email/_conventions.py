@@ -37,6 +37,10 @@ EMAIL_SMTP_RESPONSE_CODE: Final = "email.smtp.response.code"
 HTTP_RESPONSE_STATUS_CODE: Final = http_attributes.HTTP_RESPONSE_STATUS_CODE
 ERROR_TYPE: Final = error_attributes.ERROR_TYPE
 EMAIL_ERROR_RETRYABLE: Final = "email.error.retryable"
+# The kind of mail (order confirmation, password reset), low cardinality.
+EMAIL_CATEGORY: Final = "email.category"
+OTHER_CATEGORY: Final = "other"
+MAX_CATEGORY_LENGTH: Final = 64
 
 # Framework spans (INTERNAL, one per framework call that hands over messages).
 EMAIL_FRAMEWORK: Final = "email.framework"
@@ -44,6 +48,10 @@ EMAIL_BACKEND: Final = "email.backend"
 EMAIL_MESSAGE_COUNT: Final = "email.message.count"
 EMAIL_MESSAGE_SENT_COUNT: Final = "email.message.sent.count"
 FRAMEWORK_DJANGO: Final = "django"
+FRAMEWORK_FLASK_MAIL: Final = "flask_mail"
+FRAMEWORK_FASTAPI_MAIL: Final = "fastapi_mail"
+FRAMEWORK_REDMAIL: Final = "redmail"
+FRAMEWORK_YAGMAIL: Final = "yagmail"
 
 # Metric-only attributes.
 EMAIL_RECIPIENT_STATUS: Final = "email.recipient.status"

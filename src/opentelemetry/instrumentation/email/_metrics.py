@@ -54,15 +54,19 @@ class EmailMetrics:
         self._call_sets: Dict[Tuple[Any, ...], _CallSets] = {}
         self._recipient_sets: Dict[Tuple[str, str, str], Dict[str, Any]] = {}
 
-    def _sets(self, system: str, server: Optional[str], operation: str) -> _CallSets:
+    def _sets(
+        self, system: str, server: Optional[str], operation: str, category: Optional[str]
+    ) -> _CallSets:
         """The attribute sets of one kind of call (the SDK copies what it
         keeps, so they are shared): (outcome, duration, size)."""
-        key = (system, server, operation)
+        key = (system, server, operation, category)
         found = self._call_sets.get(key)
         if found is None:
             base: Dict[str, Any] = {c.EMAIL_SYSTEM: system}
             if server:
                 base[c.SERVER_ADDRESS] = server
+            if category is not None:
+                base[c.EMAIL_CATEGORY] = category
             found = (base, {**base, c.EMAIL_OPERATION_NAME: operation}, {c.EMAIL_SYSTEM: system})
             if len(self._call_sets) < _MAX_ATTRIBUTE_SETS:
                 self._call_sets[key] = found
@@ -72,7 +76,7 @@ class EmailMetrics:
         """Every metric point one finished attempt makes."""
         failure = attempt.failure
         base, timed, size_set = self._sets(
-            attempt.system, attempt.server_address, attempt.operation
+            attempt.system, attempt.server_address, attempt.operation, attempt.category
         )
         if failure is None:
             outcome = base
@@ -87,7 +91,7 @@ class EmailMetrics:
         """The message, recipient and size points of a send no transport
         beneath a framework saw (no duration: no such operation ran)."""
         base, _timed, size_set = self._sets(
-            attempt.system, attempt.server_address, attempt.operation
+            attempt.system, attempt.server_address, attempt.operation, attempt.category
         )
         failure = attempt.failure
         outcome = base if failure is None else _failed(base, failure)

@@ -43,6 +43,7 @@ from opentelemetry.instrumentation.email._attributes import (
     request_attributes,
     response_attributes,
 )
+from opentelemetry.instrumentation.email._category import Categories
 from opentelemetry.instrumentation.email._config import Settings
 from opentelemetry.instrumentation.email._logs import EmailLog
 from opentelemetry.instrumentation.email._metrics import EmailMetrics
@@ -198,6 +199,7 @@ class EmailTelemetry:
     ) -> None:
         self.settings = settings
         self._privacy = settings.privacy
+        self._categories = Categories(settings.category_header, settings.category_limit)
         self._live = False
         self._recheck_at = 0.0
         self._request_hook = request_hook
@@ -459,7 +461,9 @@ class EmailTelemetry:
                 _logger.debug("email instrumentation: could not read the outcome", exc_info=True)
             scope = SCOPE.get()
             if scope is not None:  # a framework call is counting its messages
-                scope.saw(attempt)
+                scope.saw(attempt, exc)
+            # Sends only: the kind of mail means nothing for a connect or login.
+            attempt.category = self._categories.resolve(attempt) if attempt.is_send else None
             response = response_attributes(self._privacy, attempt, call.attributes)
             call.attributes.update(response)
             if span.is_recording():
@@ -502,7 +506,9 @@ class EmailTelemetry:
                 SCOPE.reset(call.scope_token)
             try:
                 if exc is not None:
-                    attempt.failure = op.on_error(attempt, exc)
+                    # What a transport beneath raised, in its terms; else the
+                    # adapter's reading of the framework's own exception.
+                    attempt.failure = call.scope.failure_behind(exc) or op.on_error(attempt, exc)
                 else:
                     op.on_result(attempt, result)
             except Exception:
@@ -523,6 +529,7 @@ class EmailTelemetry:
             unseen = call.scope.unseen(attempt)
             context_attributes = framework_attributes(attempt) if unseen else {}
             for message in unseen:
+                message.category = self._categories.resolve(message)
                 self._metrics.record_messages(message)
                 if self._log is not None:
                     attributes = request_attributes(self._privacy, message)

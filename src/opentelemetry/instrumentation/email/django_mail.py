@@ -65,6 +65,9 @@ def _message(
     subject = getattr(message, "subject", None)
     attempt.subject = subject if isinstance(subject, str) else None
     attempt.attachments = item_count(getattr(message, "attachments", None))
+    tags = getattr(message, "tags", None)  # anymail's messages (and its mixin's)
+    if isinstance(tags, (list, tuple)) and tags and isinstance(tags[0], str):
+        attempt.category = tags[0]
     headers = getattr(message, "extra_headers", None)
     if isinstance(headers, dict):
         for name, value in headers.items():
