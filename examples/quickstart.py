@@ -4,7 +4,10 @@ Runs with nothing else installed or running: an embedded SMTP server (aiosmtpd)
 plays the mail provider on localhost, and a small shop sends an order
 confirmation, a password reset, a newsletter with one unknown recipient, a
 shipping notice that is greylisted once and retried, a welcome mail to a
-mistyped address, and an alert to a mail server that is down. The telemetry
+mistyped address, and an alert to a mail server that is down, sent the way
+most applications send, through Django's mail API: the message that never
+reached the server is still counted, failed, in
+``email.client.sent.messages`` with its own log record. The telemetry
 is printed readably to the console; set ``OTEL_EXPORTER_OTLP_ENDPOINT``
 (e.g. ``http://localhost:4318``) to export it over OTLP instead, to the stack
 in ``collector-config/``.
@@ -28,8 +31,11 @@ from email.message import EmailMessage
 from typing import Any, Callable, Dict, List, Sequence
 
 import aiosmtplib
+import django
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+from django.conf import settings
+from django.core import mail
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, SimpleLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
@@ -279,15 +285,28 @@ def run_app(host: str, port: int, down_port: int) -> None:
             return smtp.send_message(message("unknown-frank@gmial.com", "Welcome!", "Hello"))
 
     def alert_to_down_server() -> Any:
-        with smtplib.SMTP("127.0.0.1", down_port, timeout=2) as smtp:
-            return smtp.send_message(message("oncall@ops.example", "Disk full", "db-1 at 97%"))
+        # Through Django's SMTP backend, as a Django app sends: the message
+        # never reaches a server, and is counted failed all the same.
+        connection = mail.get_connection(
+            "django.core.mail.backends.smtp.EmailBackend",
+            host="127.0.0.1",
+            port=down_port,
+            timeout=2,
+        )
+        mail.send_mail(
+            "Disk full", "db-1 at 97%", SHOP, ["oncall@ops.example"], connection=connection
+        )
+        return None
 
     step("order confirmation (smtplib, AUTH, attachment)", order_confirmation)
     step("password reset (aiosmtplib.send)", password_reset)
     step("newsletter with an unknown recipient (550 for one of two)", newsletter)
     step("shipping notice greylisted once (451), then retried", shipping_notice)
     step("welcome mail to a mistyped address (550, permanent)", welcome_to_mistyped_address)
-    step("alert to a mail server that is down (connection refused)", alert_to_down_server)
+    step(
+        "alert to a mail server that is down (Django send_mail, connection refused)",
+        alert_to_down_server,
+    )
 
 
 def main(argv: Sequence[str] = ()) -> int:
@@ -300,6 +319,9 @@ def main(argv: Sequence[str] = ()) -> int:
 
     shutdown = setup_telemetry(args.prometheus_port)
     EmailInstrumentor().instrument()  # the one line an application adds
+    if not settings.configured:  # a Django project has its settings module
+        settings.configure()
+        django.setup()
 
     server = DemoMailServer()
     port = free_port()

@@ -4,6 +4,7 @@ readably, and exports over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -54,10 +55,19 @@ def test_demo_prints_spans_logs_and_metrics_without_raw_addresses() -> None:
         "error.type=451 error.retryable=True",
         "error.type=connection_refused",
         "log   WARN  email.send.result: send smtp via 127.0.0.1:",
+        # The server-down alert goes through Django: one trace, and the
+        # message that never reached a server counted failed, with its log.
+        "span  send_messages django ERROR",
+        "failed: error.type=connection_refused (retryable), recipients=1",
         "email.client.sent.messages",
         "email.recipient.domain=gmail.com",
     ):
         assert expected in out, expected
+    assert re.search(
+        r"email\.client\.sent\.messages\s+1\s+server\.address=127\.0\.0\.1"
+        r" error\.type=connection_refused",
+        out,
+    ), "the message that never reached the down server is not counted"
     for raw in RAW_ADDRESSES:
         assert raw not in out
 
@@ -102,7 +112,8 @@ def test_demo_exports_over_otlp_when_the_endpoint_is_set(
     for body in otlp_endpoint["/v1/logs"]:
         request = ExportLogsServiceRequest.FromString(body)
         logs += [r for rl in request.resource_logs for sl in rl.scope_logs for r in sl.log_records]
-    assert sum(r.event_name == "email.send.result" for r in logs) == 6
+    # Six sends, and the alert that never reached the down server.
+    assert sum(r.event_name == "email.send.result" for r in logs) == 7
     metrics = set()
     for body in otlp_endpoint["/v1/metrics"]:
         request = ExportMetricsServiceRequest.FromString(body)
