@@ -130,3 +130,34 @@ def test_one_app_with_smtplib_and_two_providers_is_traced_alike(
     assert sends["send resend"]["attributes"]["email.to.address"] == ["c***@resend.example"]
     logs = [d for d in docs if d.get("event_name") == "email.send.result"]
     assert len(logs) == 3
+
+
+@pytest.mark.parametrize(
+    ("app", "framework_span"),
+    [
+        ("django_app.py", "send_messages django"),
+        ("flask_mail_app.py", "send flask_mail"),
+        ("fastapi_mail_app.py", "send_message fastapi_mail"),
+        ("redmail_app.py", "send redmail"),
+        ("yagmail_app.py", "send yagmail"),
+    ],
+)
+def test_each_framework_example_is_one_trace_under_opentelemetry_instrument(
+    smtp_server: Any, app: str, framework_span: str
+) -> None:
+    docs = _run(
+        smtp_server,
+        EXAMPLES / "frameworks" / app,
+        MAIL_USER="mailer@example.net",
+        MAIL_PASSWORD="s3cret-password",
+    )
+    spans = [d for d in docs if "context" in d and "name" in d and "kind" in d]
+    (framework,) = [s for s in spans if s["name"] == framework_span]
+    assert framework["kind"] == "SpanKind.INTERNAL"
+    (send,) = [s for s in spans if s["name"] == "send smtp"]
+    assert send["context"]["trace_id"] == framework["context"]["trace_id"]
+    assert send["parent_id"] == framework["context"]["span_id"]
+    assert send["attributes"]["email.to.address"][0].endswith(".example")
+    text = json.dumps(docs)
+    assert "alice@" not in text
+    assert '"email.client.sent.messages"' in text
