@@ -249,6 +249,8 @@ def test_http_helpers_record_the_status_only_where_their_name_says() -> None:
             [],
             3,
         ),
+        # a bare word in an address header is a display name, not an address
+        (b"To: Alice\r\nCc: root, c@y.org\r\n\r\nx", [], ["c@y.org"], 0),
         # a message that is one attachment, and one that is not
         (b"To: a@x.org\nContent-Disposition: attachment\n\nx", ["a@x.org"], [], 1),
         (b"To: a@x.org\nSubject: my name=x\n\nfilename=y", ["a@x.org"], [], 0),

@@ -44,9 +44,14 @@ _HEADER_LIMIT = 65536
 
 
 def _addresses(values: Sequence[Any]) -> List[str]:
+    """The addresses in address headers. An addr-spec in a header has an
+    ``@`` (RFC 5322 3.4.1); a bare word there is a display name (yagmail
+    writes ``To: Alice`` for an aliased recipient), not an address."""
     if len(values) == 1:
-        return parse_addresses(str(values[0]))
-    return [address for _name, address in getaddresses([str(v) for v in values]) if address]
+        found = parse_addresses(str(values[0]))
+    else:
+        found = [address for _name, address in getaddresses([str(v) for v in values]) if address]
+    return [address for address in found if "@" in address]
 
 
 def _decode(value: str) -> str:
