@@ -53,6 +53,9 @@ CONTRACT_LABELS = frozenset(
         "email_error_retryable",
         "email_recipient_status",
         "email_recipient_domain",
+        # v2 (Frameworks): the kind of mail, on sent messages and send
+        # durations; absent when the app gives none.
+        "email_category",
     }
 )
 # What every route (Prometheus' OTLP receiver, a scrape) adds.

@@ -2,11 +2,15 @@
 
 The quickstart demo (examples/quickstart.py) runs for real: an embedded SMTP
 server, a round of mails every second -- some accepted, one with a refused
-recipient, one greylisted (451, retryable) and retried, one to a server that
-is down -- and OpenTelemetry's Prometheus exporter on a free port. A real
-`prometheus` (Debian's package; missing means failure, not a skip) scrapes it
-every second with the shipped rules loaded and evaluated every second. Then,
-through Prometheus' HTTP API:
+recipient, one greylisted (451, retryable) and retried, one through Django's
+SMTP backend to a server that is down -- and OpenTelemetry's Prometheus
+exporter on a free port. Next to it a server-down run
+(server_down_app.py, its own scrape job) never gets one message out: Django
+sends to a dead port and to a server that refuses the login, both with
+fail_silently=True, and bare smtplib connects and logins that fail. A real
+`prometheus` (Debian's package; missing means failure, not a skip) scrapes
+both every second with the shipped rules loaded and evaluated every second.
+Then, through Prometheus' HTTP API:
 
 - the demo is scraped as job="shop-mailer" (what the rules and panels group
   by) and its service.name reaches `target_info`;
@@ -16,9 +20,17 @@ through Prometheus' HTTP API:
 - every Prometheus query of the dashboards (panel targets, the variables'
   `label_values` selectors) and of the datasources' trace-to-metrics links
   returns a number, with Grafana's variables filled in;
+- the messages Django never got to the server are counted failed, as the
+  contract's message accounting says, and the bare smtplib failures only as
+  failed connect and login operations;
+- the per-category success-rate panel shows the server-down run's
+  categories (and "(none)") at 0%;
 - the alerts the demo's failure mix reaches (success rate below 95%, the
-  retryable error burst, refused recipients at one mailbox provider) are
-  pending or firing, and the ones it cannot reach stay quiet.
+  retryable and permanent error bursts, refused recipients at one mailbox
+  provider, the failing connect to the dead server) are pending or firing,
+  so are the ones the server-down run reaches (the success-rate alerts and
+  error bursts through Django's accounting, EmailSmtpConnectionFailing for
+  connect and login), and the ones neither can reach stay quiet.
 
 Prometheus evaluates every second, so rates over 5m windows have their two
 samples after a few seconds; the test polls until everything holds (or a
@@ -55,12 +67,15 @@ from tests.collector_config.collector_checks import (
 )
 
 QUICKSTART = REPO / "examples" / "quickstart.py"
+SERVER_DOWN_APP = Path(__file__).with_name("server_down_app.py")
 RULE_FILES = sorted((CONFIG_DIR / "prometheus" / "rules").glob("*.yml"))
 
 # service.name of the demo, and the scrape job name: a plain scrape sets `job`
 # from the job name (the exporter puts service.name on target_info only), the
 # OTLP routes set it from service.name; the two agree here as in production.
 JOB = "shop-mailer"
+# The server-down run's service.name and scrape job.
+DOWN_JOB = "shop-mailer-server-down"
 
 # Everything below must hold within this many seconds of Prometheus being
 # ready (in practice 10-20 s: the retryable-burst alert needs ten failures
@@ -69,28 +84,49 @@ DEADLINE_S = 60.0
 # The demo sends for this long unless stopped (it is stopped by the fixture).
 DEMO_RUN_FOR_S = 240
 
-# Alerts by what the demo's traffic does to them. Each round attempts six
-# messages of which two fail: the greylisted first attempt (451, retryable)
-# and the welcome mail to a mistyped address (550, permanent); four
-# recipients at domain "other" of which three are refused.
-EXPECTED_ACTIVE = {
-    # 67% success < 95%, and far more than 10 attempts per 5 minutes.
-    "EmailSendSuccessRateLow": {"job": JOB},
-    "EmailProviderSuccessRateLow": {"job": JOB, "email_system": "smtp"},
-    # One retryable failure a round: 10 per 5 minutes after ten rounds.
-    "EmailRetryableErrorBurst": {
-        "job": JOB,
-        "email_system": "smtp",
-        "email_error_retryable": "true",
-    },
-    # One permanent failure a round: 5 per 5 minutes after five rounds.
-    "EmailPermanentErrorBurst": {
-        "job": JOB,
-        "email_system": "smtp",
-        "email_error_retryable": "false",
-    },
+# Alerts by what the two runs' traffic does to them, each with the label sets
+# it must be pending or firing for.
+#
+# The demo: each round attempts seven messages of which three fail: the
+# greylisted first attempt (451, retryable), the welcome mail to a mistyped
+# address (550, permanent) and the alert Django could not get to the dead
+# server (connection_refused, retryable, counted by the Django layer); four
+# recipients at domain "other" of which three are refused. Of its seven SMTP
+# connects a round, all to 127.0.0.1, the one to the dead port fails (14%).
+#
+# The server-down run: each round five messages handed to Django, all failed
+# -- three connection_refused (retryable), two 535 (permanent) -- and no
+# success series at all; connects to 127.0.0.1: two of four fail, logins:
+# two of two.
+EXPECTED_ACTIVE: dict[str, list[dict[str, str]]] = {
+    # Demo: 57% success < 95%; server-down run: 0%. Both far above 10
+    # attempts per 5 minutes.
+    "EmailSendSuccessRateLow": [{"job": JOB}, {"job": DOWN_JOB}],
+    "EmailProviderSuccessRateLow": [
+        {"job": JOB, "email_system": "smtp"},
+        {"job": DOWN_JOB, "email_system": "smtp"},
+    ],
+    # Two (demo) and three (server-down) retryable failures a round: 10 per
+    # 5 minutes after five and four rounds.
+    "EmailRetryableErrorBurst": [
+        {"job": JOB, "email_system": "smtp", "email_error_retryable": "true"},
+        {"job": DOWN_JOB, "email_system": "smtp", "email_error_retryable": "true"},
+    ],
+    # One (demo) and two (server-down: the refused logins) permanent
+    # failures a round: 5 per 5 minutes after five and three rounds.
+    "EmailPermanentErrorBurst": [
+        {"job": JOB, "email_system": "smtp", "email_error_retryable": "false"},
+        {"job": DOWN_JOB, "email_system": "smtp", "email_error_retryable": "false"},
+    ],
     # Three of four recipients at "other" refused, more than 20 per 30 minutes.
-    "EmailRecipientsRejectedHigh": {"job": JOB, "email_recipient_domain": "other"},
+    "EmailRecipientsRejectedHigh": [{"job": JOB, "email_recipient_domain": "other"}],
+    # The dead server's refused connects (14% of the demo's, 50% of the
+    # server-down run's) and the refused logins (100%).
+    "EmailSmtpConnectionFailing": [
+        {"job": JOB, "server_address": "127.0.0.1", "email_operation_name": "connect"},
+        {"job": DOWN_JOB, "server_address": "127.0.0.1", "email_operation_name": "connect"},
+        {"job": DOWN_JOB, "server_address": "127.0.0.1", "email_operation_name": "login"},
+    ],
 }
 EXPECTED_QUIET = {
     # Sends to localhost take about a millisecond, far below 5 s.
@@ -204,12 +240,13 @@ class Prometheus:
             time.sleep(1)
 
 
-def _prometheus_config(demo_port: int) -> dict[str, Any]:
+def _prometheus_config(demo_port: int, down_port: int) -> dict[str, Any]:
     return {
         "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
         "rule_files": [str(path) for path in RULE_FILES],
         "scrape_configs": [
-            {"job_name": JOB, "static_configs": [{"targets": [f"127.0.0.1:{demo_port}"]}]}
+            {"job_name": JOB, "static_configs": [{"targets": [f"127.0.0.1:{demo_port}"]}]},
+            {"job_name": DOWN_JOB, "static_configs": [{"targets": [f"127.0.0.1:{down_port}"]}]},
         ],
     }
 
@@ -221,9 +258,10 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]
         pytest.fail("prometheus is not installed: apt-get install -y prometheus")
     assert RULE_FILES, "no rule files under collector-config/prometheus/rules"
     work = tmp_path_factory.mktemp("prometheus-e2e")
-    demo_port, prometheus_port = _free_port(), _free_port()
+    demo_port, down_port, prometheus_port = _free_port(), _free_port(), _free_port()
     (work / "prometheus.yml").write_text(
-        yaml.safe_dump(_prometheus_config(demo_port), sort_keys=False), encoding="utf-8"
+        yaml.safe_dump(_prometheus_config(demo_port, down_port), sort_keys=False),
+        encoding="utf-8",
     )
     # Only what the demo needs: no OTLP endpoint (it would export there
     # instead of printing), no disabled instrumentations from the caller.
@@ -246,6 +284,22 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]
                 work / "demo.log",
                 cwd=REPO,
                 env=env,
+            )
+        )
+        children.append(
+            Child(
+                "the server-down run",
+                [
+                    sys.executable,
+                    str(SERVER_DOWN_APP),
+                    "--repeat-for",
+                    str(DEMO_RUN_FOR_S),
+                    "--prometheus-port",
+                    str(down_port),
+                ],
+                work / "server-down.log",
+                cwd=REPO,
+                env={**env, "OTEL_SERVICE_NAME": DOWN_JOB},
             )
         )
         children.append(
@@ -273,7 +327,7 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]
             except OSError:  # refused while starting, 503 while loading
                 pass
             if time.monotonic() > ready_by:
-                pytest.fail(f"prometheus not ready after 20 s:\n{children[1].tail()}")
+                pytest.fail(f"prometheus not ready after 20 s:\n{children[-1].tail()}")
             time.sleep(0.2)
         yield Prometheus(url, children, deadline=time.monotonic() + DEADLINE_S)
     finally:
@@ -294,11 +348,11 @@ def _rules() -> list[dict[str, Any]]:
     ]
 
 
-def _fill_variables(expr: str) -> str:
-    """A Grafana query as Grafana runs it with the demo's service selected
-    and "All" for the other variables."""
-    expr = re.sub(r"\$\{job(?::[A-Za-z]+)?\}|\$job\b", JOB, expr)
-    expr = expr.replace("$__tags", f'job="{JOB}"')
+def _fill_variables(expr: str, job: str = JOB) -> str:
+    """A Grafana query as Grafana runs it with one service (the demo's,
+    unless told) selected and "All" for the other variables."""
+    expr = re.sub(r"\$\{job(?::[A-Za-z]+)?\}|\$job\b", job, expr)
+    expr = expr.replace("$__tags", f'job="{job}"')
     return grafana_to_promql(expr)
 
 
@@ -384,8 +438,95 @@ def test_demo_is_scraped_as_the_job_the_rules_group_by(prometheus: Prometheus) -
         "recipients are refused": (
             f'email_client_recipients_total{{job="{JOB}", email_recipient_status="rejected"}}'
         ),
+        "the server-down run is scraped": f'up{{job="{DOWN_JOB}"}} == 1',
+        "its service.name reaches target_info": (
+            f'target_info{{job="{DOWN_JOB}", service_name="{DOWN_JOB}"}}'
+        ),
     }
     problems = prometheus.poll(_problems_of(prometheus, list(checks.items())))
+    assert problems == [], "\n".join(problems)
+
+
+def test_server_down_run_is_counted_as_the_contract_says(prometheus: Prometheus) -> None:
+    """Messages Django never got to a server are counted failed -- on
+    email_system="smtp", with error_type and email_error_retryable, with
+    their category, and without email_operation_name -- while smtplib used
+    directly leaves only failed connect and login operations."""
+    sent = f'email_client_sent_messages_total{{job="{DOWN_JOB}", email_system="smtp"'
+    ops = f'email_client_operation_duration_seconds_count{{job="{DOWN_JOB}", email_system="smtp"'
+    checks = {
+        "dead server, categorised": (
+            f'{sent}, error_type="connection_refused", email_error_retryable="true",'
+            ' email_category="password_reset", email_operation_name=""} > 0'
+        ),
+        "dead server, no category": (
+            f'{sent}, error_type="connection_refused", email_error_retryable="true",'
+            ' email_category="", email_operation_name=""} > 0'
+        ),
+        "login refused": (
+            f'{sent}, error_type="535", email_error_retryable="false",'
+            ' email_category="newsletter", email_operation_name=""} > 0'
+        ),
+        "failed connects": (
+            f'{ops}, email_operation_name="connect", error_type="connection_refused"}} > 0'
+        ),
+        "refused logins": f'{ops}, email_operation_name="login", error_type="535"}} > 0',
+    }
+    problems = prometheus.poll(_problems_of(prometheus, list(checks.items())))
+    assert problems == [], "\n".join(problems)
+    # Never one message out, and no send operation: the framework counted
+    # every message itself.
+    assert prometheus.query(f'{sent}, error_type=""}}') == []
+    assert prometheus.query(f'{ops}, email_operation_name=~"send|send_batch"}}') == []
+    # Each of the five messages a round hands to Django, once: three to the
+    # dead server, then two refused at login (a scrape may fall between the
+    # two calls of a round).
+    by_error = {
+        sample["metric"]["error_type"]: sample["value"]
+        for sample in prometheus.query(f"sum by (error_type) ({sent}}})")
+    }
+    assert set(by_error) == {"connection_refused", "535"}, by_error
+    rounds = by_error["535"] / 2
+    assert rounds >= 1 and by_error["connection_refused"] in (3 * rounds, 3 * rounds + 3), by_error
+
+
+def _panel_expr(dashboards: dict[str, dict[str, Any]], title: str) -> str:
+    (expr,) = [
+        target["expr"]
+        for dashboard in dashboards.values()
+        for panel in _panels(dashboard.get("panels", []))
+        if panel["title"] == title
+        for target in panel.get("targets", [])
+    ]
+    return expr
+
+
+def test_category_success_rate_panel(
+    prometheus: Prometheus, dashboards: dict[str, dict[str, Any]]
+) -> None:
+    """The per-category success rate shows every kind of mail of a service,
+    "(none)" for messages without a category, and 0% -- not a gap -- for
+    a category none of whose messages went out."""
+    expr = _panel_expr(dashboards, "Success rate by category (email.category)")
+    down, demo = _fill_variables(expr, DOWN_JOB), _fill_variables(expr)
+    expected = {"password_reset": 0.0, "(none)": 0.0, "newsletter": 0.0}
+
+    def check() -> list[str]:
+        problems = []
+        try:
+            got = {s["metric"].get("email_category"): s["value"] for s in prometheus.query(down)}
+            shown = {s["metric"].get("email_category"): s["value"] for s in prometheus.query(demo)}
+        except ValueError as error:
+            return [f"error {error}"]
+        if got != expected:
+            problems.append(f"server-down run: {got}, expected {expected}\n    {down}")
+        # The demo's mail, whatever its categories: every series is a share,
+        # and no series goes without a category label.
+        if not shown or not all(0 <= v <= 1 for v in shown.values()) or None in shown:
+            problems.append(f"demo: {shown}\n    {demo}")
+        return problems
+
+    problems = prometheus.poll(check)
     assert problems == [], "\n".join(problems)
 
 
@@ -451,6 +592,7 @@ def test_every_alert_is_accounted_for() -> None:
     """A new alert needs a decision here: should the demo reach it or not."""
     shipped = {rule["alert"] for rule in _rules() if "alert" in rule}
     assert shipped == set(EXPECTED_ACTIVE) | EXPECTED_QUIET
+    assert not set(EXPECTED_ACTIVE) & EXPECTED_QUIET
 
 
 def test_error_rate_alerts_are_pending_or_firing(prometheus: Prometheus) -> None:
@@ -464,14 +606,23 @@ def test_error_rate_alerts_are_pending_or_firing(prometheus: Prometheus) -> None
     def check() -> list[str]:
         now = active()
         problems = []
-        for name, labels in EXPECTED_ACTIVE.items():
-            if not any(labels.items() <= alert["labels"].items() for alert in now.get(name, [])):
-                problems.append(f"{name}{labels} is neither pending nor firing")
+        for name, label_sets in EXPECTED_ACTIVE.items():
+            for labels in label_sets:
+                alerts = now.get(name, [])
+                if not any(labels.items() <= alert["labels"].items() for alert in alerts):
+                    problems.append(f"{name}{labels} is neither pending nor firing")
         return problems
 
     problems = prometheus.poll(check)
     assert problems == [], "\n".join(problems) + f"\nactive: {sorted(active())}"
     # With `for:` of 5 to 15 minutes they are pending at this point (the
-    # issue accepts either state); the ones out of the demo's reach are quiet.
+    # issue accepts either state); the ones out of the runs' reach are quiet.
     loud = EXPECTED_QUIET & set(active())
     assert not loud, f"active although the demo cannot reach them: {sorted(loud)}"
+    # EmailSmtpConnectionFailing names the server and the step: not the
+    # demo's healthy login, and no starttls (nobody uses it here).
+    session = {
+        (alert["labels"]["job"], alert["labels"]["email_operation_name"])
+        for alert in active().get("EmailSmtpConnectionFailing", [])
+    }
+    assert session == {(JOB, "connect"), (DOWN_JOB, "connect"), (DOWN_JOB, "login")}, session

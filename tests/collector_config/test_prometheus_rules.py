@@ -38,6 +38,9 @@ def _alerts() -> list[dict[str, Any]]:
 
 
 ALERTS = _alerts()
+ALL_RULES = [
+    rule for path in RULE_FILES for group in load_yaml(path)["groups"] for rule in group["rules"]
+]
 ALERT_NAMES = [rule["alert"] for rule in ALERTS]
 
 
@@ -76,6 +79,7 @@ def test_the_issue_asks_for_these_alerts() -> None:
         "EmailSendLatencyHigh",  # p95 latency
         "EmailRetryableErrorBurst",  # error bursts, retryable
         "EmailPermanentErrorBurst",  # ... and permanent
+        "EmailSmtpConnectionFailing",  # connect/starttls/login, seen by bare smtplib apps too
         "EmailRecipientsRejectedHigh",  # refused recipients per mailbox provider
         "EmailNoMessagesSent",  # silence
         "EmailSendVolumeDrop",  # traffic drop
@@ -87,6 +91,24 @@ def test_the_issue_asks_for_these_alerts() -> None:
     retryable = {r["alert"]: r["expr"] for r in ALERTS}
     assert 'email_error_retryable="true"' in retryable["EmailRetryableErrorBurst"]
     assert 'email_error_retryable="false"' in retryable["EmailPermanentErrorBurst"]
+
+
+def test_smtp_session_alert_reads_the_failed_operations() -> None:
+    """EmailSmtpConnectionFailing builds on the failed connect, starttls and
+    login operations: an app that drives smtplib itself counts no failed
+    message when one of them fails."""
+    rules = {r.get("record") or r["alert"]: r for r in ALL_RULES}
+    alert = rules["EmailSmtpConnectionFailing"]
+    used = [name for name in rules if name in alert["expr"] and name != alert["alert"]]
+    assert used, alert["expr"]
+    for name in used:
+        expr = rules[name]["expr"]
+        assert "email_client_operation_duration_seconds_count" in expr, name
+        assert 'email_operation_name=~"connect|starttls|login"' in expr, name
+    failed = [name for name in used if 'error_type!=""' in rules[name]["expr"]]
+    assert failed, "the alert must count failed operations"
+    for label in ("job", "server_address", "email_operation_name"):
+        assert label in alert["annotations"]["summary"], label
 
 
 @pytest.mark.parametrize("rule", ALERTS, ids=ALERT_NAMES)
