@@ -13,7 +13,8 @@ attributes every span against the local server starts with
 (:func:`base_attributes`), the masked addresses of the order most of them
 send (:data:`ORDER_ADDRESSES`, :data:`ORDER_ATTRIBUTES`), the sent
 messages counter read back (:func:`sent_messages`, :func:`sent_attributes`),
-and the checks of a failed send repeated across providers.
+and the checks of a send that went out or failed repeated across providers,
+each with the message's ``email.category`` where it has one.
 """
 
 from __future__ import annotations
@@ -23,11 +24,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 from opentelemetry._logs import SeverityNumber
-from opentelemetry.trace import StatusCode
+from opentelemetry.trace import SpanKind, StatusCode
 
 from tests.outcome import Outcome
 from tests.providers.http_server import ProviderServer
-from tests.support.expected import Points, by_attributes
+from tests.support.expected import Points, accepted_recipients, assert_sent_log, by_attributes
 
 if TYPE_CHECKING:
     from tests.conftest import Telemetry
@@ -116,12 +117,18 @@ ORDER_ATTRIBUTES: Mapping[str, Any] = {
 
 
 def sent_attributes(
-    system: str, error_type: Optional[str] = None, retryable: Optional[bool] = None
+    system: str,
+    error_type: Optional[str] = None,
+    retryable: Optional[bool] = None,
+    category: Optional[str] = None,
 ) -> Dict[str, Any]:
     """The attributes of a message counted by ``email.client.sent.messages``
     for a call to the local server: one sent, or, given an ``error_type``, one
-    that failed, with its retryable class."""
+    that failed, with its retryable class; with its ``email.category`` when
+    given one."""
     attributes: Dict[str, Any] = {"email.system": system, "server.address": "127.0.0.1"}
+    if category is not None:
+        attributes["email.category"] = category
     if error_type is not None:
         attributes["error.type"] = error_type
         attributes["email.error.retryable"] = retryable
@@ -134,37 +141,86 @@ def sent_messages(telemetry: Telemetry) -> Points:
     return by_attributes((a, p.value) for a, p in telemetry.points("email.client.sent.messages"))
 
 
-def assert_one_failed(telemetry: Telemetry, system: str, error_type: str, retryable: bool) -> Any:
+def assert_one_sent(
+    telemetry: Telemetry,
+    span: Any,
+    system: str,
+    port: int,
+    *,
+    category: Optional[str] = None,
+    detail: str = "",
+    **accepted_by_domain: int,
+) -> Any:
+    """``tests.support.expected.assert_one_sent`` for a message of a kind:
+    one message sent and nothing else, its ``email.category`` (``category``;
+    None: it has none) on the ``email.client.sent.messages`` point, on the
+    one ``send`` recording of ``email.client.operation.duration`` and on the
+    log record, never on ``email.client.recipients``. The span is a CLIENT
+    span left UNSET; returns the log record (``assert_sent_log``'s)."""
+    sent = sent_attributes(system, category=category)
+    assert span.kind is SpanKind.CLIENT
+    assert span.status.status_code is StatusCode.UNSET
+    assert telemetry.values("email.client.sent.messages") == [(sent, 1)]
+    assert telemetry.values("email.client.recipients") == accepted_recipients(
+        system, **accepted_by_domain
+    )
+    assert telemetry.values("email.client.operation.duration") == [
+        ({**sent, "email.operation.name": "send"}, 1)
+    ]
+    log = assert_sent_log(telemetry, span, system, port, detail)
+    assert log.attributes.get("email.category") == category
+    return log
+
+
+def assert_one_failed(
+    telemetry: Telemetry,
+    system: str,
+    error_type: str,
+    retryable: bool,
+    category: Optional[str] = None,
+) -> Any:
     """What one message that failed leaves besides its span: the one point of
     ``email.client.sent.messages`` (1, with this error.type and retryable
-    class), no point of ``email.client.recipients``, and one log record at
-    severity ERROR, which this returns."""
-    assert sent_messages(telemetry) == [(sent_attributes(system, error_type, retryable), 1)]
+    class, and the message's ``category`` when it has one), no point of
+    ``email.client.recipients``, and one log record at severity ERROR with
+    that category, which this returns."""
+    assert sent_messages(telemetry) == [
+        (sent_attributes(system, error_type, retryable, category), 1)
+    ]
     assert telemetry.values("email.client.recipients") == []
     (log,) = telemetry.logs()
     assert (log.severity_number, log.severity_text) == (SeverityNumber.ERROR, "ERROR")
+    assert log.attributes.get("email.category") == category
     return log
 
 
 def assert_order_failed(
-    telemetry: Telemetry, system: str, port: int, status: int, retryable: bool
+    telemetry: Telemetry,
+    system: str,
+    port: int,
+    status: int,
+    retryable: bool,
+    category: Optional[str] = None,
 ) -> Any:
     """The order (:data:`ORDER_ATTRIBUTES`) sent once and answered with the
     HTTP error ``status``: the one span, ``send {system}``, status ERROR
-    described by the status, its attributes exactly the order's and the
-    failure's; then :func:`assert_one_failed`'s metrics and log, which this
-    returns."""
+    described by the status, its attributes exactly the order's, its
+    ``category`` when it has one, and the failure's; then
+    :func:`assert_one_failed`'s metrics and log, which this returns."""
     span = telemetry.only(f"send {system}")
     assert span.status.status_code is StatusCode.ERROR
     assert span.status.description == str(status)
-    assert dict(span.attributes) == {
+    expected: Dict[str, Any] = {
         **base_attributes(system, port),
         **ORDER_ATTRIBUTES,
         "http.response.status_code": status,
         "error.type": str(status),
         "email.error.retryable": retryable,
     }
-    return assert_one_failed(telemetry, system, str(status), retryable)
+    if category is not None:
+        expected["email.category"] = category
+    assert dict(span.attributes) == expected
+    return assert_one_failed(telemetry, system, str(status), retryable, category)
 
 
 def assert_refused_and_dropped(telemetry: Telemetry, span_name: str) -> Tuple[Any, Any]:

@@ -20,7 +20,7 @@ from tests.outcome import observe_twice, repr_without_addresses
 from tests.providers import brevo_responses as r
 from tests.providers import kit
 from tests.providers.http_server import ProviderServer
-from tests.support.expected import assert_failed_span, assert_one_failed_send, assert_one_sent
+from tests.support.expected import assert_failed_span, assert_one_failed_send
 
 NO_RETRY: Any = {"max_retries": 0}
 
@@ -57,6 +57,7 @@ def test_send_with_dicts_exports_one_client_span_with_the_message_id(
         cc=[{"email": "bob@example.org"}],
         bcc=[{"email": "carol@outlook.com", "name": "Carol"}],
         attachment=[{"name": "invoice.pdf", "content": "JVBERi0="}],
+        tags=["receipts", "eu"],
     )
     assert result.message_id == r.message_id()
     span = telemetry.span("send brevo")
@@ -68,11 +69,19 @@ def test_send_with_dicts_exports_one_client_span_with_the_message_id(
         "email.bcc.address": ("c***@outlook.com",),
         "email.recipient.count": 3,
         "email.attachments.count": 1,
+        "email.category": "receipts",  # the first tag
         "email.provider.message_id": r.message_id(),
         "http.response.status_code": 201,
     }
-    log = assert_one_sent(
-        telemetry, span, "brevo", provider_server.port, gmail_com=1, outlook_com=1, other=1
+    log = kit.assert_one_sent(
+        telemetry,
+        span,
+        "brevo",
+        provider_server.port,
+        category="receipts",
+        gmail_com=1,
+        outlook_com=1,
+        other=1,
     )
     assert "alice" not in log.body and f"id={r.message_id()}" in log.body
 

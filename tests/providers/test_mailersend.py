@@ -26,7 +26,6 @@ from opentelemetry.trace import StatusCode
 from tests.conftest import Telemetry
 from tests.providers import kit
 from tests.providers.http_server import ProviderServer
-from tests.support.expected import assert_one_sent
 from tests.support.smtp_server import free_port
 
 SEND = r"^/v1/email$"
@@ -124,7 +123,8 @@ def test_send_exports_one_span_with_the_x_message_id(
     telemetry: Telemetry, provider_server: ProviderServer
 ) -> None:
     provider_server.on("POST", SEND, 202, headers=ACCEPTED_HEADERS)
-    response = client(provider_server).emails.send(order(template_id="jy7zpl9xk5ol5vx6"))
+    message = order(template_id="jy7zpl9xk5ol5vx6", tags=["receipts", "eu"])
+    response = client(provider_server).emails.send(message)
 
     assert (response["id"], response.status_code) == (MESSAGE_ID, 202)
     span = telemetry.only("send mailersend")
@@ -132,6 +132,7 @@ def test_send_exports_one_span_with_the_x_message_id(
         **kit.base_attributes("mailersend", provider_server.port),
         **kit.ORDER_ATTRIBUTES,
         "email.template.id": "jy7zpl9xk5ol5vx6",
+        "email.category": "receipts",  # the first tag, ahead of the template
         "email.provider.message_id": MESSAGE_ID,
         "http.response.status_code": 202,
     }
@@ -139,11 +140,12 @@ def test_send_exports_one_span_with_the_x_message_id(
         "email": "orders@shop.example",
         "name": "Shop",
     }
-    assert_one_sent(
+    kit.assert_one_sent(
         telemetry,
         span,
         "mailersend",
         provider_server.port,
+        category="receipts",
         detail=f", recipients=4, id={MESSAGE_ID}",
         gmail_com=1,
         outlook_com=1,
@@ -298,8 +300,8 @@ def test_bulk_is_one_send_batch_span_with_the_bulk_email_id(
 ) -> None:
     provider_server.on("POST", BULK, 202, json=BULK_ACCEPTED)
     messages = [
-        order(),
-        order(to=[{"email": "dave@yahoo.com"}], cc=None, bcc=None, attachments=None),
+        order(tags=["news"]),
+        order(to=[{"email": "dave@yahoo.com"}], cc=None, bcc=None, attachments=None, tags=["news"]),
     ]
     if use_async:
         response = run_async(provider_server, lambda c: c.emails.send_bulk(messages))
@@ -314,10 +316,11 @@ def test_bulk_is_one_send_batch_span_with_the_bulk_email_id(
         "email.to.address": ("a***@gmail.com", "b***@example.org", "d***@yahoo.com"),
         "email.recipient.count": 5,
         "email.attachments.count": 1,
+        "email.category": "news",  # the tag every message has
         "email.provider.message_id": BULK_ID,
         "http.response.status_code": 202,
     }
-    assert kit.sent_messages(telemetry) == [(SENT, 2)]
+    assert kit.sent_messages(telemetry) == [(kit.sent_attributes("mailersend", category="news"), 2)]
 
 
 # -- failures ------------------------------------------------------------------------------

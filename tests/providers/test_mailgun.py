@@ -18,7 +18,6 @@ from opentelemetry.trace import SpanKind, StatusCode
 from tests.conftest import Telemetry
 from tests.providers import kit
 from tests.providers.http_server import ProviderServer
-from tests.support.expected import assert_one_sent
 
 DOMAIN = "mg.shop.example"
 SEND_PATH = rf"^/v3/{DOMAIN}/messages$"
@@ -104,11 +103,19 @@ def test_send_exports_one_client_span_with_contract_attributes(
         **kit.ORDER_ADDRESSES,
         "email.recipient.count": 4,
         "email.attachments.count": 2,
+        "email.category": "receipts",  # the o:tag
         "email.provider.message_id": MAILGUN_ID,
         "http.response.status_code": 200,
     }
-    log = assert_one_sent(
-        telemetry, span, "mailgun", provider_server.port, gmail_com=1, outlook_com=1, other=2
+    log = kit.assert_one_sent(
+        telemetry,
+        span,
+        "mailgun",
+        provider_server.port,
+        category="receipts",
+        gmail_com=1,
+        outlook_com=1,
+        other=2,
     )
     assert f"id={MAILGUN_ID}" in log.body
     assert log.attributes["email.provider.message_id"] == MAILGUN_ID
@@ -119,12 +126,19 @@ def test_template_and_subject_when_capture_is_on(
 ) -> None:
     telemetry = instrument(capture_subject=True)
     provider_server.on("POST", SEND_PATH, 200, json=QUEUED)
-    data = {**ORDER, "template": "order-confirmation", "t:variables": '{"order": 1042}'}
+    data = {
+        **ORDER,
+        "template": "order-confirmation",
+        "t:variables": '{"order": 1042}',
+        "o:tag": ["orders", "eu"],
+    }
     with _client(provider_server) as client:
         client.messages.create(data=data, domain=DOMAIN)
     attributes = telemetry.only("send mailgun").attributes
     assert attributes["email.template.id"] == "order-confirmation"
     assert attributes["email.subject"] == "Your order #1042"
+    # The first of several tags is the kind of mail, ahead of the template.
+    assert attributes["email.category"] == "orders"
 
 
 def test_raw_mime_send_reads_headers_size_and_envelope(
@@ -273,7 +287,7 @@ def test_error_status_is_returned_and_reported_as_failed(
     assert attributes["email.error.retryable"] is retryable
     assert attributes["http.response.status_code"] == status
     assert "email.provider.message_id" not in attributes
-    log = kit.assert_one_failed(telemetry, "mailgun", str(status), retryable)
+    log = kit.assert_one_failed(telemetry, "mailgun", str(status), retryable, "receipts")
     assert f"failed: error.type={status}" in log.body
 
 

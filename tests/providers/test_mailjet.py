@@ -27,7 +27,6 @@ from tests.providers.http_server import ProviderServer
 from tests.support.expected import (
     accepted_recipients,
     assert_failed_span,
-    assert_one_sent,
     by_attributes,
 )
 
@@ -119,6 +118,8 @@ MESSAGE = {
     ],
 }
 BASE = kit.sent_attributes("mailjet")
+# MESSAGE has no MonitoringCategory: its kind is its template.
+KIND = "5123456"
 
 
 def _client(url: str, version: str = "v3.1") -> Client:
@@ -154,12 +155,46 @@ def test_send_exports_one_client_span_with_contract_attributes(
         **kit.base_attributes("mailjet", provider_server.port),
         **kit.ORDER_ATTRIBUTES,
         "email.template.id": "5123456",
+        "email.category": KIND,
         "email.provider.message_id": str(IDS[0]),
         "http.response.status_code": 200,
     }
-    assert_one_sent(
-        telemetry, span, "mailjet", provider_server.port, gmail_com=1, outlook_com=1, other=2
+    kit.assert_one_sent(
+        telemetry,
+        span,
+        "mailjet",
+        provider_server.port,
+        category=KIND,
+        gmail_com=1,
+        outlook_com=1,
+        other=2,
     )
+
+
+def test_monitoring_category_is_the_kind_of_mail(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    # Mailjet has no tags: MonitoringCategory names the kind, ahead of the
+    # template; in a batch, the one every message has (from Globals here).
+    provider_server.on("POST", V31, 200, json={"Messages": [_delivered("alice@gmail.com")]})
+    client = _client(provider_server.url)
+    client.send.create(data={"Messages": [{**MESSAGE, "MonitoringCategory": "receipts"}]})
+    assert telemetry.only("send mailjet").attributes["email.category"] == "receipts"
+    assert telemetry.values("email.client.sent.messages") == [
+        (kit.sent_attributes("mailjet", category="receipts"), 1)
+    ]
+    telemetry.clear()
+    client.send.create(
+        data={
+            "Globals": {"MonitoringCategory": "receipts", "TemplateID": 42},
+            "Messages": [
+                {"To": [{"Email": "alice@gmail.com"}]},
+                {"To": [{"Email": "dan@gmail.com"}], "MonitoringCategory": "alerts"},
+            ],
+        }
+    )
+    # Two kinds: none shared, so the shared template is the kind.
+    assert telemetry.only("send_batch mailjet").attributes["email.category"] == "42"
 
 
 def test_subject_when_capture_is_on(instrument: Any, provider_server: ProviderServer) -> None:
@@ -199,11 +234,14 @@ def test_several_messages_are_one_batch_span(
         "email.recipient.count": 3,
         "email.attachments.count": 0,
         "email.template.id": "42",
+        "email.category": "42",
         # Each accepted message's first MessageID, in order.
         "email.provider.message_id": f"{IDS[0]},{IDS[1]}",
         "http.response.status_code": 200,
     }
-    assert telemetry.values("email.client.sent.messages") == [(BASE, 2)]
+    assert telemetry.values("email.client.sent.messages") == [
+        (kit.sent_attributes("mailjet", category="42"), 2)
+    ]
 
 
 def test_batch_with_a_message_in_error_inside_a_200_is_a_partial_failure(
@@ -267,7 +305,7 @@ def test_single_message_answered_400_with_its_status_counts_its_error_code(
     assert span.attributes["error.type"] == "400"
     assert "email.provider.message_id" not in span.attributes
     assert telemetry.values("email.client.sent.messages") == [
-        (kit.sent_attributes("mailjet", "mj-0013", False), 1)
+        (kit.sent_attributes("mailjet", "mj-0013", False, KIND), 1)
     ]
     assert telemetry.values("email.client.recipients") == []
 
@@ -305,7 +343,7 @@ def test_http_errors_report_the_http_status(
     assert type(info.value) is raised
     span = telemetry.only("send mailjet")
     assert_failed_span(span, str(status), retryable, status)
-    kit.assert_one_failed(telemetry, "mailjet", str(status), retryable)
+    kit.assert_one_failed(telemetry, "mailjet", str(status), retryable, KIND)
 
 
 def test_connection_refused(telemetry: Telemetry, closed_url: str) -> None:
@@ -384,6 +422,7 @@ def test_v3_message_with_recipients(telemetry: Telemetry, provider_server: Provi
         "email.recipient.count": 1,
         "email.attachments.count": 0,
         "email.template.id": "77",
+        "email.category": "77",
         "email.provider.message_id": str(IDS[2]),
         "http.response.status_code": 200,
     }

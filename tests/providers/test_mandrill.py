@@ -20,7 +20,7 @@ from tests.outcome import repr_without_addresses
 from tests.providers import kit
 from tests.providers import mandrill_responses as r
 from tests.providers.http_server import ProviderServer
-from tests.support.expected import assert_failed_span, assert_one_sent
+from tests.support.expected import assert_failed_span
 
 SENDER = "orders@shop.example"
 
@@ -76,6 +76,7 @@ def test_send_exports_one_client_span_with_id_and_masked_addresses(
         ],
         bcc_address="audit@shop.example",
         attachments=[{"type": "application/pdf", "name": "a.pdf", "content": "JVBERi0="}],
+        tags=["receipts", "eu"],
     )
     result = _client(provider_server).messages.send({"message": message})
     assert result[0]["_id"] == f"{1:032x}"
@@ -86,13 +87,21 @@ def test_send_exports_one_client_span_with_id_and_masked_addresses(
         "email.bcc.address": ("d***@corp.example", "a***@shop.example"),
         "email.recipient.count": 5,
         "email.attachments.count": 1,
+        "email.category": "receipts",  # the first tag
         "email.provider.message_id": f"{1:032x}",
         "http.response.status_code": 200,
     }
     assert span.events == ()
     assert provider_server.requests[-1].path == "/api/1.3/messages/send.json"
-    log = assert_one_sent(
-        telemetry, span, "mandrill", provider_server.port, gmail_com=1, outlook_com=1, other=3
+    log = kit.assert_one_sent(
+        telemetry,
+        span,
+        "mandrill",
+        provider_server.port,
+        category="receipts",
+        gmail_com=1,
+        outlook_com=1,
+        other=3,
     )
     assert f"id={1:032x}" in log.body
     assert "alice" not in log.body

@@ -23,7 +23,6 @@ from tests.providers.http_server import ProviderServer
 from tests.support.expected import (
     accepted_recipients,
     assert_failed_span,
-    assert_one_sent,
     by_attributes,
 )
 
@@ -93,6 +92,7 @@ def test_send_exports_one_client_span_with_contract_attributes(
     provider_server.on("POST", SEND, 200, json=_accepted("alice@gmail.com"))
     result = _client(provider_server).emails.send(
         **ORDER,
+        Tag="receipts",
         Headers={"Message-ID": "<order-1042@shop.example>"},
         Attachments=[
             ("invoice.pdf", "JVBERi0xLjcK", "application/pdf"),
@@ -109,11 +109,19 @@ def test_send_exports_one_client_span_with_contract_attributes(
         "email.recipient.count": 4,
         "email.message_id": "<order-1042@shop.example>",
         "email.attachments.count": 2,
+        "email.category": "receipts",  # the Tag
         "email.provider.message_id": IDS[0],
         "http.response.status_code": 200,
     }
-    assert_one_sent(
-        telemetry, span, "postmark", provider_server.port, gmail_com=1, outlook_com=1, other=2
+    kit.assert_one_sent(
+        telemetry,
+        span,
+        "postmark",
+        provider_server.port,
+        category="receipts",
+        gmail_com=1,
+        outlook_com=1,
+        other=2,
     )
 
 
@@ -265,7 +273,12 @@ def test_template_batch(instrument: Any, provider_server: ProviderServer) -> Non
     telemetry = instrument(capture_subject=True)
     answer = [_accepted("alice@gmail.com", IDS[0]), _accepted("bob@example.org", IDS[1])]
     provider_server.on("POST", TEMPLATE_BATCH, 200, json=answer)
-    common = {"TemplateAlias": "receipt", "TemplateModel": {}, "From": "orders@shop.example"}
+    common = {
+        "TemplateAlias": "receipt",
+        "TemplateModel": {},
+        "From": "orders@shop.example",
+        "Tag": "orders",
+    }
     result = _client(provider_server).emails.send_template_batch(
         {**common, "To": "alice@gmail.com"}, {**common, "To": "bob@example.org"}
     )
@@ -276,7 +289,8 @@ def test_template_batch(instrument: Any, provider_server: ProviderServer) -> Non
     assert span.attributes["email.recipient.count"] == 2
     assert span.attributes["email.provider.message_id"] == f"{IDS[0]},{IDS[1]}"
     assert "email.subject" not in span.attributes  # none given
-    assert telemetry.counter("email.client.sent.messages") == 2
+    assert span.attributes["email.category"] == "orders"  # the Tag every message has
+    assert kit.sent_messages(telemetry) == [(kit.sent_attributes("postmark", category="orders"), 2)]
 
 
 def test_batch_of_one_carries_its_message_id(

@@ -18,7 +18,6 @@ from resend import exceptions as resend_errors
 from tests.conftest import Telemetry
 from tests.providers import kit
 from tests.providers.http_server import ProviderServer
-from tests.support.expected import assert_one_sent
 from tests.support.smtp_server import free_port
 
 EMAIL_ID = "49a3999c-0ce1-4ea6-ab68-afcd6dc2e794"
@@ -84,7 +83,9 @@ def order(to: Any = None, **extra: Any) -> Dict[str, Any]:
 
 def test_send_exports_one_span_with_the_id(telemetry: Telemetry, api: ProviderServer) -> None:
     accept(api)
-    result = resend.Emails.send(order(template={"id": "order-confirmation", "variables": {}}))
+    tags = [{"name": "kind", "value": "receipts"}, {"name": "region", "value": "eu"}]
+    template = {"id": "order-confirmation", "variables": {}}
+    result = resend.Emails.send(order(template=template, tags=tags))
 
     assert result["id"] == EMAIL_ID
     span = telemetry.only("send resend")
@@ -92,15 +93,17 @@ def test_send_exports_one_span_with_the_id(telemetry: Telemetry, api: ProviderSe
         **kit.base_attributes("resend", api.port),
         **kit.ORDER_ATTRIBUTES,
         "email.template.id": "order-confirmation",
+        "email.category": "receipts",  # the first tag's value, ahead of the template
         "email.provider.message_id": EMAIL_ID,
         "http.response.status_code": 200,
     }
     assert api.requests[-1].json["to"] == ["Alice <alice@gmail.com>", "bob@example.org"]
-    assert_one_sent(
+    kit.assert_one_sent(
         telemetry,
         span,
         "resend",
         api.port,
+        category="receipts",
         detail=f", recipients=4, id={EMAIL_ID}",
         gmail_com=1,
         outlook_com=1,
@@ -182,12 +185,30 @@ def test_batch_exports_one_send_batch_span_counting_every_message(
         "email.recipient.count": 7,
         "email.attachments.count": 2,
         "email.template.id": "receipt",
+        "email.category": "receipt",  # no tags: the shared template
         "email.provider.message_id": ",".join(BATCH_IDS),
         "http.response.status_code": 200,
     }
-    assert kit.sent_messages(telemetry) == [(kit.sent_attributes("resend"), 2)]
+    assert kit.sent_messages(telemetry) == [(kit.sent_attributes("resend", category="receipt"), 2)]
     (log,) = telemetry.logs()
     assert log.severity_text == "INFO"
+    assert log.attributes["email.category"] == "receipt"
+
+
+def test_batch_kind_is_the_first_tag_every_message_has(
+    telemetry: Telemetry, api: ProviderServer
+) -> None:
+    accept(api)
+    news = {"name": "kind", "value": "news"}
+    resend.Batch.send([order(tags=[news]), order(tags=[news, {"name": "n", "value": "2"}])])
+    resend.Batch.send([order(tags=[news]), order(tags=[{"name": "kind", "value": "alert"}])])
+    shared, mixed = telemetry.spans("send_batch resend")
+    assert shared.attributes["email.category"] == "news"
+    assert "email.category" not in mixed.attributes  # no tag, no template in common
+    assert kit.sent_messages(telemetry) == [
+        (kit.sent_attributes("resend", category="news"), 2),
+        (kit.sent_attributes("resend"), 2),
+    ]
 
 
 def test_batch_id_lists_the_first_twenty_accepted_messages(

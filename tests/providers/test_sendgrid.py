@@ -18,6 +18,7 @@ from python_http_client import exceptions as sg_errors
 from sendgrid.helpers.mail import (
     Attachment,
     Bcc,
+    Category,
     Cc,
     From,
     Mail,
@@ -29,7 +30,6 @@ from sendgrid.helpers.mail import (
 from tests.conftest import Telemetry
 from tests.providers import kit
 from tests.providers.http_server import ProviderServer
-from tests.support.expected import assert_one_sent
 from tests.support.smtp_server import free_port
 
 SEND_PATH = r"^/v3/mail/send$"
@@ -120,6 +120,8 @@ def test_send_with_a_mail_object_exports_one_span_with_the_message_id(
         **kit.base_attributes("sendgrid", provider_server.port),
         **kit.ORDER_ATTRIBUTES,
         "email.template.id": "d-2c214ac919e84170b21855cc129b4a5f",
+        # No category: the template is the kind of mail.
+        "email.category": "d-2c214ac919e84170b21855cc129b4a5f",
         "email.provider.message_id": MESSAGE_ID,
         "http.response.status_code": 202,
     }
@@ -128,11 +130,12 @@ def test_send_with_a_mail_object_exports_one_span_with_the_message_id(
         "email": "alice@gmail.com",
         "name": "Alice",
     }
-    log = assert_one_sent(
+    log = kit.assert_one_sent(
         telemetry,
         span,
         "sendgrid",
         provider_server.port,
+        category="d-2c214ac919e84170b21855cc129b4a5f",
         detail=f", recipients=4, id={MESSAGE_ID}",
         gmail_com=1,
         outlook_com=1,
@@ -151,6 +154,28 @@ def test_send_with_a_dict_body(telemetry: Telemetry, provider_server: ProviderSe
         "email.provider.message_id": MESSAGE_ID,
         "http.response.status_code": 202,
     }
+
+
+def test_the_first_category_the_app_gave_is_the_kind_of_mail(
+    telemetry: Telemetry, provider_server: ProviderServer
+) -> None:
+    accept(provider_server)
+    sg = client(provider_server)
+    mail = order_mail()
+    mail.template_id = "d-2c214ac919e84170b21855cc129b4a5f"
+    mail.add_category(Category("receipts"))
+    mail.add_category(Category("eu"))
+    sg.send(mail)
+    # The SDK puts each category it is given in front of the others.
+    assert provider_server.requests[-1].json["categories"] == ["eu", "receipts"]
+    body = {**order_mail().get(), "categories": ["receipts", "eu"]}
+    sg.send(body)
+    sg.client.mail.send.post(request_body=body)
+    spans = telemetry.spans("send sendgrid")
+    assert [s.attributes["email.category"] for s in spans] == ["receipts"] * 3
+    assert kit.sent_messages(telemetry) == [
+        (kit.sent_attributes("sendgrid", category="receipts"), 3)
+    ]
 
 
 def test_direct_client_mail_send_post_is_traced_from_its_body(

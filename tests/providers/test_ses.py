@@ -44,7 +44,6 @@ from tests.providers.ses_support import (
     v1_params,
     v2_error_headers,
 )
-from tests.support.expected import assert_one_sent
 
 
 @pytest.fixture
@@ -107,6 +106,7 @@ def test_v1_send_email_records_span_metrics_and_log(
             "CcAddresses": ["carol@corp.example"],
             "BccAddresses": ["dave@yahoo.com"],
         },
+        Tags=[{"Name": "kind", "Value": "receipts"}, {"Name": "region", "Value": "eu"}],
     )
     span = only_span(telemetry)
     assert dict(span.attributes or {}) == {
@@ -117,10 +117,20 @@ def test_v1_send_email_records_span_metrics_and_log(
         "email.bcc.address": ("d***@yahoo.com",),
         "email.recipient.count": 4,
         "email.attachments.count": 0,
+        "email.category": "receipts",  # the first tag's value
         "email.provider.message_id": result["MessageId"],
         "http.response.status_code": 200,
     }
-    log = assert_one_sent(telemetry, span, "ses", moto_port, gmail_com=1, yahoo_com=1, other=2)
+    log = kit.assert_one_sent(
+        telemetry,
+        span,
+        "ses",
+        moto_port,
+        category="receipts",
+        gmail_com=1,
+        yahoo_com=1,
+        other=2,
+    )
     assert re.fullmatch(
         rf"send ses via 127\.0\.0\.1:{moto_port}: sent, recipients=4, "
         rf"id={re.escape(result['MessageId'])}, in [0-9.]+ ms",
@@ -203,6 +213,7 @@ def test_v1_send_templated_email_names_the_template(
         "email.recipient.count": 1,
         "email.attachments.count": 0,
         "email.template.id": "welcome-v1",
+        "email.category": "welcome-v1",  # no tags: the template
         "email.provider.message_id": result["MessageId"],
         "http.response.status_code": 200,
     }
@@ -230,12 +241,44 @@ def test_v1_send_bulk_templated_email_is_one_send_batch_span(
         "email.recipient.count": 3,
         "email.attachments.count": 0,
         "email.template.id": "bulk-v1",
+        "email.category": "bulk-v1",
         # Every destination's id, in order.
         "email.provider.message_id": ",".join(s["MessageId"] for s in result["Status"]),
         "http.response.status_code": 200,
     }
     assert telemetry.counter("email.client.sent.messages", email__system="ses") == 2
     assert only_log(telemetry, span).severity_text == "INFO"
+
+
+def test_v1_bulk_kind_is_the_first_tag_every_message_has(telemetry: Telemetry, moto: str) -> None:
+    ses = with_template(moto, telemetry, "bulk-kinds")
+
+    def send(defaults: List[Dict[str, str]], *replacements: List[Dict[str, str]]) -> None:
+        ses.send_bulk_templated_email(
+            Source="orders@shop.example",
+            Template="bulk-kinds",
+            DefaultTemplateData="{}",
+            DefaultTags=defaults,
+            Destinations=[
+                {"Destination": {"ToAddresses": [f"r{n}@gmail.com"]}, "ReplacementTags": tags}
+                for n, tags in enumerate(replacements)
+            ],
+        )
+
+    digest, region = {"Name": "kind", "Value": "digest"}, {"Name": "region", "Value": "eu"}
+    alert = {"Name": "kind", "Value": "alert"}
+    # The first default tag, whatever other tags a destination replaces.
+    send([digest, region], [{"Name": "region", "Value": "us"}], [])
+    # A destination giving the first tag another value: none in common, so
+    # the template is the kind.
+    send([digest], [alert], [])
+    # Without defaults, each destination's own first tag.
+    send([], [alert, digest], [alert])
+    spans = telemetry.spans("send_batch ses")
+    assert [s.attributes["email.category"] for s in spans] == ["digest", "bulk-kinds", "alert"]
+    assert kit.sent_messages(telemetry) == [
+        (kit.sent_attributes("ses", category=kind), 2) for kind in ("alert", "bulk-kinds", "digest")
+    ]
 
 
 def test_v1_message_rejected_is_error_type_400_and_reaches_the_caller(
@@ -517,6 +560,7 @@ def test_v2_simple_content(instrument: Any, moto: str, moto_port: int) -> None:
         FromEmailAddress='"Shop, Inc." <orders@shop.example>',
         Destination={"ToAddresses": ["alice@example.org"], "BccAddresses": ["b@gmail.com"]},
         Content={"Simple": SIMPLE},
+        EmailTags=[{"Name": "kind", "Value": "receipts"}, {"Name": "region", "Value": "eu"}],
     )
     span = only_span(telemetry)
     assert dict(span.attributes or {}) == {
@@ -526,6 +570,7 @@ def test_v2_simple_content(instrument: Any, moto: str, moto_port: int) -> None:
         "email.bcc.address": ("b***@gmail.com",),
         "email.recipient.count": 2,
         "email.attachments.count": 0,
+        "email.category": "receipts",  # the first tag's value
         "email.subject": "Qx order",
         "email.provider.message_id": result["MessageId"],
         "http.response.status_code": 200,
@@ -567,6 +612,7 @@ def test_v2_template_content(telemetry: Telemetry, provider_server: ProviderServ
         "email.recipient.count": 1,
         "email.attachments.count": 0,
         "email.template.id": "welcome",
+        "email.category": "welcome",  # no tags: the template
         "email.provider.message_id": MESSAGE_ID,
         "http.response.status_code": 200,
     }
@@ -613,9 +659,13 @@ def test_v2_bulk_with_a_failed_entry(telemetry: Telemetry, provider_server: Prov
     client("sesv2", provider_server.url).send_bulk_email(
         FromEmailAddress="orders@shop.example",
         DefaultContent={"Template": {"TemplateName": "news", "TemplateData": "{}"}},
+        DefaultEmailTags=[{"Name": "kind", "Value": "digest"}, {"Name": "region", "Value": "eu"}],
         BulkEmailEntries=[
             {"Destination": {"ToAddresses": ["a@gmail.com"]}},
-            {"Destination": {"ToAddresses": ["qxsecret@corp.example"]}},
+            {
+                "Destination": {"ToAddresses": ["qxsecret@corp.example"]},
+                "ReplacementTags": [{"Name": "region", "Value": "us"}],
+            },
             {"Destination": {"ToAddresses": ["c@gmail.com"], "CcAddresses": ["d@gmail.com"]}},
         ],
     )
@@ -627,12 +677,16 @@ def test_v2_bulk_with_a_failed_entry(telemetry: Telemetry, provider_server: Prov
         "email.cc.address": ("d***@gmail.com",),
         "email.recipient.count": 4,
         "email.template.id": "news",
+        "email.category": "digest",  # the first default tag, ahead of the template
         "email.provider.message_id": f"{MESSAGE_ID},{MESSAGE_ID_2}",  # the accepted, in order
         "http.response.status_code": 200,
     }
     assert span.status.status_code is StatusCode.UNSET
     assert telemetry.counter("email.client.sent.messages", email__system="ses") == 3
-    assert telemetry.counter("email.client.sent.messages", error__type="MESSAGE_REJECTED") == 1
+    assert kit.sent_messages(telemetry) == [
+        (kit.sent_attributes("ses", "MESSAGE_REJECTED", False, "digest"), 1),
+        (kit.sent_attributes("ses", category="digest"), 2),
+    ]
     assert (
         telemetry.counter(
             "email.client.recipients",

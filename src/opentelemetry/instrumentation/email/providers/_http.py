@@ -1,5 +1,6 @@
-"""What every provider adapter shares: where the API is, and what an SDK's
-response or error says about HTTP. Knows no OpenTelemetry and no SDK."""
+"""What every provider adapter shares: where the API is, the kind of mail a
+message's tags name, and what an SDK's response or error says about HTTP.
+Knows no OpenTelemetry and no SDK."""
 
 from __future__ import annotations
 
@@ -33,6 +34,26 @@ def _server_of(url: str) -> Tuple[Optional[str], Optional[int]]:
         return parts.hostname, parts.port or _DEFAULT_PORTS.get(parts.scheme)
     except ValueError:
         return None, None
+
+
+# -- the request -----------------------------------------------------------------------------
+
+
+def first_tag(tags: Any, value_key: Optional[str] = None) -> Optional[str]:
+    """The message's first tag or category, as the app passed it, for
+    ``attempt.category``: ``tags`` itself when it is a string, else the first
+    item of a list or tuple; with ``value_key``, tags are name/value mappings
+    (SES ``{"Name", "Value"}``, Resend ``{"name", "value"}``) and the first
+    one's value is the tag. None when that is not a string: the core then
+    falls back to the template id (and drops empty values and any with an
+    ``@``)."""
+    if isinstance(tags, (list, tuple)):
+        tags = tags[0] if tags else None
+        if value_key is not None:
+            tags = tags.get(value_key) if isinstance(tags, Mapping) else None
+    elif value_key is not None:
+        return None
+    return tags if isinstance(tags, str) else None
 
 
 # -- errors ----------------------------------------------------------------------------------

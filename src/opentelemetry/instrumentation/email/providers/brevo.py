@@ -11,6 +11,8 @@ nothing of OpenTelemetry.
   ``send_batch brevo`` span (``message_count`` = versions).
 - ``email.provider.message_id``: the response's ``messageId``; for a batch,
   the ``messageIds`` joined with ``,`` (at most 20).
+- ``email.category``: the first of the call's ``tags`` (shared by every
+  version).
 - Arguments are SDK model objects or plain dicts, read either way.
 - The SDK retries 408, 409, 429, 5xx and refused connections (twice by
   default, ``max_retries``): the span covers the whole call, retries
@@ -34,6 +36,7 @@ from opentelemetry.instrumentation.email._addresses import addresses, first_addr
 from opentelemetry.instrumentation.email._attempt import BatchAttempt, EmailAttempt, Operation
 from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
 from opentelemetry.instrumentation.email.providers._http import (
+    first_tag,
     http_error,
     response_status,
     server_of,
@@ -104,6 +107,8 @@ def _describe(
     template = _given(kwargs, "template_id")
     if isinstance(template, (int, str)) and not isinstance(template, bool):
         attempt.template_id = str(template)
+    # The call's tags: every version of a batch has them.
+    attempt.category = first_tag(_given(kwargs, "tags"))
     attachments = _given(kwargs, "attachment")
     if isinstance(attachments, (list, tuple)):
         attempt.attachments = len(attachments)

@@ -5,12 +5,14 @@
 
 Both resources call ``client.request(method, path, body=...)`` with the
 request already dumped to a dict (``from``, ``to`` / ``cc`` / ``bcc`` as
-``{"email", "name"}`` lists, ``subject``, ``template_id``, ``attachments``),
-and that is where this adapter looks: it is the one place that is the same
-for the sync and async clients, it sees the raw HTTP response (the SDK keeps
-only the id of a single send, dropping the suppression warnings), and it
-covers the SDK's retries, so one span is the whole call the app made. Only
-``POST email`` and ``POST bulk-email`` are traced.
+``{"email", "name"}`` lists, ``subject``, ``template_id``, ``attachments``,
+``tags``), and that is where this adapter looks: it is the one place that is
+the same for the sync and async clients, it sees the raw HTTP response (the
+SDK keeps only the id of a single send, dropping the suppression warnings),
+and it covers the SDK's retries, so one span is the whole call the app made.
+Only ``POST email`` and ``POST bulk-email`` are traced. The first of a
+message's ``tags`` is its ``email.category`` (a bulk send: the one every
+message has).
 
 Outcome:
 
@@ -53,6 +55,7 @@ from opentelemetry.instrumentation.email._attempt import (
 )
 from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
 from opentelemetry.instrumentation.email.providers._http import (
+    first_tag,
     http_error,
     response_status,
     server_of,
@@ -105,6 +108,7 @@ def _describe(
     attempt.sender = next((s for s in (first_address(m.get("from")) for m in messages) if s), None)
     attempt.subject = shared(_nonempty_text(m.get("subject")) for m in messages)
     attempt.template_id = shared(_nonempty_text(m.get("template_id")) for m in messages)
+    attempt.category = shared(first_tag(m.get("tags")) for m in messages)
     if any(isinstance(m.get("attachments"), list) for m in messages):
         attempt.attachments = sum(item_count(m.get("attachments")) for m in messages)
     return attempt

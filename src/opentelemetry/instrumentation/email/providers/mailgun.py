@@ -8,11 +8,12 @@ raw}, domain=...)``, sync and ``AsyncClient``. The client builds an
 other call goes straight through.
 
 What is recorded: ``email.provider.message_id`` is the ``id`` of the JSON
-answer (``<2024...@your.domain>``). The SDK does not raise on 4xx/5xx: the
-returned response's status is read, and 4xx/5xx make the send fail with the
-status as ``error.type``. The SDK retries 429/5xx and network errors itself
-(``RetryPolicy``, three retries by default): the one span covers all of them
-and carries the last answer.
+answer (``<2024...@your.domain>``); ``email.category`` is the first
+``o:tag``. The SDK does not raise on 4xx/5xx: the returned response's status
+is read, and 4xx/5xx make the send fail with the status as ``error.type``.
+The SDK retries 429/5xx and network errors itself (``RetryPolicy``, three
+retries by default): the one span covers all of them and carries the last
+answer.
 
 Usage::
 
@@ -33,7 +34,11 @@ from opentelemetry.instrumentation.email._addresses import addresses, first_addr
 from opentelemetry.instrumentation.email._attempt import EmailAttempt, Operation, arg
 from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
 from opentelemetry.instrumentation.email._mime import read_raw_message
-from opentelemetry.instrumentation.email.providers._http import response_status, server_of
+from opentelemetry.instrumentation.email.providers._http import (
+    first_tag,
+    response_status,
+    server_of,
+)
 
 _MESSAGES, _MIME = "messages", "messages.mime"
 
@@ -99,6 +104,8 @@ def _describe(
     attempt.server_address, attempt.server_port = server_of(base)
     fields = _pairs(arg(args, kwargs, 0, "data"))
     files = arg(args, kwargs, 4, "files")
+    # Tags are form fields on both routes: "o:tag", repeated or a list.
+    attempt.category = first_tag(_values(fields, "o:tag"))
     to = addresses(_values(fields, "to"))
     if route == _MIME:
         raw = _raw_message(files)

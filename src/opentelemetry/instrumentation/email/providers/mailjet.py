@@ -7,15 +7,16 @@ attribute and every Mailjet resource goes through the same method, so only
 POSTs to ``send`` get a span. One message is a ``send mailjet`` span, more
 than one a ``send_batch mailjet`` span.
 
-``email.provider.message_id`` is the ``MessageID`` Mailjet gave the first
-recipient of each message it accepted (v3.1 ``Messages[].To[0]``; a batch
-has them comma-separated, at most 20). v3 answers one ``Sent[]`` entry per
-recipient, not per message: a single v3 message gets ``Sent[0]``, a v3
-batch none. Mailjet reports each message's outcome in
-``Messages[].Status``: a message with ``"error"`` is a failed message (its
-``ErrorCode``, such as ``mj-0013``, as ``error.type``) and its recipients
-count as not sent, also when the batch as a whole is answered 400 (the
-other messages count as sent; a 400 without per-message statuses fails
+``email.category`` is the message's ``MonitoringCategory`` (v3.1; a batch:
+the one every message has). ``email.provider.message_id`` is the
+``MessageID`` Mailjet gave the first recipient of each message it accepted
+(v3.1 ``Messages[].To[0]``; a batch has them comma-separated, at most 20).
+v3 answers one ``Sent[]`` entry per recipient, not per message: a single v3
+message gets ``Sent[0]``, a v3 batch none. Mailjet reports each message's
+outcome in ``Messages[].Status``: a message with ``"error"`` is a failed
+message (its ``ErrorCode``, such as ``mj-0013``, as ``error.type``) and its
+recipients count as not sent, also when the batch as a whole is answered 400
+(the other messages count as sent; a 400 without per-message statuses fails
 every message). mailjet-rest 1.8 and later raise ``MailjetApiError``
 subclasses (with ``status_code``; a bare ``ApiError`` for 5xx, whose status
 is read from the response under it), older versions return the error
@@ -48,6 +49,7 @@ from opentelemetry.instrumentation.email._attempt import (
 from opentelemetry.instrumentation.email._errors import exception_chain
 from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
 from opentelemetry.instrumentation.email.providers._http import (
+    first_tag,
     http_error,
     http_status_in_chain,
     response_status,
@@ -163,6 +165,11 @@ def _describe(
         _message_field(message, globals_, "TemplateID", "Mj-TemplateID") for message in messages
     )
     attempt.template_id = shared(str(t) if t is not None else None for t in templates)
+    # v3.1's MonitoringCategory names the kind of message (Mailjet has no
+    # tags; CustomCampaign is a campaign, not a kind).
+    attempt.category = shared(
+        first_tag(_message_field(message, globals_, "MonitoringCategory")) for message in messages
+    )
     if messages:
         files = (_message_field(message, globals_, "Attachments") for message in messages)
         attempt.attachments = sum(len(f) if isinstance(f, list) else 0 for f in files)

@@ -13,6 +13,8 @@ What Mandrill answers, and how it is read:
   ``rejected``). ``email.provider.message_id`` is the ``_id`` of the first
   recipient that was ``sent``, ``queued`` or ``scheduled`` (Mandrill gives
   one id per recipient).
+- ``email.category``: the first of the message's ``tags`` (``send`` and
+  ``send_template``; ``send_raw`` takes none).
 - errors raise ``ApiClientError`` (``.status_code``, ``.text``). Mandrill
   answers HTTP 500 for client errors too (``Invalid_Key``,
   ``ValidationError``, ``Unknown_Template``...): those keep ``error.type``
@@ -42,6 +44,7 @@ from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumento
 from opentelemetry.instrumentation.email._mime import read_raw_message
 from opentelemetry.instrumentation.email.providers._http import (
     answered,
+    first_tag,
     http_error,
     response_status,
     server_of,
@@ -96,6 +99,7 @@ def _read_message(attempt: EmailAttempt, message: Any) -> None:
     attachments = message.get("attachments")
     if isinstance(attachments, list):
         attempt.attachments = len(attachments)
+    attempt.category = first_tag(message.get("tags"))
 
 
 def _describe_send(

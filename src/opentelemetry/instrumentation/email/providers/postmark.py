@@ -9,7 +9,8 @@ sees every accepted form already normalised; the rest of the Postmark API
 (bounces, templates, stats...) is never traced.
 
 ``email.provider.message_id`` is Postmark's ``MessageID`` (a batch: those of
-the messages it accepted, comma-separated, at most 20). A batch is
+the messages it accepted, comma-separated, at most 20); ``email.category``
+is the message's ``Tag`` (a batch: the one every message has). A batch is
 answered 200 with one entry per message: an entry with a non-zero
 ``ErrorCode`` is a failed message (its code as ``error.type``) and its
 recipients count as not sent. postmarker raises ``ClientError`` for 4xx/5xx
@@ -40,7 +41,12 @@ from opentelemetry.instrumentation.email._attempt import (
     shared,
 )
 from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
-from opentelemetry.instrumentation.email.providers._http import answered, http_error, server_of
+from opentelemetry.instrumentation.email.providers._http import (
+    answered,
+    first_tag,
+    http_error,
+    server_of,
+)
 
 _MODULE = "postmarker.models.emails"
 
@@ -92,6 +98,7 @@ def _describe_send(
     attempt.to, attempt.cc, attempt.bcc = _recipients(kwargs)
     attempt.subject = _subject(kwargs)
     attempt.template_id = _template(kwargs)
+    attempt.category = first_tag(kwargs.get("Tag"))
     attempt.message_id = _message_id(kwargs)
     attempt.attachments = _attachments(kwargs)
     return attempt
@@ -110,6 +117,7 @@ def _describe_batch(
     attempt.sender = shared(first_address(m.get("From")) for m in messages)
     attempt.subject = shared(_subject(m) for m in messages)
     attempt.template_id = shared(_template(m) for m in messages)
+    attempt.category = shared(first_tag(m.get("Tag")) for m in messages)
     counts = [_attachments(m) for m in messages]
     attempt.attachments = sum(n for n in counts if n) if messages else None
     return attempt

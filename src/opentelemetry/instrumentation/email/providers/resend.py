@@ -3,7 +3,9 @@
 
 Parameters are dicts (``Emails.SendParams``): ``from``, ``to`` / ``cc`` /
 ``bcc`` as a string or a list of ``"Name <a@x>"`` strings, ``subject``,
-``attachments``, ``template`` (``{"id": ...}``). The provider id is the
+``attachments``, ``template`` (``{"id": ...}``), ``tags`` (``{"name",
+"value"}`` pairs: the first one's value is ``email.category``; a batch's,
+the one every message has). The provider id is the
 ``id`` Resend answers (batch: the ids, comma-separated, at most 20). A batch sent with
 ``batch_validation="permissive"`` may come back 200 with ``errors[]``
 (``index``, ``message``): those messages are counted failed, their
@@ -35,7 +37,12 @@ from opentelemetry.instrumentation.email._attempt import (
     shared,
 )
 from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
-from opentelemetry.instrumentation.email.providers._http import answered, http_error, server_of
+from opentelemetry.instrumentation.email.providers._http import (
+    answered,
+    first_tag,
+    http_error,
+    server_of,
+)
 
 # The API answers 200 to an accepted send; the SDK returns only then (it
 # raises for >= 400 and for a non-200 statusCode in the body) and keeps the
@@ -51,6 +58,11 @@ def _template_id(params: Dict[str, Any]) -> Optional[str]:
     if isinstance(template, dict):
         template = template.get("id")
     return str(template) if isinstance(template, (str, int)) and template != "" else None
+
+
+def _first_tag(params: Dict[str, Any]) -> Optional[str]:
+    """The value of the first of ``tags`` (``[{"name", "value"}]``)."""
+    return first_tag(params.get("tags"), "value")
 
 
 def _server() -> Tuple[Optional[str], Optional[int]]:
@@ -73,6 +85,7 @@ def _describe_send(
         subject = params.get("subject")
         attempt.subject = subject if isinstance(subject, str) else None
         attempt.template_id = _template_id(params)
+        attempt.category = _first_tag(params)
         if "attachments" in params:
             attempt.attachments = item_count(params.get("attachments"))
     return attempt
@@ -100,6 +113,7 @@ def _describe_batch(
     subjects = [m.get("subject") for m in messages]
     attempt.subject = shared(s if isinstance(s, str) else None for s in subjects)
     attempt.template_id = shared(_template_id(m) for m in messages)
+    attempt.category = shared(_first_tag(m) for m in messages)
     if any("attachments" in m for m in messages):
         attempt.attachments = sum(item_count(m.get("attachments")) for m in messages)
     return attempt

@@ -11,9 +11,10 @@ Two ways into ``POST /v3/mail/send``, one ``send sendgrid`` span each:
 
 A ``Mail`` with several personalizations is one message to SendGrid: one
 span, its recipients the union of every personalization's to, cc and bcc.
-The provider id is the ``X-Message-Id`` response header (202, empty body).
-SendGrid reports no per-recipient outcome at send time, and the SDK does
-not retry.
+The provider id is the ``X-Message-Id`` response header (202, empty body),
+and the first category the app gave the message (``categories``) is its
+``email.category``. SendGrid reports no per-recipient outcome at send time,
+and the SDK does not retry.
 
 Usage::
 
@@ -35,6 +36,7 @@ from opentelemetry.instrumentation.email._addresses import addresses, first_addr
 from opentelemetry.instrumentation.email._attempt import EmailAttempt, Operation, arg
 from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
 from opentelemetry.instrumentation.email.providers._http import (
+    first_tag,
     http_error,
     response_status,
     server_of,
@@ -76,6 +78,19 @@ def _personalization_fields(personalization: Any) -> Tuple[Any, Any, Any, Any, A
     )
 
 
+def _first_category(message: Any) -> Optional[str]:
+    """The first category the app gave the message: the first of a body's
+    ``categories``; for a ``Mail``, the first it added (``add_category`` and
+    the ``category`` setter put each new ``Category`` in front, so that one
+    is last in ``Mail.categories``)."""
+    if isinstance(message, dict):
+        return first_tag(message.get("categories"))
+    categories = getattr(message, "categories", None)
+    if not isinstance(categories, list) or not categories:
+        return None
+    return _helper_text(categories[-1], "name")
+
+
 def _read_mail(attempt: EmailAttempt, message: Any) -> None:
     """Fill the attempt from a v3 mail/send body: a dict, or a ``Mail``
     object read through its properties (never ``Mail.get()``, which builds
@@ -91,6 +106,7 @@ def _read_mail(attempt: EmailAttempt, message: Any) -> None:
         subject = getattr(message, "subject", None)
         template = getattr(message, "template_id", None)
         attachments = getattr(message, "attachments", None)
+    attempt.category = _first_category(message)
     seen: set[str] = set()
     to: List[str] = []
     cc: List[str] = []

@@ -6,6 +6,11 @@ content) and ``SendBulkEmail``: one ``send ses`` span per message, one
 ``send_batch ses`` per bulk call. Like every adapter it is a list of patches
 the core applies, and knows nothing of OpenTelemetry.
 
+``email.category`` is the value of the message's first tag (v1 ``Tags``, v2
+``EmailTags``). A bulk call's is the one every message has first: the first
+default tag, with the value a destination's replacement tag of that name
+gives it.
+
 Where it hooks, and why:
 
 * The span covers ``BaseClient._make_request`` (``AioBaseClient._make_request``
@@ -48,10 +53,15 @@ from opentelemetry.instrumentation.email._attempt import (
     Stash,
     arg,
     item_count,
+    shared,
 )
 from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
 from opentelemetry.instrumentation.email._mime import read_raw_message
-from opentelemetry.instrumentation.email.providers._http import response_status, server_of
+from opentelemetry.instrumentation.email.providers._http import (
+    first_tag,
+    response_status,
+    server_of,
+)
 
 # Where the parameters of an SES send wait, in botocore's per-call request
 # context, between _emit_api_params and _make_request: (operation, params).
@@ -114,6 +124,33 @@ class _SesAttempt(BatchAttempt):
         self.result_key: Optional[str] = None
 
 
+def _first_tag(tags: Any) -> Optional[str]:
+    """The value of the first message tag (``[{"Name", "Value"}]``)."""
+    return first_tag(tags, "Value")
+
+
+def _bulk_first_tag(defaults: Any, replacements: Any) -> Optional[str]:
+    """The first tag of one message of a bulk send: the call's first default
+    tag, with the value the destination's replacement tag of the same name
+    gives it; without default tags, the destination's first tag."""
+    first = defaults[0] if isinstance(defaults, list) and defaults else None
+    if not isinstance(first, dict):
+        return _first_tag(replacements)
+    name = first.get("Name")
+    for tag in replacements if isinstance(replacements, list) else ():
+        if isinstance(tag, dict) and tag.get("Name") == name:
+            first = tag
+            break
+    value = first.get("Value")
+    return value if isinstance(value, str) else None
+
+
+def _bulk_category(entries: List[Any], defaults: Any, key: str) -> Optional[str]:
+    """The tag every message of a bulk send has first (``key``: where each
+    entry keeps its replacement tags), else None."""
+    return shared(_bulk_first_tag(defaults, _get(entry, key)) for entry in entries)
+
+
 def _destination(destination: Any) -> Tuple[List[str], List[str], List[str]]:
     """To, Cc and Bcc of an SES ``Destination``."""
     return (
@@ -139,6 +176,7 @@ def _read_raw(attempt: EmailAttempt, data: Any, sender: Any, envelope: Any) -> N
 
 
 def _read_v1_send(attempt: _SesAttempt, params: Dict[str, Any]) -> None:
+    attempt.category = _first_tag(params.get("Tags"))
     attempt.sender = first_address(params.get("Source"))
     attempt.to, attempt.cc, attempt.bcc = _destination(params.get("Destination"))
     attempt.subject = _content_text(_get(params, "Message", "Subject"))
@@ -146,6 +184,7 @@ def _read_v1_send(attempt: _SesAttempt, params: Dict[str, Any]) -> None:
 
 
 def _read_v1_raw(attempt: _SesAttempt, params: Dict[str, Any]) -> None:
+    attempt.category = _first_tag(params.get("Tags"))
     _read_raw(
         attempt,
         _get(params, "RawMessage", "Data"),
@@ -155,6 +194,7 @@ def _read_v1_raw(attempt: _SesAttempt, params: Dict[str, Any]) -> None:
 
 
 def _read_v1_templated(attempt: _SesAttempt, params: Dict[str, Any]) -> None:
+    attempt.category = _first_tag(params.get("Tags"))
     attempt.sender = first_address(params.get("Source"))
     attempt.to, attempt.cc, attempt.bcc = _destination(params.get("Destination"))
     attempt.template_id = params.get("Template") or params.get("TemplateArn")
@@ -165,14 +205,14 @@ def _read_v1_bulk(attempt: _SesAttempt, params: Dict[str, Any]) -> None:
     attempt.sender = first_address(params.get("Source"))
     attempt.template_id = params.get("Template") or params.get("TemplateArn")
     destinations = params.get("Destinations")
-    attempt.set_messages(
-        _destination(_get(entry, "Destination"))
-        for entry in (destinations if isinstance(destinations, list) else ())
-    )
+    entries = destinations if isinstance(destinations, list) else []
+    attempt.set_messages(_destination(_get(entry, "Destination")) for entry in entries)
+    attempt.category = _bulk_category(entries, params.get("DefaultTags"), "ReplacementTags")
     attempt.attachments = 0
 
 
 def _read_v2_send(attempt: _SesAttempt, params: Dict[str, Any]) -> None:
+    attempt.category = _first_tag(params.get("EmailTags"))
     sender = params.get("FromEmailAddress")
     destination = params.get("Destination")
     content = params.get("Content")
@@ -207,11 +247,10 @@ def _read_v2_bulk(attempt: _SesAttempt, params: Dict[str, Any]) -> None:
     attempt.sender = first_address(params.get("FromEmailAddress"))
     template = _get(params, "DefaultContent", "Template")
     attempt.template_id = _get(template, "TemplateName") or _get(template, "TemplateArn")
-    entries = params.get("BulkEmailEntries")
-    attempt.set_messages(
-        _destination(_get(entry, "Destination"))
-        for entry in (entries if isinstance(entries, list) else ())
-    )
+    given = params.get("BulkEmailEntries")
+    entries = given if isinstance(given, list) else []
+    attempt.set_messages(_destination(_get(entry, "Destination")) for entry in entries)
+    attempt.category = _bulk_category(entries, params.get("DefaultEmailTags"), "ReplacementTags")
 
 
 # -- reading the outcome ----------------------------------------------------------
