@@ -10,6 +10,10 @@
 #                instrumentation (its coexistence test needs a release far
 #                newer than the lowest OpenTelemetry API; see lowest-excludes.txt)
 #   runtime.txt  newest runtime dependencies alone, for the installed-wheel check
+#   upstream-sdists.txt (not written here) the upstream suites of each pinned
+#                django, aiosmtplib and django-anymail; when a refresh moves one,
+#                add its line: python -m tests.upstream.sources pin <name> <version>
+#                (django-anymail: ... vendor <git checkout> <tag> django-anymail <version>)
 set -eu
 cd "$(dirname "$0")/.."
 uv="${UV:-uv}"
