@@ -91,6 +91,10 @@ SDKS = {
     "sparkpost": ["sparkpost"],
     "azure_communication_email": ["azure-communication-email"],
     "mailersend": ["mailersend"],
+    "aliyun_directmail": ["alibabacloud-dm20151123"],
+    "tencent_ses": ["tencentcloud-sdk-python-ses"],
+    "mailtrap": ["mailtrap"],
+    "elastic_email": ["elasticemail"],
 }
 
 
@@ -113,7 +117,7 @@ def test_each_doc_names_the_lowest_and_newest_pinned_library(page: str, librarie
     doc = (ROOT / "docs" / page).read_text()
     assert {*SDKS, *FRAMEWORKS} == set(
         PROJECT["project"]["entry-points"]["opentelemetry_instrumentor"]
-    ) - {"smtplib", "aiosmtplib"}
+    ) - {"smtplib", "aiosmtplib", "http_api"}
     for entry, distributions in libraries.items():
         (row,) = [line for line in doc.splitlines() if line.startswith(f"| `{entry}` |")]
         for dist in distributions:

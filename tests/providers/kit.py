@@ -237,16 +237,20 @@ def assert_refused_and_dropped(telemetry: Telemetry, span_name: str) -> Tuple[An
 
 # Test modules that define a CASE, by email.system.
 _MODULES = {
+    "aliyun_directmail": "tests.providers.test_aliyun_directmail",
     "azure_communication_email": "tests.providers.test_azure_communication_email",
     "brevo": "tests.providers.test_brevo",
+    "elastic_email": "tests.providers.test_elastic_email",
     "mailersend": "tests.providers.test_mailersend",
     "mailgun": "tests.providers.test_mailgun",
+    "mailtrap": "tests.providers.test_mailtrap",
     "mailjet": "tests.providers.test_mailjet",
     "mandrill": "tests.providers.test_mandrill",
     "postmark": "tests.providers.test_postmark",
     "resend": "tests.providers.test_resend",
     "sendgrid": "tests.providers.test_sendgrid",
     "sparkpost": "tests.providers.test_sparkpost",
+    "tencent_ses": "tests.providers.test_tencent_ses",
 }
 
 
