@@ -63,6 +63,18 @@ LIBRARIES: Dict[str, str] = {
         ":AzureCommunicationEmailInstrumentor"
     ),
     "mailersend": "opentelemetry.instrumentation.email.providers.mailersend:MailersendInstrumentor",
+    "aliyun_directmail": (
+        "opentelemetry.instrumentation.email.providers.aliyun_directmail"
+        ":AliyunDirectmailInstrumentor"
+    ),
+    "tencent_ses": (
+        "opentelemetry.instrumentation.email.providers.tencent_ses:TencentSesInstrumentor"
+    ),
+    "mailtrap": "opentelemetry.instrumentation.email.providers.mailtrap:MailtrapInstrumentor",
+    "elastic_email": (
+        "opentelemetry.instrumentation.email.providers.elastic_email:ElasticEmailInstrumentor"
+    ),
+    "http_api": "opentelemetry.instrumentation.email.providers.http_api:HttpApiInstrumentor",
     "django_mail": "opentelemetry.instrumentation.email.django_mail:DjangoMailInstrumentor",
     "anymail": "opentelemetry.instrumentation.email.anymail:AnymailInstrumentor",
     "flask_mail": "opentelemetry.instrumentation.email.flask_mail:FlaskMailInstrumentor",
