@@ -15,7 +15,7 @@ import contextlib
 import importlib
 import pkgutil
 import re
-from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Tuple
+from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 import anymail.backends
 import pytest
@@ -33,12 +33,13 @@ from anymail.signals import pre_send
 from django.core import mail
 from opentelemetry.trace import SpanKind, StatusCode
 
-from opentelemetry.instrumentation.email import EmailInstrumentor
 from opentelemetry.instrumentation.email.anymail import _system
 from opentelemetry.instrumentation.email.providers.ses import SesInstrumentor
 from tests.conftest import Telemetry, instrumented
+from tests.frameworks import kit
 from tests.outcome import Outcome, observe, repr_without_addresses
 from tests.providers.http_server import ProviderServer
+from tests.providers.kit import assert_one_failed, sent_attributes
 from tests.providers.ses_support import (
     CREDENTIALS,
     JSON,
@@ -50,8 +51,7 @@ from tests.providers.ses_support import (
     V2_SEND_PATH,
     moto_url,
 )
-from tests.support.expected import accepted_recipients, assert_failed_span
-from tests.support.privacy import assert_nothing_leaked
+from tests.support.expected import accepted_recipients, assert_failed_span, assert_one_sent
 from tests.support.smtp_server import free_port
 
 pytestmark = [
@@ -186,16 +186,6 @@ def _client_spans(telemetry: Telemetry) -> List[Any]:
     return [s for s in telemetry.spans() if s.kind is SpanKind.CLIENT]
 
 
-def _one_trace(telemetry: Telemetry) -> Tuple[Any, List[Any]]:
-    """The framework span, and the CLIENT spans, every one its child."""
-    framework = telemetry.span(FRAMEWORK)
-    clients = _client_spans(telemetry)
-    for span in clients:
-        assert span.parent.span_id == framework.context.span_id
-        assert span.context.trace_id == framework.context.trace_id
-    return framework, clients
-
-
 # -- the application sees no difference ----------------------------------------------------
 
 
@@ -211,6 +201,18 @@ class Scenario(NamedTuple):
 
 def _cancel(sender: Any, message: Any, esp_name: str, **kwargs: Any) -> None:
     raise AnymailCancelSend("not this one")
+
+
+@contextlib.contextmanager
+def _on_pre_send(receiver: Optional[Callable[..., None]]) -> Iterator[None]:
+    """``receiver`` (None: none) connected to anymail's ``pre_send`` for the block."""
+    if receiver is not None:
+        pre_send.connect(receiver)
+    try:
+        yield
+    finally:
+        if receiver is not None:
+            pre_send.disconnect(receiver)
 
 
 def _status_summary(message: Any) -> Any:
@@ -229,12 +231,8 @@ def _run(scenario: Scenario) -> Tuple[Outcome, List[Any]]:
     """The application's call observed (its result or exception), and what
     anymail set on each message."""
     messages = scenario.messages()
-    if scenario.cancel:
-        pre_send.connect(_cancel)
-    try:
+    with _on_pre_send(_cancel if scenario.cancel else None):
         outcome = observe(lambda: scenario.connection().send_messages(messages))
-    finally:
-        pre_send.disconnect(_cancel)
     return outcome, [_status_summary(m) for m in messages]
 
 
@@ -407,14 +405,16 @@ def test_a_send_is_the_esp_client_span_beneath_django_counted_once(
 ) -> None:
     message = _message()
     assert _connection(esp, server.url).send_messages([message]) == 1
-    framework, (span,) = _one_trace(telemetry)
-    assert framework.kind is SpanKind.INTERNAL
-    assert dict(framework.attributes) == {
-        "email.framework": "django",
-        "email.backend": f"anymail.backends.{esp}.EmailBackend",
-        "email.message.count": 1,
-        "email.message.sent.count": 1,
-    }
+    _framework, (span,) = kit.assert_one_trace(
+        telemetry,
+        FRAMEWORK,
+        attributes={
+            "email.framework": "django",
+            "email.backend": f"anymail.backends.{esp}.EmailBackend",
+            "email.message.count": 1,
+            "email.message.sent.count": 1,
+        },
+    )
     assert span.name == f"send {esp}"
     assert span.status.status_code is StatusCode.UNSET
     message_id = message.anymail_status.message_id
@@ -424,18 +424,9 @@ def test_a_send_is_the_esp_client_span_beneath_django_counted_once(
         assert message_id == {"postmark": POSTMARK_ID, "mailgun": MAILGUN_ID}[esp]
     assert dict(span.attributes) == _expected_send(esp, server, message_id)
     # Counted by the ESP span, not again by Django's layer.
-    base = {"email.system": esp, "server.address": "127.0.0.1"}
-    assert telemetry.values("email.client.sent.messages") == [(base, 1)]
-    assert telemetry.values("email.client.recipients") == accepted_recipients(
-        esp, gmail_com=1, other=1
+    assert_one_sent(
+        telemetry, span, esp, server.port, detail=", recipients=2", gmail_com=1, other=1
     )
-    assert telemetry.values("email.client.operation.duration") == [
-        ({**base, "email.operation.name": "send"}, 1)
-    ]
-    (log,) = telemetry.logs()
-    assert log.severity_text == "INFO"
-    assert (log.trace_id, log.span_id) == (span.context.trace_id, span.context.span_id)
-    assert log.body.startswith(f"send {esp} via 127.0.0.1:{server.port}: sent, recipients=2")
 
 
 def test_three_messages_on_one_connection_are_three_sends_in_one_trace(
@@ -443,7 +434,7 @@ def test_three_messages_on_one_connection_are_three_sends_in_one_trace(
 ) -> None:
     messages = [_message(i) for i in (1, 2, 3)]
     assert _connection("mailgun", server.url).send_messages(messages) == 3
-    framework, spans = _one_trace(telemetry)
+    framework, spans = kit.assert_one_trace(telemetry, FRAMEWORK)
     assert [s.name for s in spans] == ["send mailgun"] * 3
     assert framework.attributes["email.message.count"] == 3
     assert framework.attributes["email.message.sent.count"] == 3
@@ -504,11 +495,8 @@ def test_send_defaults_recipients_are_counted(telemetry: Telemetry, server: Prov
 def test_a_send_cancelled_in_pre_send_makes_no_span_and_counts_nothing(
     telemetry: Telemetry, server: ProviderServer
 ) -> None:
-    pre_send.connect(_cancel)
-    try:
+    with _on_pre_send(_cancel):
         assert _connection("postmark", server.url).send_messages([_message()]) == 0
-    finally:
-        pre_send.disconnect(_cancel)
     assert server.requests == []
     assert _client_spans(telemetry) == []
     assert telemetry.span(FRAMEWORK).attributes["email.message.sent.count"] == 0
@@ -523,11 +511,8 @@ def _redirect(sender: Any, message: Any, esp_name: str, **kwargs: Any) -> None:
 def test_recipients_pre_send_changed_are_the_ones_recorded(
     telemetry: Telemetry, server: ProviderServer
 ) -> None:
-    pre_send.connect(_redirect)
-    try:
+    with _on_pre_send(_redirect):
         assert _connection("sendgrid", server.url).send_messages([_message()]) == 1
-    finally:
-        pre_send.disconnect(_redirect)
     attributes = telemetry.span("send sendgrid").attributes
     assert attributes["email.to.address"] == ("q***@outlook.com",)
     assert "email.cc.address" not in attributes
@@ -555,9 +540,7 @@ def test_postmark_inactive_recipient_is_refused_while_the_message_goes_out(
     assert [(e.name, dict(e.attributes)) for e in span.events] == [
         ("email.recipient.rejected", {"email.recipient.address": "B***@example.org"})
     ]
-    assert telemetry.values("email.client.sent.messages") == [
-        ({"email.system": "postmark", "server.address": "127.0.0.1"}, 1)
-    ]
+    assert kit.sent_messages(telemetry) == [(sent_attributes("postmark"), 1)]
     assert telemetry.values("email.client.recipients") == [
         *accepted_recipients("postmark", gmail_com=1),
         (
@@ -586,23 +569,13 @@ def test_postmark_refusing_every_recipient_fails_the_send_with_its_status(
     message = mail.EmailMessage("x", "y", SENDER, ["Alice@Gmail.com"])
     with pytest.raises(AnymailRecipientsRefused):
         _connection("postmark", provider_server.url).send_messages([message])
-    framework, (span,) = _one_trace(telemetry)
+    framework, (span,) = kit.assert_one_trace(telemetry, FRAMEWORK)
     assert_failed_span(span, "422", False, 422)
     assert [dict(e.attributes) for e in span.events] == [
         {"email.recipient.address": "A***@gmail.com"}
     ]
     assert framework.attributes["error.type"] == "anymail.exceptions.AnymailRecipientsRefused"
-    assert telemetry.values("email.client.sent.messages") == [
-        (
-            {
-                "email.system": "postmark",
-                "server.address": "127.0.0.1",
-                "error.type": "422",
-                "email.error.retryable": False,
-            },
-            1,
-        )
-    ]
+    assert kit.sent_messages(telemetry) == [(sent_attributes("postmark", "422", False), 1)]
     assert telemetry.values("email.client.recipients") == [
         (
             {
@@ -658,27 +631,14 @@ def test_an_http_error_fails_the_send_with_its_status(
     provider_server.on("POST", PATHS[esp], status, **ERRORS[(esp, status)])
     with pytest.raises(AnymailRequestsAPIError):
         _connection(esp, provider_server.url).send_messages([_message()])
-    framework, (span,) = _one_trace(telemetry)
+    framework, (span,) = kit.assert_one_trace(telemetry, FRAMEWORK)
     retryable = status == 429 or status >= 500
     assert_failed_span(span, str(status), retryable, status)
     assert "email.provider.message_id" not in span.attributes
     assert framework.status.status_code is StatusCode.ERROR
     # What stopped Django's call, in the ESP request's terms.
     assert framework.attributes["error.type"] == str(status)
-    assert telemetry.values("email.client.sent.messages") == [
-        (
-            {
-                "email.system": esp,
-                "server.address": "127.0.0.1",
-                "error.type": str(status),
-                "email.error.retryable": retryable,
-            },
-            1,
-        )
-    ]
-    assert telemetry.points("email.client.recipients") == []
-    (log,) = telemetry.logs()
-    assert log.severity_text == "ERROR"
+    log = assert_one_failed(telemetry, esp, str(status), retryable)
     assert (log.trace_id, log.span_id) == (span.context.trace_id, span.context.span_id)
 
 
@@ -720,7 +680,7 @@ def test_a_refused_connection_counts_the_message_failed_once(
     else:
         with pytest.raises(AnymailRequestsAPIError):
             connection.send_messages([_message(1), _message(2)])
-    framework, spans = _one_trace(telemetry)
+    framework, spans = kit.assert_one_trace(telemetry, FRAMEWORK)
     assert len(spans) == (2 if silently else 1)
     for span in spans:
         assert_failed_span(span, "connection_refused", True)
@@ -733,11 +693,11 @@ def test_a_refused_connection_counts_the_message_failed_once(
         assert framework.status.status_code is StatusCode.ERROR
     # Each message the ESP span saw, once; when the first one raised, Django's
     # layer counts the second, never handed to the ESP, on its own system.
-    failed = {"error.type": "connection_refused", "email.error.retryable": True}
-    expected = [({"email.system": esp, "server.address": "127.0.0.1", **failed}, len(spans))]
+    expected = [(sent_attributes(esp, "connection_refused", True), len(spans))]
     if not silently:
+        failed = {"error.type": "connection_refused", "email.error.retryable": True}
         expected.insert(0, ({"email.system": "django", **failed}, 1))
-    assert telemetry.values("email.client.sent.messages") == expected
+    assert kit.sent_messages(telemetry) == expected
     assert telemetry.counter("email.client.sent.messages") == 2
     assert len(telemetry.logs()) == 2
 
@@ -751,7 +711,7 @@ def test_an_ses_send_is_one_client_span_though_the_ses_adapter_traces_boto3(
     assert SesInstrumentor().is_instrumented_by_opentelemetry
     message = _message()
     assert _ses(moto).send_messages([message]) == 1
-    framework, clients = _one_trace(telemetry)
+    framework, clients = kit.assert_one_trace(telemetry, FRAMEWORK)
     # One CLIENT span: the ses adapter's span for boto3's request is folded
     # into anymail's (same system and operation), and counts nothing.
     assert [s.name for s in clients] == ["send ses"]
@@ -772,35 +732,23 @@ def test_an_ses_send_is_one_client_span_though_the_ses_adapter_traces_boto3(
         "http.response.status_code": 200,
     }
     assert framework.attributes["email.message.sent.count"] == 1
-    assert telemetry.values("email.client.sent.messages") == [
-        ({"email.system": "ses", "server.address": "127.0.0.1"}, 1)
-    ]
+    assert kit.sent_messages(telemetry) == [(sent_attributes("ses"), 1)]
     assert len(telemetry.logs()) == 1
 
 
 def test_an_ses_rejection_is_its_http_status(telemetry: Telemetry, moto: str) -> None:
     with pytest.raises(AnymailAPIError):
         _ses(moto).send_messages([_message(sender="qx@unverified.example")])
-    _framework, (span,) = _one_trace(telemetry)
+    _framework, (span,) = kit.assert_one_trace(telemetry, FRAMEWORK)
     assert span.name == "send ses"
     assert_failed_span(span, "400", False, 400)
-    assert telemetry.values("email.client.sent.messages") == [
-        (
-            {
-                "email.system": "ses",
-                "server.address": "127.0.0.1",
-                "error.type": "400",
-                "email.error.retryable": False,
-            },
-            1,
-        )
-    ]
+    assert kit.sent_messages(telemetry) == [(sent_attributes("ses", "400", False), 1)]
 
 
 def test_an_ses_endpoint_refusing_the_connection(telemetry: Telemetry) -> None:
     with pytest.raises(AnymailAPIError):
         _ses(f"http://127.0.0.1:{free_port()}").send_messages([_message()])
-    _framework, (span,) = _one_trace(telemetry)
+    _framework, (span,) = kit.assert_one_trace(telemetry, FRAMEWORK)
     assert_failed_span(span, "connection_refused", True)
     assert telemetry.counter("email.client.sent.messages", error__type="connection_refused") == 1
     assert telemetry.counter("email.client.sent.messages") == 1
@@ -929,14 +877,14 @@ def test_every_esp_anymail_ships_has_its_contract_system() -> None:
 def test_no_address_subject_or_body_in_anything_exported(
     telemetry: Telemetry, provider_server: ProviderServer, moto: str
 ) -> None:
-    def message(sender: str = "Qxsender <qxsender@shop.example>") -> mail.EmailMessage:
+    def message(sender: str = f"Qxsender <{kit.SECRET['from']}>") -> mail.EmailMessage:
         return mail.EmailMessage(
-            "Qxsecret subject",
-            "Qxsecret body text",
+            kit.SECRET_SUBJECT,
+            kit.SECRET_BODY,
             sender,
-            ["qxalice@gmail.com"],
-            cc=["qxbob@example.org"],
-            bcc=["qxcarol@corp.example"],
+            [kit.SECRET["to"]],
+            cc=[kit.SECRET["cc"]],
+            bcc=[kit.SECRET["bcc"]],
         )
 
     url = provider_server.url
@@ -963,17 +911,7 @@ def test_no_address_subject_or_body_in_anything_exported(
         [message()]
     )
     _ses(moto).send_messages([message()])
-    text = assert_nothing_leaked(
-        telemetry,
-        {
-            "from": "qxsender@shop.example",
-            "to": "qxalice@gmail.com",
-            "cc": "qxbob@example.org",
-            "bcc": "qxcarol@corp.example",
-        },
-        "Qxsecret subject",
-        "Qxsecret body text",
-    )
+    text = kit.assert_secrets_not_exported(telemetry)
     for name in ("send sendgrid", "send postmark", "send mailgun", "send mandrill", "send ses"):
         assert f'"{name}"' in text
     assert "email.recipient.rejected" in text
@@ -996,15 +934,8 @@ def test_a_backend_defined_after_instrument_is_one_span_and_everything_is_restor
     assert backend.send_messages([_message()]) == 1
     assert [s.name for s in _client_spans(telemetry)] == ["send mailgun"]
     wrapped = (AnymailRequestsBackend, SesBackend, Subclassed)
-    for cls in wrapped:
-        assert hasattr(vars(cls)["post_to_esp"], "__wrapped__"), cls
-    EmailInstrumentor().uninstrument()
-    try:
-        for cls in wrapped:
-            assert not hasattr(vars(cls)["post_to_esp"], "__wrapped__"), cls
+    with kit.uninstrumented(telemetry, *((cls, "post_to_esp") for cls in wrapped)):
         for cls in (AnymailRequestsBackend, SesBackend):
             assert "__init_subclass__" not in vars(cls), cls
         assert "post_to_esp" not in vars(MailgunBackend)
         assert not hasattr(AnymailBaseBackend.post_to_esp, "__wrapped__")
-    finally:
-        EmailInstrumentor().instrument(**telemetry.providers())

@@ -5,22 +5,21 @@ with ``fail_silently=True``), the application's results unchanged."""
 from __future__ import annotations
 
 import smtplib
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Callable, Dict
 
 import pytest
 from django.core import mail
 from django.core.mail.backends.base import BaseEmailBackend
 from django.core.mail.backends.smtp import EmailBackend as SmtpBackend
-from opentelemetry.trace import SpanKind, StatusCode
 
-from opentelemetry.instrumentation.email import EmailInstrumentor
-from tests.conftest import Telemetry, instrumented
-from tests.support.privacy import assert_nothing_leaked
+from tests.conftest import Telemetry
+from tests.frameworks import kit
 from tests.support.smtp_server import PASSWORD, USER, Server, free_port
 
 SMTP = "django.core.mail.backends.smtp.EmailBackend"
 LOCMEM = "django.core.mail.backends.locmem.EmailBackend"
 SENDER = "Shop <orders@shop.example>"
+FRAMEWORK = "send_messages django"
 
 
 def _smtp(server: Server, password: str = PASSWORD, **kwargs: Any) -> Any:
@@ -43,22 +42,7 @@ def _message(i: int) -> mail.EmailMessage:
     )
 
 
-def _framework_span(telemetry: Telemetry) -> Any:
-    return telemetry.span("send_messages django")
-
-
-def _messages(telemetry: Telemetry) -> List[Tuple[Dict[str, Any], Any]]:
-    return telemetry.values("email.client.sent.messages")
-
-
 # -- what each scenario does, run instrumented and not ----------------------------------------
-
-
-def _outcome(call: Callable[[], Any]) -> Tuple[str, Any]:
-    try:
-        return "returned", call()
-    except Exception as exc:  # the same type and arguments, both ways
-        return type(exc).__qualname__, exc.args
 
 
 def _scenarios(server: Server) -> Dict[str, Callable[[], Any]]:
@@ -93,11 +77,7 @@ def _scenarios(server: Server) -> Dict[str, Callable[[], Any]]:
 def test_every_scenario_gives_the_application_what_it_gives_uninstrumented(
     smtp_server: Server,
 ) -> None:
-    scenarios = _scenarios(smtp_server)
-    plain = {name: _outcome(call) for name, call in scenarios.items()}
-    with instrumented():
-        traced = {name: _outcome(call) for name, call in scenarios.items()}
-    assert traced == plain
+    plain, _ = kit.assert_same_both_ways(_scenarios(smtp_server))
     assert plain["server_down"][0] == "ConnectionRefusedError"
     assert plain["login_refused"][0] == "SMTPAuthenticationError"
     assert plain["server_down_silently"] == ("returned", 0)
@@ -113,21 +93,16 @@ def test_send_mail_is_one_trace_with_the_smtp_spans_beneath_the_backend(
         mail.send_mail("Hi", "Thanks", SENDER, ["alice@gmail.com"], connection=_smtp(smtp_server))
         == 1
     )
-    framework = _framework_span(telemetry)
-    assert framework.kind is SpanKind.INTERNAL
-    assert dict(framework.attributes) == {
-        "email.framework": "django",
-        "email.backend": SMTP,
-        "email.message.count": 1,
-        "email.message.sent.count": 1,
-    }
-    children = [s for s in telemetry.spans() if s is not framework]
-    assert sorted(s.name for s in children) == ["connect smtp", "login smtp", "send smtp"]
-    for span in children:
-        assert span.context.trace_id == framework.context.trace_id
-        assert span.parent.span_id == framework.context.span_id
-    assert _messages(telemetry) == [({"email.system": "smtp", "server.address": "127.0.0.1"}, 1)]
-    assert len(telemetry.logs()) == 1
+    kit.assert_sent_over_smtp(
+        telemetry,
+        FRAMEWORK,
+        {
+            "email.framework": "django",
+            "email.backend": SMTP,
+            "email.message.count": 1,
+            "email.message.sent.count": 1,
+        },
+    )
 
 
 def test_send_mass_mail_is_one_trace_and_counts_each_message_once(
@@ -138,10 +113,9 @@ def test_send_mass_mail_is_one_trace_and_counts_each_message_once(
         connection=_smtp(smtp_server),
     )
     assert sent == 4
-    framework = _framework_span(telemetry)
+    framework, _ = kit.assert_one_trace(telemetry, FRAMEWORK)
     assert framework.attributes["email.message.count"] == 4
     assert framework.attributes["email.message.sent.count"] == 4
-    assert {s.context.trace_id for s in telemetry.spans()} == {framework.context.trace_id}
     assert len(telemetry.spans("send smtp")) == 4
     assert len(telemetry.spans("connect smtp")) == 1
     assert telemetry.counter("email.client.sent.messages") == 4
@@ -162,42 +136,23 @@ def test_a_dead_server_counts_every_message_failed_on_smtp(
     else:
         with pytest.raises(ConnectionRefusedError):
             connection.send_messages([_message(1), _message(2)])
-    framework = _framework_span(telemetry)
+    kit.assert_server_down(
+        telemetry,
+        FRAMEWORK,
+        count=2,
+        silently=silently,
+        logged={
+            "email.backend": SMTP,
+            "server.port": port,
+            "email.recipient.count": 2,
+            "email.to.address": ("a***@gmail.com",),
+            "email.cc.address": ("b***@example.org",),
+        },
+    )
+    framework = telemetry.span(FRAMEWORK)
     assert framework.attributes["email.message.count"] == 2
     if silently:
         assert framework.attributes["email.message.sent.count"] == 0
-        assert framework.status.status_code is StatusCode.UNSET
-    else:
-        assert framework.attributes["error.type"] == "connection_refused"
-        assert framework.status.status_code is StatusCode.ERROR
-    assert telemetry.span("connect smtp").attributes["error.type"] == "connection_refused"
-    failed = {
-        "email.system": "smtp",
-        "server.address": "127.0.0.1",
-        "error.type": "connection_refused",
-        "email.error.retryable": True,
-    }
-    assert _messages(telemetry) == [(failed, 2)]
-    logs = telemetry.logs()
-    assert len(logs) == 2
-    for log in logs:
-        assert log.severity_text == "ERROR"
-        assert log.trace_id == framework.context.trace_id
-        assert log.span_id == framework.context.span_id
-        attributes = dict(log.attributes)
-        assert attributes["error.type"] == "connection_refused"
-        assert attributes["email.framework"] == "django"
-        assert attributes["email.backend"] == SMTP
-        assert attributes["server.port"] == port
-        assert attributes["email.recipient.count"] == 2
-        assert attributes["email.cc.address"] == ("b***@example.org",)
-    assert {dict(log.attributes)["email.to.address"] for log in logs} == {("a***@gmail.com",)}
-    # No recipient was accepted or refused: nothing was sent.
-    assert telemetry.points("email.client.recipients") == []
-    assert telemetry.points("email.client.operation.duration") and all(
-        a["email.operation.name"] == "connect"
-        for a, _ in telemetry.points("email.client.operation.duration")
-    )
 
 
 @pytest.mark.parametrize("silently", [False, True])
@@ -210,20 +165,7 @@ def test_refused_credentials_count_the_message_failed_with_the_reply_code(
     else:
         with pytest.raises(smtplib.SMTPAuthenticationError):
             connection.send_messages([_message(1)])
-    assert telemetry.span("login smtp").attributes["error.type"] == "535"
-    assert _messages(telemetry) == [
-        (
-            {
-                "email.system": "smtp",
-                "server.address": "127.0.0.1",
-                "error.type": "535",
-                "email.error.retryable": False,
-            },
-            1,
-        )
-    ]
-    (log,) = telemetry.logs()
-    assert log.severity_text == "ERROR"
+    kit.assert_login_refused(telemetry, FRAMEWORK, silently=silently)
 
 
 def test_a_message_the_server_refused_is_counted_by_the_smtp_send_only(
@@ -233,18 +175,7 @@ def test_a_message_the_server_refused_is_counted_by_the_smtp_send_only(
     refused = mail.EmailMessage("x", "y", SENDER, ["refuse-1@example.org"])
     assert connection.send_messages([refused, _message(2)]) == 1
     assert telemetry.counter("email.client.sent.messages") == 2
-    assert _messages(telemetry) == [
-        (
-            {
-                "email.system": "smtp",
-                "server.address": "127.0.0.1",
-                "error.type": "550",
-                "email.error.retryable": False,
-            },
-            1,
-        ),
-        ({"email.system": "smtp", "server.address": "127.0.0.1"}, 1),
-    ]
+    assert kit.sent_messages(telemetry) == [(kit.smtp_failed("550", False), 1), (kit.SMTP_SENT, 1)]
     assert len(telemetry.logs()) == 2
 
 
@@ -255,9 +186,9 @@ def test_locmem_messages_are_counted_sent_by_the_framework(telemetry: Telemetry)
     mail.outbox = []
     assert mail.get_connection(LOCMEM).send_messages([_message(1), _message(2)]) == 2
     assert len(mail.outbox) == 2
-    span = _framework_span(telemetry)
+    span = telemetry.span(FRAMEWORK)
     assert span.attributes["email.backend"] == LOCMEM
-    assert _messages(telemetry) == [({"email.system": "django"}, 2)]
+    assert kit.sent_messages(telemetry) == [({"email.system": "django"}, 2)]
     assert len(telemetry.logs()) == 2
     assert telemetry.points("email.client.operation.duration") == []
 
@@ -272,7 +203,7 @@ def test_a_backend_defined_after_instrument_is_traced_and_restored(telemetry: Te
             return super().send_messages(email_messages) or 0
 
     assert OutboxBackend().send_messages([_message(1)]) == 1
-    assert _framework_span(telemetry).attributes["email.backend"].endswith("OutboxBackend")
+    assert telemetry.span(FRAMEWORK).attributes["email.backend"].endswith("OutboxBackend")
     telemetry.clear()
     assert (
         Resending(host="127.0.0.1", port=free_port(), fail_silently=True).send_messages(
@@ -280,39 +211,24 @@ def test_a_backend_defined_after_instrument_is_traced_and_restored(telemetry: Te
         )
         == 0
     )
-    assert len(telemetry.spans("send_messages django")) == 1
-    EmailInstrumentor().uninstrument()
-    try:
-        for cls in (OutboxBackend, Resending, SmtpBackend, BaseEmailBackend):
-            assert not hasattr(vars(cls)["send_messages"], "__wrapped__"), cls
+    assert len(telemetry.spans(FRAMEWORK)) == 1
+    patched = (OutboxBackend, Resending, SmtpBackend, BaseEmailBackend)
+    with kit.uninstrumented(telemetry, *((cls, "send_messages") for cls in patched)):
         assert "__init_subclass__" not in vars(BaseEmailBackend)
-    finally:
-        EmailInstrumentor().instrument(**telemetry.providers())
 
 
 def test_no_address_subject_or_body_in_anything_exported(
     telemetry: Telemetry, smtp_server: Server
 ) -> None:
     message = mail.EmailMessage(
-        "Qxsecret subject",
-        "Qxsecret body text",
-        "Qxsender <qxsender@shop.example>",
-        ["qxalice@gmail.com"],
-        cc=["qxbob@example.org"],
-        bcc=["qxcarol@corp.example"],
+        kit.SECRET_SUBJECT,
+        kit.SECRET_BODY,
+        f"Qxsender <{kit.SECRET['from']}>",
+        [kit.SECRET["to"]],
+        cc=[kit.SECRET["cc"]],
+        bcc=[kit.SECRET["bcc"]],
     )
     _smtp(smtp_server).send_messages([message])
     _dead(fail_silently=True).send_messages([message])
     mail.get_connection(LOCMEM).send_messages([message])
-    text = assert_nothing_leaked(
-        telemetry,
-        {
-            "from": "qxsender@shop.example",
-            "to": "qxalice@gmail.com",
-            "cc": "qxbob@example.org",
-            "bcc": "qxcarol@corp.example",
-        },
-        "Qxsecret subject",
-        "Qxsecret body text",
-    )
-    assert "send_messages django" in text
+    assert FRAMEWORK in kit.assert_secrets_not_exported(telemetry)

@@ -15,12 +15,11 @@ import pytest
 from fastapi_mail import ConnectionConfig, FastMail, MessageSchema, MessageType
 from fastapi_mail.errors import ConnectionErrors, PydanticClassRequired
 from fastapi_mail.fastmail import FastMail as FastMailClass
-from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.trace import StatusCode
 
-from opentelemetry.instrumentation.email import EmailInstrumentor
 from opentelemetry.instrumentation.email.fastapi_mail import PATCHES
-from tests.conftest import Telemetry, instrumented
-from tests.support.privacy import assert_nothing_leaked
+from tests.conftest import Telemetry
+from tests.frameworks import kit
 from tests.support.smtp_server import PASSWORD, USER, Server, free_port
 
 MAIL_FROM = "orders@shop.example"
@@ -65,18 +64,6 @@ def _send(config: ConnectionConfig, message: Any) -> Any:
     return asyncio.run(FastMail(config).send_message(message))
 
 
-def _framework_span(telemetry: Telemetry) -> Any:
-    return telemetry.span(FRAMEWORK_SPAN)
-
-
-def _messages(telemetry: Telemetry) -> List[Tuple[Dict[str, Any], Any]]:
-    return telemetry.values("email.client.sent.messages")
-
-
-def _sent_on(server: Server) -> Dict[str, Any]:
-    return {"email.system": "smtp", "server.address": server.host}
-
-
 # -- what each scenario does, run instrumented and not ----------------------------------------
 
 
@@ -100,6 +87,17 @@ def _outcome(call: Callable[[], Any]) -> Tuple[Any, ...]:
             _comparable(exc.args),
             type(context).__qualname__ if context is not None else None,
         )
+
+
+def _delivered(server: Server) -> Callable[[Callable[[], Any]], Any]:
+    """What the application gets from a call (:func:`_outcome`), and how many
+    messages the server received meanwhile."""
+
+    def observe(call: Callable[[], Any]) -> Any:
+        before = len(server.handler.received)
+        return _outcome(call), len(server.handler.received) - before
+
+    return observe
 
 
 def _scenarios(
@@ -128,14 +126,10 @@ def test_every_scenario_gives_the_application_what_it_gives_uninstrumented(
     attachment.write_text("total: 42")
     # One dead port for both runs: fastapi-mail's message quotes it.
     scenarios = _scenarios(smtp_server, starttls_server, free_port(), attachment)
-    received = len(smtp_server.handler.received)
-    plain = {name: _outcome(call) for name, call in scenarios.items()}
-    delivered_plain = len(smtp_server.handler.received) - received
-    with instrumented() as telemetry:
-        traced = {name: _outcome(call) for name, call in scenarios.items()}
-    delivered_traced = len(smtp_server.handler.received) - received - delivered_plain
-    assert traced == plain
-    assert delivered_traced == delivered_plain == (5 if TAKES_LISTS else 3)
+    # Each scenario delivered as many messages both ways.
+    observed, telemetry = kit.assert_same_both_ways(scenarios, _delivered(smtp_server))
+    assert sum(delivered for _, delivered in observed.values()) == (5 if TAKES_LISTS else 3)
+    plain = {name: result for name, (result, _) in observed.items()}
     # The comparison saw fastapi-mail's own wrapping, and traced something.
     assert plain["server_down"][::2] == ("ConnectionErrors", "SMTPConnectError")
     assert plain["login_refused"][::2] == ("ConnectionErrors", "SMTPAuthenticationError")
@@ -152,21 +146,9 @@ def test_send_message_is_one_trace_with_the_smtp_spans_beneath_it(
     telemetry: Telemetry, smtp_server: Server
 ) -> None:
     assert _send(_config(smtp_server.port), _message()) is None
-    framework = _framework_span(telemetry)
-    assert framework.kind is SpanKind.INTERNAL
-    assert framework.status.status_code is StatusCode.UNSET
-    assert dict(framework.attributes) == {
-        "email.framework": "fastapi_mail",
-        "email.message.count": 1,
-    }
-    children = [s for s in telemetry.spans() if s is not framework]
-    assert sorted(s.name for s in children) == ["connect smtp", "login smtp", "send smtp"]
-    for span in children:
-        assert span.kind is SpanKind.CLIENT
-        assert span.context.trace_id == framework.context.trace_id
-        assert span.parent.span_id == framework.context.span_id
-    assert framework.parent is None
-    assert _messages(telemetry) == [(_sent_on(smtp_server), 1)]
+    kit.assert_sent_over_smtp(
+        telemetry, FRAMEWORK_SPAN, {"email.framework": "fastapi_mail", "email.message.count": 1}
+    )
     (log,) = telemetry.logs()
     assert log.span_id == telemetry.span("send smtp").context.span_id
 
@@ -179,20 +161,15 @@ def test_a_list_is_sent_over_one_connection_and_each_message_counted_once(
         assert _send(_config(smtp_server.port), messages) is None
         assert len(telemetry.spans("send smtp")) == 3
         assert len(telemetry.spans("connect smtp")) == 1
-        assert _messages(telemetry) == [(_sent_on(smtp_server), 3)]
+        assert kit.sent_messages(telemetry) == [(kit.SMTP_SENT, 3)]
     else:  # fastapi-mail 1.4 refuses a list before connecting: all three failed
         with pytest.raises(PydanticClassRequired):
             _send(_config(smtp_server.port), messages)
         assert [s.name for s in telemetry.spans()] == [FRAMEWORK_SPAN]
-        failed = {
-            **_sent_on(smtp_server),
-            "error.type": "fastapi_mail.errors.PydanticClassRequired",
-            "email.error.retryable": False,
-        }
-        assert _messages(telemetry) == [(failed, 3)]
-    framework = _framework_span(telemetry)
+        failed = kit.smtp_failed("fastapi_mail.errors.PydanticClassRequired", False)
+        assert kit.sent_messages(telemetry) == [(failed, 3)]
+    framework, _ = kit.assert_one_trace(telemetry, FRAMEWORK_SPAN)
     assert framework.attributes["email.message.count"] == 3
-    assert {s.context.trace_id for s in telemetry.spans()} == {framework.context.trace_id}
     assert len(telemetry.logs()) == 3
 
 
@@ -201,13 +178,12 @@ def test_a_refused_recipient_is_counted_by_the_smtp_send_only(
 ) -> None:
     with pytest.raises(aiosmtplib.SMTPRecipientsRefused):
         _send(_config(smtp_server.port), _message("refuse-1@example.org", cc=[]))
-    framework = _framework_span(telemetry)
+    framework = telemetry.span(FRAMEWORK_SPAN)
     # What stopped the call, in the transport's terms: the refusal's code.
     assert framework.attributes["error.type"] == "550"
     assert framework.status.status_code is StatusCode.ERROR
     assert telemetry.span("send smtp").parent.span_id == framework.context.span_id
-    failed = {**_sent_on(smtp_server), "error.type": "550", "email.error.retryable": False}
-    assert _messages(telemetry) == [(failed, 1)]
+    assert kit.sent_messages(telemetry) == [(kit.smtp_failed("550", False), 1)]
     assert len(telemetry.logs()) == 1
 
 
@@ -215,35 +191,27 @@ def test_a_refused_recipient_is_counted_by_the_smtp_send_only(
 
 
 def _assert_counted_failed(
-    telemetry: Telemetry, port: int, error_type: str, retryable: bool, count: int
-) -> None:
-    framework = _framework_span(telemetry)
-    failed = {
-        "email.system": "smtp",
-        "server.address": "127.0.0.1",
-        "error.type": error_type,
-        "email.error.retryable": retryable,
-    }
-    assert _messages(telemetry) == [(failed, count)]
-    logs = telemetry.logs()
-    assert len(logs) == count
-    for log in logs:
-        assert log.severity_text == "ERROR"
-        assert log.trace_id == framework.context.trace_id
-        assert log.span_id == framework.context.span_id
-        attributes = dict(log.attributes)
-        assert attributes["email.framework"] == "fastapi_mail"
-        assert attributes["error.type"] == error_type
-        assert attributes["server.port"] == port
-        assert attributes["email.from.address"] == "o***@shop.example"
-        assert attributes["email.cc.address"] == ("b***@example.org",)
-        assert attributes["email.recipient.count"] == 2
-        assert "email.backend" not in attributes
-    # No recipient was accepted or refused, and no send ran.
-    assert telemetry.points("email.client.recipients") == []
-    assert {
-        a["email.operation.name"] for a, _ in telemetry.points("email.client.operation.duration")
-    } <= {"connect", "login"}
+    telemetry: Telemetry, port: int, error_type: str, retryable: bool, at: str
+) -> Any:
+    """The one message never reached the server, stopped by the SMTP span
+    ``at``; what its log record says of it. Returns the record."""
+    # fastapi-mail wraps the transport's error in its own: the framework
+    # span, like the counted message, says what stopped it.
+    (log,) = kit.assert_never_reached(
+        telemetry,
+        FRAMEWORK_SPAN,
+        error_type,
+        retryable,
+        at=at,
+        logged={
+            "server.port": port,
+            "email.from.address": "o***@shop.example",
+            "email.cc.address": ("b***@example.org",),
+            "email.recipient.count": 2,
+        },
+    )
+    assert "email.backend" not in log.attributes
+    return log
 
 
 def test_a_dead_server_counts_the_message_failed_on_smtp_once(
@@ -255,15 +223,9 @@ def test_a_dead_server_counts_the_message_failed_on_smtp_once(
     with pytest.raises(ConnectionErrors) as raised:
         _send(_config(port), _message(attachments=[str(attachment)]))
     assert isinstance(raised.value.__context__, aiosmtplib.SMTPConnectError)
-    framework = _framework_span(telemetry)
     # The core reads through ConnectionErrors to the refused socket.
-    assert framework.attributes["error.type"] == "connection_refused"
-    assert framework.status.status_code is StatusCode.ERROR
-    connect = telemetry.span("connect smtp")
-    assert connect.attributes["error.type"] == "connection_refused"
-    assert connect.parent.span_id == framework.context.span_id
-    _assert_counted_failed(telemetry, port, "connection_refused", True, 1)
-    assert dict(telemetry.logs()[0].attributes)["email.attachments.count"] == 1
+    log = _assert_counted_failed(telemetry, port, "connection_refused", True, "connect smtp")
+    assert log.attributes["email.attachments.count"] == 1
 
 
 def test_refused_credentials_count_the_message_failed_with_the_reply_code(
@@ -272,15 +234,7 @@ def test_refused_credentials_count_the_message_failed_with_the_reply_code(
     with pytest.raises(ConnectionErrors) as raised:
         _send(_config(smtp_server.port, password="wrong"), _message())
     assert isinstance(raised.value.__context__, aiosmtplib.SMTPAuthenticationError)
-    framework = _framework_span(telemetry)
-    # fastapi-mail wraps the login's error in its own: the framework span,
-    # like the counted message, says what stopped it, the login's 535.
-    assert framework.attributes["error.type"] == "535"
-    login = telemetry.span("login smtp")
-    assert login.attributes["error.type"] == "535"
-    assert login.parent.span_id == framework.context.span_id
-    assert telemetry.spans("send smtp") == []
-    _assert_counted_failed(telemetry, smtp_server.port, "535", False, 1)
+    _assert_counted_failed(telemetry, smtp_server.port, "535", False, "login smtp")
 
 
 def test_concurrent_calls_each_count_their_own_messages(
@@ -305,12 +259,8 @@ def test_concurrent_calls_each_count_their_own_messages(
         if span.name != FRAMEWORK_SPAN:
             owner = by_error["connection_refused" if span.attributes.get("error.type") else None]
             assert span.parent.span_id == owner.context.span_id
-    failed = {
-        **_sent_on(smtp_server),
-        "error.type": "connection_refused",
-        "email.error.retryable": True,
-    }
-    assert _messages(telemetry) == [(failed, 1), (_sent_on(smtp_server), 1)]
+    failed = kit.smtp_failed("connection_refused", True)
+    assert kit.sent_messages(telemetry) == [(failed, 1), (kit.SMTP_SENT, 1)]
     assert len(telemetry.logs()) == 2
 
 
@@ -344,39 +294,23 @@ def test_no_address_subject_or_body_in_anything_exported(
     telemetry: Telemetry, smtp_server: Server
 ) -> None:
     message = _message(
-        "qxalice@gmail.com",
-        subject="Qxsecret subject",
-        body="Qxsecret body text",
-        cc=["qxbob@example.org"],
-        bcc=["qxcarol@corp.example"],
+        kit.SECRET["to"],
+        subject=kit.SECRET_SUBJECT,
+        body=kit.SECRET_BODY,
+        cc=[kit.SECRET["cc"]],
+        bcc=[kit.SECRET["bcc"]],
     )
-    sender = "qxsender@shop.example"
+    sender = kit.SECRET["from"]
     _send(_config(smtp_server.port, MAIL_FROM=sender), message)
     with pytest.raises(ConnectionErrors):
         _send(_config(free_port(), MAIL_FROM=sender), message)
     with pytest.raises(ConnectionErrors):
         _send(_config(smtp_server.port, password="wrong", MAIL_FROM=sender), message)
-    text = assert_nothing_leaked(
-        telemetry,
-        {
-            "from": sender,
-            "to": "qxalice@gmail.com",
-            "cc": "qxbob@example.org",
-            "bcc": "qxcarol@corp.example",
-        },
-        "Qxsecret subject",
-        "Qxsecret body text",
-    )
-    assert FRAMEWORK_SPAN in text
+    assert FRAMEWORK_SPAN in kit.assert_secrets_not_exported(telemetry)
     assert len(telemetry.logs()) == 3
 
 
 def test_uninstrument_restores_send_message(telemetry: Telemetry) -> None:
-    assert hasattr(vars(FastMailClass)["send_message"], "__wrapped__")
     assert [p.name for p in PATCHES] == ["FastMail.send_message"]
-    EmailInstrumentor().uninstrument()
-    try:
-        assert not hasattr(vars(FastMailClass)["send_message"], "__wrapped__")
+    with kit.uninstrumented(telemetry, (FastMailClass, "send_message")):
         assert asyncio.iscoroutinefunction(FastMailClass.send_message)
-    finally:
-        EmailInstrumentor().instrument(**telemetry.providers())

@@ -15,12 +15,10 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import pytest
 from flask import Flask
 from flask_mail import BadHeaderError, Connection, Mail, Message, _MailMixin
-from opentelemetry.trace import SpanKind, StatusCode
 
-from opentelemetry.instrumentation.email import EmailInstrumentor
 from tests.conftest import Telemetry
+from tests.frameworks import kit
 from tests.outcome import assert_same, observe_twice, repr_without_addresses
-from tests.support.privacy import assert_nothing_leaked
 from tests.support.smtp_server import PASSWORD, USER, Server, free_port
 
 SENDER = ("Shop", "orders@shop.example")
@@ -61,14 +59,6 @@ def _flask(mail: Mail) -> Flask:
 def _message(i: int, **kwargs: Any) -> Message:
     kwargs.setdefault("recipients", [f"alice{i}@gmail.com"])
     return Message(f"Your order #{i}", body="Thank you for your order.", **kwargs)
-
-
-def _framework_span(telemetry: Telemetry) -> Any:
-    return telemetry.span(FRAMEWORK_SPAN)
-
-
-def _messages(telemetry: Telemetry) -> List[Tuple[Dict[str, Any], Any]]:
-    return telemetry.values("email.client.sent.messages")
 
 
 # -- what each scenario does, run instrumented and not ----------------------------------------
@@ -195,25 +185,17 @@ def test_send_is_one_trace_with_the_smtp_spans_beneath_the_flask_mail_span(
     mail = _app(smtp_server)
     with _flask(mail).app_context():
         mail.send(_message(1, cc=[("Bob", "bob@example.org")]))
-    framework = _framework_span(telemetry)
-    assert framework.kind is SpanKind.INTERNAL
-    assert framework.status.status_code is StatusCode.UNSET
-    assert dict(framework.attributes) == {"email.framework": "flask_mail", "email.message.count": 1}
-    children = [s for s in telemetry.spans() if s is not framework]
-    assert sorted(s.name for s in children) == ["connect smtp", "login smtp", "send smtp"]
-    for span in children:
-        assert span.context.trace_id == framework.context.trace_id
-        assert span.parent.span_id == framework.context.span_id
-    assert _messages(telemetry) == [({"email.system": "smtp", "server.address": "127.0.0.1"}, 1)]
-    assert len(telemetry.logs()) == 1
+    kit.assert_sent_over_smtp(
+        telemetry, FRAMEWORK_SPAN, {"email.framework": "flask_mail", "email.message.count": 1}
+    )
 
 
 def test_send_message_is_one_span_not_two(telemetry: Telemetry, smtp_server: Server) -> None:
     mail = _app(smtp_server)
     with _flask(mail).app_context():
         mail.send_message("Hi", recipients=["alice@gmail.com"])
-    framework = _framework_span(telemetry)  # Connection.send inside: no second span
-    assert telemetry.span("send smtp").parent.span_id == framework.context.span_id
+    # Connection.send inside: no second span
+    kit.assert_one_trace(telemetry, FRAMEWORK_SPAN, beneath=kit.SMTP_SPANS)
     assert telemetry.counter("email.client.sent.messages") == 1
 
 
@@ -259,39 +241,18 @@ def test_starttls_is_beneath_the_flask_mail_span(
     mail = _app(starttls_server, MAIL_USE_TLS=True)
     with _flask(mail).app_context():
         mail.send(_message(1))
-    framework = _framework_span(telemetry)
-    children = [s for s in telemetry.spans() if s is not framework]
-    assert sorted(s.name for s in children) == [
-        "connect smtp",
-        "login smtp",
-        "send smtp",
-        "starttls smtp",
-    ]
-    assert {s.parent.span_id for s in children} == {framework.context.span_id}
+    kit.assert_one_trace(telemetry, FRAMEWORK_SPAN, beneath=[*kit.SMTP_SPANS, "starttls smtp"])
 
 
 # -- outages are counted ----------------------------------------------------------------------
 
 
-def _assert_failed_once(telemetry: Telemetry, error_type: str, retryable: bool, port: int) -> None:
-    framework = _framework_span(telemetry)
-    assert framework.status.status_code is StatusCode.ERROR
-    assert framework.attributes["error.type"] == error_type
-    assert _messages(telemetry) == [
-        (
-            {
-                "email.system": "smtp",
-                "server.address": "127.0.0.1",
-                "error.type": error_type,
-                "email.error.retryable": retryable,
-            },
-            1,
-        )
-    ]
-    (log,) = telemetry.logs()
-    assert log.severity_text == "ERROR"
-    assert log.trace_id == framework.context.trace_id
-    assert log.span_id == framework.context.span_id
+def _assert_failed_once(
+    telemetry: Telemetry, error_type: str, retryable: bool, port: int, at: str
+) -> None:
+    """The full message (:func:`_full_message`) never reached the server,
+    stopped by the SMTP span ``at``; its log record's attributes exactly."""
+    (log,) = kit.assert_never_reached(telemetry, FRAMEWORK_SPAN, error_type, retryable, at=at)
     assert dict(log.attributes) == {
         "email.system": "smtp",
         "email.operation.name": "send",
@@ -309,12 +270,6 @@ def _assert_failed_once(telemetry: Telemetry, error_type: str, retryable: bool, 
         "email.framework": "flask_mail",
         "email.duration": log.attributes["email.duration"],
     }
-    # Nothing was sent: no recipient counted, no send duration recorded.
-    assert telemetry.points("email.client.recipients") == []
-    assert all(
-        a["email.operation.name"] != "send"
-        for a, _ in telemetry.points("email.client.operation.duration")
-    )
 
 
 def _full_message() -> Message:
@@ -330,8 +285,7 @@ def test_a_dead_server_counts_the_message_failed_on_smtp(telemetry: Telemetry) -
     port = _flask(mail).config["MAIL_PORT"]
     with _flask(mail).app_context(), pytest.raises(ConnectionRefusedError):
         mail.send(_full_message())
-    assert telemetry.span("connect smtp").attributes["error.type"] == "connection_refused"
-    _assert_failed_once(telemetry, "connection_refused", True, port)
+    _assert_failed_once(telemetry, "connection_refused", True, port, "connect smtp")
 
 
 def test_refused_credentials_count_the_message_failed_with_the_reply_code(
@@ -340,8 +294,7 @@ def test_refused_credentials_count_the_message_failed_with_the_reply_code(
     mail = _app(smtp_server, MAIL_PASSWORD="wrong")
     with _flask(mail).app_context(), pytest.raises(smtplib.SMTPAuthenticationError):
         mail.send(_full_message())
-    assert telemetry.span("login smtp").attributes["error.type"] == "535"
-    _assert_failed_once(telemetry, "535", False, smtp_server.port)
+    _assert_failed_once(telemetry, "535", False, smtp_server.port, "login smtp")
 
 
 def test_a_server_without_starttls_counts_the_message_failed_by_the_starttls(
@@ -351,7 +304,7 @@ def test_a_server_without_starttls_counts_the_message_failed_by_the_starttls(
     with _flask(mail).app_context(), pytest.raises(smtplib.SMTPNotSupportedError):
         mail.send(_full_message())
     error_type = telemetry.span("starttls smtp").attributes["error.type"]
-    _assert_failed_once(telemetry, error_type, False, smtp_server.port)
+    _assert_failed_once(telemetry, error_type, False, smtp_server.port, "starttls smtp")
 
 
 def test_the_settings_are_those_of_the_app_in_context_for_a_factory_mail(
@@ -374,18 +327,8 @@ def test_a_message_flask_mail_refuses_is_counted_failed_with_its_exception(
     mail = _app(smtp_server)
     with _flask(mail).app_context(), pytest.raises(AssertionError):
         mail.send(_message(1, recipients=[]))
-    assert _framework_span(telemetry).attributes["error.type"] == "AssertionError"
-    assert _messages(telemetry) == [
-        (
-            {
-                "email.system": "smtp",
-                "server.address": "127.0.0.1",
-                "error.type": "AssertionError",
-                "email.error.retryable": False,
-            },
-            1,
-        )
-    ]
+    assert telemetry.span(FRAMEWORK_SPAN).attributes["error.type"] == "AssertionError"
+    assert kit.sent_messages(telemetry) == [(kit.smtp_failed("AssertionError", False), 1)]
 
 
 def test_a_message_the_server_refused_is_counted_by_the_smtp_send_only(
@@ -411,7 +354,7 @@ def test_a_server_hanging_up_mid_send_is_counted_once_by_the_smtp_send(
     # Flask-Mail's quit() on the dead connection replaces smtplib's exception.
     with _flask(mail).app_context(), pytest.raises(smtplib.SMTPServerDisconnected):
         mail.send(_message(1, recipients=["hangup@gmail.com"]))
-    assert _framework_span(telemetry).attributes["error.type"] == "server_disconnected"
+    assert telemetry.span(FRAMEWORK_SPAN).attributes["error.type"] == "server_disconnected"
     assert telemetry.span("send smtp").attributes["error.type"] == "server_disconnected"
     assert telemetry.counter("email.client.sent.messages") == 1
     assert len(telemetry.logs()) == 1
@@ -433,7 +376,7 @@ def test_suppressed_messages_are_counted_sent_by_flask_mail(
     assert len(outbox) == 2
     assert len(smtp_server.handler.received) == before
     assert [s.name for s in telemetry.spans()] == [FRAMEWORK_SPAN, FRAMEWORK_SPAN]
-    assert _messages(telemetry) == [({"email.system": "flask_mail"}, 2)]
+    assert kit.sent_messages(telemetry) == [({"email.system": "flask_mail"}, 2)]
     logs = telemetry.logs()
     assert [log.severity_text for log in logs] == ["INFO", "INFO"]
     for log in logs:
@@ -452,45 +395,28 @@ def test_no_address_subject_or_body_in_anything_exported(
 ) -> None:
     def message() -> Message:
         return Message(
-            "Qxsecret subject",
-            recipients=[("Qxalice Name", "qxalice@gmail.com")],
-            body="Qxsecret body text",
-            sender=("Qxsender Name", "qxsender@shop.example"),
-            cc=["qxbob@example.org"],
-            bcc=["Qxcarol <qxcarol@corp.example>"],
+            kit.SECRET_SUBJECT,
+            recipients=[("Qxalice Name", kit.SECRET["to"])],
+            body=kit.SECRET_BODY,
+            sender=("Qxsender Name", kit.SECRET["from"]),
+            cc=[kit.SECRET["cc"]],
+            bcc=[f"Qxcarol <{kit.SECRET['bcc']}>"],
         )
 
     for mail in (_app(smtp_server), _app(None), _app(smtp_server, TESTING=True)):
         with _flask(mail).app_context(), contextlib.suppress(ConnectionRefusedError):
             mail.send(message())
     assert len(telemetry.logs()) == 3
-    text = assert_nothing_leaked(
-        telemetry,
-        {
-            "from": "qxsender@shop.example",
-            "to": "qxalice@gmail.com",
-            "cc": "qxbob@example.org",
-            "bcc": "qxcarol@corp.example",
-        },
-        "Qxsecret subject",
-        "Qxsecret body text",
-    )
+    text = kit.assert_secrets_not_exported(telemetry)
     assert FRAMEWORK_SPAN in text
     for name in ("Qxalice Name", "Qxsender Name", "Qxcarol"):
         assert name not in text
 
 
 def test_uninstrument_restores_every_patched_callable(telemetry: Telemetry) -> None:
-    assert hasattr(vars(_MailMixin)["send"], "__wrapped__")
-    assert hasattr(vars(Connection)["send"], "__wrapped__")
-    EmailInstrumentor().uninstrument()
-    try:
-        assert not hasattr(vars(_MailMixin)["send"], "__wrapped__")
-        assert not hasattr(vars(Connection)["send"], "__wrapped__")
+    with kit.uninstrumented(telemetry, (_MailMixin, "send"), (Connection, "send")):
         assert "send" not in vars(Mail)  # Mail.send is still _MailMixin's
         assert Mail.send is _MailMixin.send
-    finally:
-        EmailInstrumentor().instrument(**telemetry.providers())
 
 
 _DEFERRED = """

@@ -8,19 +8,19 @@ import contextlib
 import smtplib
 import ssl
 from email.message import EmailMessage
+from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Callable, Dict, List
 
 import pytest
 import redmail
 import redmail.email.sender
-from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.trace import StatusCode
 from redmail import EmailSender
 
-from opentelemetry.instrumentation.email import EmailInstrumentor
 from opentelemetry.instrumentation.email.redmail import RedmailInstrumentor
-from tests.conftest import Telemetry, instrumented
-from tests.support.privacy import assert_nothing_leaked
+from tests.conftest import Telemetry
+from tests.frameworks import kit
 from tests.support.smtp_server import PASSWORD, USER, Server, free_port
 
 FRAMEWORK = "send redmail"
@@ -57,10 +57,6 @@ def report(tmp_path: Path) -> Path:
     return path
 
 
-def _messages(telemetry: Telemetry) -> List[Tuple[Dict[str, Any], Any]]:
-    return telemetry.values("email.client.sent.messages")
-
-
 # -- what each scenario does, run instrumented and not ----------------------------------------
 
 
@@ -71,13 +67,6 @@ def _normalised(value: Any) -> Any:
         headers = [(k, str(v)) for k, v in value.items() if k not in ("Date", "Message-ID")]
         return headers, [part.get_content_type() for part in value.walk()]
     return value
-
-
-def _outcome(call: Callable[[], Any]) -> Tuple[str, Any]:
-    try:
-        return "returned", _normalised(call())
-    except Exception as exc:  # the same type and arguments, both ways
-        return type(exc).__qualname__, exc.args
 
 
 def _with_defaults(server: Server) -> EmailSender:
@@ -150,11 +139,10 @@ def _scenarios(
 def test_every_scenario_gives_the_application_what_it_gives_uninstrumented(
     smtp_server: Server, implicit_tls_server: Server, client_tls: ssl.SSLContext, report: Path
 ) -> None:
-    scenarios = _scenarios(smtp_server, implicit_tls_server, client_tls, report)
-    plain = {name: _outcome(call) for name, call in scenarios.items()}
-    with instrumented():
-        traced = {name: _outcome(call) for name, call in scenarios.items()}
-    assert traced == plain
+    plain, _ = kit.assert_same_both_ways(
+        _scenarios(smtp_server, implicit_tls_server, client_tls, report),
+        partial(kit.outcome, normalise=_normalised),
+    )
     assert plain["send"][0] == "returned"
     assert plain["all_refused"][0] == "SMTPRecipientsRefused"
     assert plain["server_down"][0] == "ConnectionRefusedError"
@@ -172,18 +160,10 @@ def test_send_is_one_trace_with_the_smtp_spans_beneath_it(
 ) -> None:
     message = _send(_sender(smtp_server), receivers=["alice@gmail.com"])
     assert isinstance(message, EmailMessage)
-    framework = telemetry.span(FRAMEWORK)
-    assert framework.kind is SpanKind.INTERNAL
-    assert framework.status.status_code is StatusCode.UNSET
     # Red Mail returns the message, not a count: no email.message.sent.count.
-    assert dict(framework.attributes) == {"email.framework": "redmail", "email.message.count": 1}
-    children = [s for s in telemetry.spans() if s is not framework]
-    assert sorted(s.name for s in children) == ["connect smtp", "login smtp", "send smtp"]
-    for span in children:
-        assert span.context.trace_id == framework.context.trace_id
-        assert span.parent is not None and span.parent.span_id == framework.context.span_id
-    assert _messages(telemetry) == [({"email.system": "smtp", "server.address": "127.0.0.1"}, 1)]
-    assert len(telemetry.logs()) == 1
+    kit.assert_sent_over_smtp(
+        telemetry, FRAMEWORK, {"email.framework": "redmail", "email.message.count": 1}
+    )
 
 
 def test_on_a_connection_the_application_opened_only_the_sends_are_beneath(
@@ -208,7 +188,7 @@ def test_a_partly_refused_message_is_counted_by_the_smtp_send_only(
     _send(_sender(smtp_server), receivers=["refuse-1@example.org", "c@gmail.com"])
     assert telemetry.span(FRAMEWORK).status.status_code is StatusCode.UNSET
     assert telemetry.span("send smtp").attributes["email.recipient.rejected.count"] == 1
-    assert _messages(telemetry) == [({"email.system": "smtp", "server.address": "127.0.0.1"}, 1)]
+    assert kit.sent_messages(telemetry) == [(kit.SMTP_SENT, 1)]
 
 
 # -- outages are counted --------------------------------------------------------------------
@@ -226,35 +206,18 @@ def test_a_dead_server_counts_the_message_failed_on_smtp(
             bcc=["carol@corp.example"],
             attachments={"invoice.txt": "Total: 10", "report.pdf": report},
         )
-    framework = telemetry.span(FRAMEWORK)
-    assert framework.attributes["error.type"] == "connection_refused"
-    assert framework.status.status_code is StatusCode.ERROR
-    assert telemetry.span("connect smtp").attributes["error.type"] == "connection_refused"
-    assert _messages(telemetry) == [
-        (
-            {
-                "email.system": "smtp",
-                "server.address": "127.0.0.1",
-                "error.type": "connection_refused",
-                "email.error.retryable": True,
-            },
-            1,
-        )
-    ]
-    (log,) = telemetry.logs()
-    assert log.severity_text == "ERROR"
-    assert log.trace_id == framework.context.trace_id
-    assert log.span_id == framework.context.span_id
-    attributes = dict(log.attributes)
-    assert attributes["email.framework"] == "redmail"
-    assert attributes["error.type"] == "connection_refused"
-    assert attributes["server.port"] == sender.port
-    assert attributes["email.from.address"] == "o***@shop.example"
-    assert attributes["email.to.address"] == ("a***@gmail.com",)
-    assert attributes["email.cc.address"] == ("b***@example.org",)
-    assert attributes["email.recipient.count"] == 3
-    assert attributes["email.attachments.count"] == 2
-    assert telemetry.points("email.client.recipients") == []
+    kit.assert_server_down(
+        telemetry,
+        FRAMEWORK,
+        logged={
+            "server.port": sender.port,
+            "email.from.address": "o***@shop.example",
+            "email.to.address": ("a***@gmail.com",),
+            "email.cc.address": ("b***@example.org",),
+            "email.recipient.count": 3,
+            "email.attachments.count": 2,
+        },
+    )
 
 
 def test_the_senders_defaults_describe_the_message(telemetry: Telemetry) -> None:
@@ -274,25 +237,7 @@ def test_refused_credentials_count_the_message_failed_with_the_reply_code(
 ) -> None:
     with pytest.raises(smtplib.SMTPAuthenticationError):
         _send(_sender(smtp_server, password="wrong"), receivers=["a@gmail.com"])
-    framework = telemetry.span(FRAMEWORK)
-    assert framework.attributes["error.type"] == "535"
-    assert telemetry.span("login smtp").attributes["error.type"] == "535"
-    assert telemetry.spans("send smtp") == []
-    assert _messages(telemetry) == [
-        (
-            {
-                "email.system": "smtp",
-                "server.address": "127.0.0.1",
-                "error.type": "535",
-                "email.error.retryable": False,
-            },
-            1,
-        )
-    ]
-    (log,) = telemetry.logs()
-    assert log.severity_text == "ERROR"
-    assert log.trace_id == framework.context.trace_id
-    assert dict(log.attributes)["email.framework"] == "redmail"
+    kit.assert_login_refused(telemetry, FRAMEWORK)
 
 
 def test_a_message_red_mail_cannot_build_is_counted_failed(telemetry: Telemetry) -> None:
@@ -301,17 +246,7 @@ def test_a_message_red_mail_cannot_build_is_counted_failed(telemetry: Telemetry)
         sender.send(sender=SENDER, receivers=["a@gmail.com"])
     assert [s.name for s in telemetry.spans()] == [FRAMEWORK]
     assert telemetry.span(FRAMEWORK).attributes["error.type"] == "ValueError"
-    assert _messages(telemetry) == [
-        (
-            {
-                "email.system": "smtp",
-                "server.address": "127.0.0.1",
-                "error.type": "ValueError",
-                "email.error.retryable": False,
-            },
-            1,
-        )
-    ]
+    assert kit.sent_messages(telemetry) == [(kit.smtp_failed("ValueError", False), 1)]
 
 
 # -- what only Red Mail is instrumented for -------------------------------------------------
@@ -320,40 +255,16 @@ def test_a_message_red_mail_cannot_build_is_counted_failed(telemetry: Telemetry)
 def test_with_only_red_mail_instrumented_the_framework_counts_its_message(
     smtp_server: Server,
 ) -> None:
-    telemetry = Telemetry()
-    RedmailInstrumentor().instrument(**telemetry.providers())
-    try:
+    with kit.only(RedmailInstrumentor()) as telemetry:
         _send(_sender(smtp_server), receivers=["a@gmail.com"])
         with pytest.raises(smtplib.SMTPAuthenticationError):
             _send(_sender(smtp_server, password="wrong"), receivers=["a@gmail.com"])
-    finally:
-        RedmailInstrumentor().uninstrument()
-    assert [s.name for s in telemetry.spans()] == [FRAMEWORK, FRAMEWORK]
-    # smtplib's exception read as the smtplib adapter reads it.
-    assert [s.attributes.get("error.type") for s in telemetry.spans()] == [None, "535"]
-    assert _messages(telemetry) == [
-        (
-            {
-                "email.system": "smtp",
-                "server.address": "127.0.0.1",
-                "error.type": "535",
-                "email.error.retryable": False,
-            },
-            1,
-        ),
-        ({"email.system": "smtp", "server.address": "127.0.0.1"}, 1),
-    ]
-    assert len(telemetry.logs()) == 2
+    kit.assert_sent_then_login_refused(telemetry, FRAMEWORK)
 
 
 def test_uninstrument_restores_send(telemetry: Telemetry) -> None:
-    assert hasattr(vars(redmail.email.sender.EmailSender)["send"], "__wrapped__")
-    assert redmail.EmailSender is redmail.email.sender.EmailSender
-    EmailInstrumentor().uninstrument()
-    try:
-        assert not hasattr(vars(redmail.email.sender.EmailSender)["send"], "__wrapped__")
-    finally:
-        EmailInstrumentor().instrument(**telemetry.providers())
+    with kit.uninstrumented(telemetry, (redmail.email.sender.EmailSender, "send")):
+        assert redmail.EmailSender is redmail.email.sender.EmailSender
 
 
 def test_no_address_subject_or_body_in_anything_exported(
@@ -362,27 +273,16 @@ def test_no_address_subject_or_body_in_anything_exported(
     def send(sender: EmailSender) -> None:
         with contextlib.suppress(OSError, smtplib.SMTPException):
             sender.send(
-                subject="Qxsecret subject",
-                sender="Qxsender <qxsender@shop.example>",
-                receivers=["qxalice@gmail.com"],
-                cc=["qxbob@example.org"],
-                bcc=["qxcarol@corp.example"],
-                text="Qxsecret body text",
+                subject=kit.SECRET_SUBJECT,
+                sender=f"Qxsender <{kit.SECRET['from']}>",
+                receivers=[kit.SECRET["to"]],
+                cc=[kit.SECRET["cc"]],
+                bcc=[kit.SECRET["bcc"]],
+                text=kit.SECRET_BODY,
             )
 
     send(_sender(smtp_server))
     send(_sender(smtp_server, password="wrong"))
     send(_dead())
     assert len(telemetry.spans(FRAMEWORK)) == 3
-    text = assert_nothing_leaked(
-        telemetry,
-        {
-            "from": "qxsender@shop.example",
-            "to": "qxalice@gmail.com",
-            "cc": "qxbob@example.org",
-            "bcc": "qxcarol@corp.example",
-        },
-        "Qxsecret subject",
-        "Qxsecret body text",
-    )
-    assert '"send redmail"' in text
+    assert '"send redmail"' in kit.assert_secrets_not_exported(telemetry)

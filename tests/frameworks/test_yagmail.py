@@ -9,18 +9,17 @@ import re
 import smtplib
 import ssl
 import types
+from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Callable, Dict
 
 import pytest
 import yagmail
 import yagmail.sender
-from opentelemetry.trace import SpanKind, StatusCode
 
-from opentelemetry.instrumentation.email import EmailInstrumentor
 from opentelemetry.instrumentation.email.yagmail import YagmailInstrumentor
-from tests.conftest import Telemetry, instrumented
-from tests.support.privacy import assert_nothing_leaked
+from tests.conftest import Telemetry
+from tests.frameworks import kit
 from tests.support.smtp_server import PASSWORD, USER, Server, free_port
 
 FRAMEWORK = "send yagmail"
@@ -69,10 +68,6 @@ def report(tmp_path: Path) -> str:
     return str(path)
 
 
-def _messages(telemetry: Telemetry) -> List[Tuple[Dict[str, Any], Any]]:
-    return telemetry.values("email.client.sent.messages")
-
-
 # -- what each scenario does, run instrumented and not ----------------------------------------
 
 
@@ -87,13 +82,6 @@ def _normalised(value: Any) -> Any:
         head = text.replace("\r\n", "\n").split("\n\n", 1)[0]
         return value[0], re.sub(r"Date: [^\n]*|=+\d+==", "", head)
     return value
-
-
-def _outcome(call: Callable[[], Any]) -> Tuple[str, Any]:
-    try:
-        return "returned", _normalised(call())
-    except Exception as exc:  # the same type and arguments, both ways
-        return type(exc).__qualname__, exc.args
 
 
 def _scenarios(server: Server, report: str) -> Dict[str, Callable[[], Any]]:
@@ -126,11 +114,9 @@ def _scenarios(server: Server, report: str) -> Dict[str, Callable[[], Any]]:
 def test_every_scenario_gives_the_application_what_it_gives_uninstrumented(
     smtp_server: Server, report: str, no_backoff: None
 ) -> None:
-    scenarios = _scenarios(smtp_server, report)
-    plain = {name: _outcome(call) for name, call in scenarios.items()}
-    with instrumented():
-        traced = {name: _outcome(call) for name, call in scenarios.items()}
-    assert traced == plain
+    plain, _ = kit.assert_same_both_ways(
+        _scenarios(smtp_server, report), partial(kit.outcome, normalise=_normalised)
+    )
     assert plain["send"] == ("returned", {})
     assert plain["refused_recipient"][1] == {
         "refuse-1@example.org": (
@@ -156,21 +142,11 @@ def test_send_is_one_trace_with_the_smtp_spans_beneath_it(
     telemetry: Telemetry, smtp_server: Server
 ) -> None:
     assert _send(_client(smtp_server), "alice@gmail.com", "Hi", "Thanks") == {}
-    framework = telemetry.span(FRAMEWORK)
-    assert framework.kind is SpanKind.INTERNAL
-    assert framework.status.status_code is StatusCode.UNSET
-    assert dict(framework.attributes) == {
-        "email.framework": "yagmail",
-        "email.message.count": 1,
-        "email.message.sent.count": 1,
-    }
-    children = [s for s in telemetry.spans() if s is not framework]
-    assert sorted(s.name for s in children) == ["connect smtp", "login smtp", "send smtp"]
-    for span in children:
-        assert span.context.trace_id == framework.context.trace_id
-        assert span.parent is not None and span.parent.span_id == framework.context.span_id
-    assert _messages(telemetry) == [({"email.system": "smtp", "server.address": "127.0.0.1"}, 1)]
-    assert len(telemetry.logs()) == 1
+    kit.assert_sent_over_smtp(
+        telemetry,
+        FRAMEWORK,
+        {"email.framework": "yagmail", "email.message.count": 1, "email.message.sent.count": 1},
+    )
 
 
 def test_each_send_connects_and_logs_in_again_inside_its_own_span(
@@ -198,7 +174,7 @@ def test_a_partly_refused_message_is_sent_and_counted_by_the_smtp_send_only(
     assert list(refused) == ["refuse-1@example.org"]
     assert telemetry.span(FRAMEWORK).attributes["email.message.sent.count"] == 1
     assert telemetry.span("send smtp").attributes["email.recipient.rejected.count"] == 1
-    assert _messages(telemetry) == [({"email.system": "smtp", "server.address": "127.0.0.1"}, 1)]
+    assert kit.sent_messages(telemetry) == [(kit.SMTP_SENT, 1)]
 
 
 def test_implicit_tls_is_traced_like_plain_smtp(
@@ -213,8 +189,7 @@ def test_implicit_tls_is_traced_like_plain_smtp(
         context=client_tls,  # passed on to smtplib.SMTP_SSL
     )
     assert _send(client, "a@gmail.com", "x", "y") == {}
-    framework = telemetry.span(FRAMEWORK)
-    assert telemetry.span("send smtp").parent.span_id == framework.context.span_id
+    kit.assert_one_trace(telemetry, FRAMEWORK, beneath=kit.SMTP_SPANS)
     assert telemetry.counter("email.client.sent.messages") == 1
 
 
@@ -233,36 +208,19 @@ def test_a_dead_server_counts_the_message_failed_on_smtp(telemetry: Telemetry, r
             cc="bob@example.org",
             bcc=["carol@corp.example"],
         )
-    framework = telemetry.span(FRAMEWORK)
-    assert framework.attributes["error.type"] == "connection_refused"
-    assert framework.status.status_code is StatusCode.ERROR
-    assert "email.message.sent.count" not in framework.attributes
-    assert telemetry.span("connect smtp").attributes["error.type"] == "connection_refused"
-    assert _messages(telemetry) == [
-        (
-            {
-                "email.system": "smtp",
-                "server.address": "127.0.0.1",
-                "error.type": "connection_refused",
-                "email.error.retryable": True,
-            },
-            1,
-        )
-    ]
-    (log,) = telemetry.logs()
-    assert log.severity_text == "ERROR"
-    assert log.trace_id == framework.context.trace_id
-    assert log.span_id == framework.context.span_id
-    attributes = dict(log.attributes)
-    assert attributes["email.framework"] == "yagmail"
-    assert attributes["error.type"] == "connection_refused"
-    assert attributes["server.port"] == int(client.port)
-    assert attributes["email.from.address"] == "m***@example.net"
-    assert attributes["email.to.address"] == ("a***@gmail.com",)  # the address, not the alias
-    assert attributes["email.cc.address"] == ("b***@example.org",)
-    assert attributes["email.recipient.count"] == 3
-    assert attributes["email.attachments.count"] == 2  # one in contents, one in attachments
-    assert telemetry.points("email.client.recipients") == []
+    kit.assert_server_down(
+        telemetry,
+        FRAMEWORK,
+        logged={
+            "server.port": int(client.port),
+            "email.from.address": "m***@example.net",
+            "email.to.address": ("a***@gmail.com",),  # the address, not the alias
+            "email.cc.address": ("b***@example.org",),
+            "email.recipient.count": 3,
+            "email.attachments.count": 2,  # one in contents, one in attachments
+        },
+    )
+    assert "email.message.sent.count" not in telemetry.span(FRAMEWORK).attributes
 
 
 def test_refused_credentials_count_the_message_failed_with_the_reply_code(
@@ -270,25 +228,7 @@ def test_refused_credentials_count_the_message_failed_with_the_reply_code(
 ) -> None:
     with pytest.raises(smtplib.SMTPAuthenticationError):
         _send(_client(smtp_server, password="wrong"), "a@gmail.com", "x", "y")
-    framework = telemetry.span(FRAMEWORK)
-    assert framework.attributes["error.type"] == "535"
-    assert telemetry.span("login smtp").attributes["error.type"] == "535"
-    assert telemetry.spans("send smtp") == []
-    assert _messages(telemetry) == [
-        (
-            {
-                "email.system": "smtp",
-                "server.address": "127.0.0.1",
-                "error.type": "535",
-                "email.error.retryable": False,
-            },
-            1,
-        )
-    ]
-    (log,) = telemetry.logs()
-    assert log.severity_text == "ERROR"
-    assert log.trace_id == framework.context.trace_id
-    assert dict(log.attributes)["email.framework"] == "yagmail"
+    kit.assert_login_refused(telemetry, FRAMEWORK)
 
 
 def test_an_error_of_yagmail_itself_after_login_counts_the_message_failed(
@@ -297,17 +237,7 @@ def test_an_error_of_yagmail_itself_after_login_counts_the_message_failed(
     with pytest.raises(TypeError):
         _send(_client(smtp_server), "a@gmail.com", "x", "y", attachments=["/nonexistent/a.pdf"])
     assert telemetry.span(FRAMEWORK).attributes["error.type"] == "TypeError"
-    assert _messages(telemetry) == [
-        (
-            {
-                "email.system": "smtp",
-                "server.address": "127.0.0.1",
-                "error.type": "TypeError",
-                "email.error.retryable": False,
-            },
-            1,
-        )
-    ]
+    assert kit.sent_messages(telemetry) == [(kit.smtp_failed("TypeError", False), 1)]
 
 
 def test_giving_up_after_disconnects_reports_nothing_sent(
@@ -342,72 +272,37 @@ def test_preview_only_sends_nothing_and_is_not_traced(
 def test_with_only_yagmail_instrumented_the_framework_counts_its_message(
     smtp_server: Server,
 ) -> None:
-    telemetry = Telemetry()
-    YagmailInstrumentor().instrument(**telemetry.providers())
-    try:
+    with kit.only(YagmailInstrumentor()) as telemetry:
         _send(_client(smtp_server), "a@gmail.com", "x", "y")
         with pytest.raises(smtplib.SMTPAuthenticationError):
             _send(_client(smtp_server, password="wrong"), "a@gmail.com", "x", "y")
-    finally:
-        YagmailInstrumentor().uninstrument()
-    assert [s.name for s in telemetry.spans()] == [FRAMEWORK, FRAMEWORK]
-    # smtplib's exception read as the smtplib adapter reads it.
-    assert [s.attributes.get("error.type") for s in telemetry.spans()] == [None, "535"]
+    kit.assert_sent_then_login_refused(telemetry, FRAMEWORK)
     assert [s.attributes.get("email.message.sent.count") for s in telemetry.spans()] == [1, None]
-    assert _messages(telemetry) == [
-        (
-            {
-                "email.system": "smtp",
-                "server.address": "127.0.0.1",
-                "error.type": "535",
-                "email.error.retryable": False,
-            },
-            1,
-        ),
-        ({"email.system": "smtp", "server.address": "127.0.0.1"}, 1),
-    ]
-    assert len(telemetry.logs()) == 2
 
 
 def test_uninstrument_restores_send(telemetry: Telemetry) -> None:
-    assert hasattr(vars(yagmail.sender.SMTP)["send"], "__wrapped__")
-    assert yagmail.SMTP is yagmail.sender.SMTP
-    EmailInstrumentor().uninstrument()
-    try:
-        assert not hasattr(vars(yagmail.sender.SMTP)["send"], "__wrapped__")
-    finally:
-        EmailInstrumentor().instrument(**telemetry.providers())
+    with kit.uninstrumented(telemetry, (yagmail.sender.SMTP, "send")):
+        assert yagmail.SMTP is yagmail.sender.SMTP
 
 
 def test_no_address_subject_or_body_in_anything_exported(
     telemetry: Telemetry, smtp_server: Server
 ) -> None:
-    sender = "qxsender@shop.example"
+    sender = kit.SECRET["from"]
 
     def send(client: yagmail.SMTP) -> None:
         with contextlib.suppress(OSError, smtplib.SMTPException):
             _send(
                 client,
-                {"qxalice@gmail.com": "Alice"},
-                "Qxsecret subject",
-                "Qxsecret body text",
-                cc=["qxbob@example.org"],
-                bcc="qxcarol@corp.example",
+                {kit.SECRET["to"]: "Alice"},
+                kit.SECRET_SUBJECT,
+                kit.SECRET_BODY,
+                cc=[kit.SECRET["cc"]],
+                bcc=kit.SECRET["bcc"],
             )
 
     send(_client(smtp_server, user=sender, smtp_skip_login=True))
     send(_client(smtp_server, user=sender, password="wrong"))
     send(_dead(user=sender))
     assert len(telemetry.spans(FRAMEWORK)) == 3
-    text = assert_nothing_leaked(
-        telemetry,
-        {
-            "from": sender,
-            "to": "qxalice@gmail.com",
-            "cc": "qxbob@example.org",
-            "bcc": "qxcarol@corp.example",
-        },
-        "Qxsecret subject",
-        "Qxsecret body text",
-    )
-    assert '"send yagmail"' in text
+    assert '"send yagmail"' in kit.assert_secrets_not_exported(telemetry)
