@@ -238,6 +238,7 @@ def assert_refused_and_dropped(telemetry: Telemetry, span_name: str) -> Tuple[An
 # Test modules that define a CASE, by email.system.
 _MODULES = {
     "aliyun_directmail": "tests.providers.test_aliyun_directmail",
+    "aoksend": "tests.providers.test_http_api",  # http_api: the API its tests declare
     "azure_communication_email": "tests.providers.test_azure_communication_email",
     "brevo": "tests.providers.test_brevo",
     "elastic_email": "tests.providers.test_elastic_email",

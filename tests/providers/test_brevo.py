@@ -402,11 +402,11 @@ SCENARIOS: Dict[str, Scenario] = {
     "refused": _refused,
 }
 # The Date header the server sends differs between the two runs.
-_DATE = re.compile(r"'date': '[^']*'")
+_DATE = re.compile(r"(\\?'date\\?': \\?')[^'\\]*")  # also repr-escaped, in a str
 
 
 def _normalise(outcome: Any) -> str:
-    return _DATE.sub("'date': ?", repr_without_addresses(outcome))
+    return _DATE.sub(r"\1?", repr_without_addresses(outcome))
 
 
 def test_a_keyword_python_refuses_raises_the_same(provider_server: ProviderServer) -> None:
