@@ -26,20 +26,12 @@ _FOLD = re.compile(rb"\r?\n(?=[ \t])")
 _PART_HEADERS = re.compile(
     rb"\n--[^\r\n]*\r?\n((?:[A-Za-z0-9-]+:[^\r\n]*\r?\n(?:[ \t][^\r\n]*\r?\n)*)+)"
 )
-# In a part's header block: its disposition, a multipart container, and a
-# file name parameter on Content-Type or Content-Disposition (RFC 2231
-# forms included: name*=, filename*0*=).
-_ATTACHED = re.compile(rb"^content-disposition:[ \t]*attachment", re.IGNORECASE | re.MULTILINE)
-_INLINE = re.compile(rb"^content-disposition:[ \t]*inline", re.IGNORECASE | re.MULTILINE)
-_CONTAINER = re.compile(rb"^content-type:[ \t]*multipart/", re.IGNORECASE | re.MULTILINE)
 _BOUNDARY = re.compile(rb'boundary\s*=\s*(?:"([^"\r\n]+)"|([^\s;"]+))', re.IGNORECASE)
 # Multiparts nested deeper than this are not looked into (an attacker's
 # message could nest thousands).
 _MAX_DEPTH = 8
-_NAMED = re.compile(
-    rb"^content-(?:type|disposition):(?:[^\r\n]|\r?\n(?=[ \t]))*?[;\s](?:file)?name\*?(?:0\*?)?=",
-    re.IGNORECASE | re.MULTILINE,
-)
+# A file name parameter (RFC 2231 forms too: name*=, filename*0*=).
+_NAMED = re.compile(rb"(?:^|[;\s])(?:file)?name\*?(?:0\*?)?=")
 _HEADER_LIMIT = 65536
 
 
@@ -131,25 +123,49 @@ def read_raw_message(attempt: EmailAttempt, data: Union[str, bytes]) -> None:
     attempt.attachments = _count_attachments(raw, head)
 
 
-def _part_is_attachment(headers: bytes) -> bool:
-    """The same rule as :func:`_is_attachment`, on a part's raw header block."""
-    if _ATTACHED.search(headers):
-        return True
-    if _CONTAINER.search(headers) or _INLINE.search(headers):
+def _field(lowered: bytes, name: bytes) -> Optional[bytes]:
+    """A header's value, folded lines joined, from a lower-cased header block
+    that starts with a line feed; None when the header is not there."""
+    start = lowered.find(name)
+    if start < 0:
+        return None
+    start += len(name)
+    end = lowered.find(b"\n", start)
+    while end >= 0 and lowered[end + 1 : end + 2] in (b" ", b"\t"):
+        end = lowered.find(b"\n", end + 1)
+    return lowered[start : len(lowered) if end < 0 else end].strip()
+
+
+def _headers_of(headers: bytes) -> tuple[Optional[bytes], Optional[bytes]]:
+    """(Content-Disposition, Content-Type) of a header block, lower-cased:
+    two substring searches, no pattern over the block."""
+    lowered = b"\n" + headers.lower()
+    return _field(lowered, b"\ncontent-disposition:"), _field(lowered, b"\ncontent-type:")
+
+
+def _is_attached(disposition: Optional[bytes], content_type: Optional[bytes]) -> bool:
+    if disposition is not None:
+        if disposition.startswith(b"attachment"):
+            return True
+        if disposition.startswith(b"inline"):
+            return False
+    if content_type is not None and content_type.startswith(b"multipart/"):
         return False
-    return _NAMED.search(headers) is not None
+    return any(v is not None and _NAMED.search(v) for v in (disposition, content_type))
 
 
 def _count_attachments(raw: bytes, head: bytes) -> int:
-    boundary = _boundary(head)
+    disposition, content_type = _headers_of(head)
+    boundary = _boundary(head, content_type)
     if boundary is None:  # a single part: the message itself
-        return 1 if _part_is_attachment(head) else 0
+        return 1 if _is_attached(disposition, content_type) else 0
     return _count_parts(raw, boundary, len(head), len(raw), 0)
 
 
-def _boundary(headers: bytes) -> Optional[bytes]:
-    if _CONTAINER.search(headers) is None:
+def _boundary(headers: bytes, content_type: Optional[bytes]) -> Optional[bytes]:
+    if content_type is None or not content_type.startswith(b"multipart/"):
         return None
+    # The boundary is case-sensitive: read it from the original block.
     found = _BOUNDARY.search(headers)
     return None if found is None else (found.group(1) or found.group(2))
 
@@ -166,9 +182,10 @@ def _count_parts(raw: bytes, boundary: bytes, start: int, end: int, depth: int) 
         match = _PART_HEADERS.match(raw, position, end)
         if match is not None:
             headers = match.group(1)
-            inner = _boundary(headers)
+            disposition, content_type = _headers_of(headers)
+            inner = _boundary(headers, content_type)
             if inner is None:
-                count += _part_is_attachment(headers)
+                count += _is_attached(disposition, content_type)
             elif depth < _MAX_DEPTH:
                 part_end = end if following < 0 else following
                 count += _count_parts(raw, inner, match.end() - 1, part_end, depth + 1)
