@@ -17,7 +17,9 @@ second message was refused) fail with the call's exception.
 
 With ``SUPPRESS_SEND`` set, fastapi-mail connects to nothing and sends
 nothing (its test mode, which only fires the ``email_dispatched`` signal):
-the call is not traced and its messages are not counted, as for any dry run.
+no transport is beneath it, so its messages are counted sent on
+``email.system`` ``fastapi_mail``, with no server, as Django's locmem backend
+and Flask-Mail's ``MAIL_SUPPRESS_SEND`` are.
 
 Usage::
 
@@ -57,10 +59,10 @@ def _server(config: Any) -> Server:
     )
 
 
-def _message(schema: Any, config: Any, server: Server) -> EmailAttempt:
+def _message(schema: Any, config: Any, server: Server, system: str) -> EmailAttempt:
     """One ``MessageSchema``, read as fastapi-mail will build it: the sender
     is the schema's ``from_email`` (later releases) else ``MAIL_FROM``."""
-    attempt = EmailAttempt(c.SYSTEM_SMTP, c.OP_SEND, *server)
+    attempt = EmailAttempt(system, c.OP_SEND, *server)
     attempt.sender = first_address(
         getattr(schema, "from_email", None) or getattr(config, "MAIL_FROM", None)
     )
@@ -80,15 +82,19 @@ def _describe(
 ) -> Optional[EmailAttempt]:
     assert isinstance(attempt, FrameworkAttempt)
     config = getattr(instance, "config", None)
-    if getattr(config, "SUPPRESS_SEND", 0):
-        return None  # test mode: no connection, nothing sent
-    server = _server(config)
+    server: Server
+    if getattr(config, "SUPPRESS_SEND", 0):  # test mode: no transport beneath
+        system, server = SYSTEM, (None, None)
+    else:
+        system, server = c.SYSTEM_SMTP, _server(config)
     message = arg(args, kwargs, 0, "message")
     # What fastapi-mail accepts: one schema, or (later releases) a list of them.
     # Anything else it refuses before connecting: a span with no messages.
     schemas = message if isinstance(message, list) else [message]
     attempt.messages = [
-        _message(schema, config, server) for schema in schemas if isinstance(schema, MessageSchema)
+        _message(schema, config, server, system)
+        for schema in schemas
+        if isinstance(schema, MessageSchema)
     ]
     return attempt
 
