@@ -29,6 +29,7 @@ import sys
 import time
 from email.message import EmailMessage
 from typing import Any, Callable, Dict, List, Sequence
+from urllib.parse import urlsplit
 
 import aiosmtplib
 import django
@@ -309,6 +310,19 @@ def run_app(host: str, port: int, down_port: int) -> None:
     )
 
 
+def _listening(endpoint: str) -> bool:
+    """Whether anything accepts a connection at an OTLP endpoint URL: checked
+    before sending, so a missing collector is one line, not a flood of
+    export errors."""
+    parsed = urlsplit(endpoint)
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parsed.hostname or "localhost", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
 def main(argv: Sequence[str] = ()) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat-for", type=float, default=0, help="keep sending for N seconds")
@@ -317,6 +331,14 @@ def main(argv: Sequence[str] = ()) -> int:
     )
     args = parser.parse_args(argv or None)
 
+    endpoint = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    if endpoint and not _listening(endpoint):
+        print(
+            f"nothing listens on {endpoint}: start the stack with"
+            " `docker compose -f collector-config/docker-compose.yaml up -d`,"
+            " or unset OTEL_EXPORTER_OTLP_ENDPOINT to print the telemetry here"
+        )
+        return 1
     shutdown = setup_telemetry(args.prometheus_port)
     EmailInstrumentor().instrument()  # the one line an application adds
     if not settings.configured:  # a Django project has its settings module

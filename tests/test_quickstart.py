@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -124,3 +125,23 @@ def test_demo_exports_over_otlp_when_the_endpoint_is_set(
     everything = b"".join(b for bodies in otlp_endpoint.values() for b in bodies)
     for raw in RAW_ADDRESSES:
         assert raw.encode() not in everything
+
+
+def test_an_otlp_endpoint_nobody_listens_on_is_one_line_and_a_failure() -> None:
+    """Without a collector the demo used to run 20 s, flood export errors and
+    exit 0 (issue 12 B.3)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed again before the demo runs
+    result = subprocess.run(
+        [sys.executable, str(QUICKSTART)],
+        env={**os.environ, "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 1 and "docker compose" in lines[0], result.stdout
+    assert "Failed to export" not in result.stdout + result.stderr
