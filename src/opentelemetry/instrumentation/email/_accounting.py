@@ -11,10 +11,10 @@ Knows no mail library and no OpenTelemetry.
 from __future__ import annotations
 
 from contextvars import ContextVar
-from typing import List, Optional, Set, Tuple
+from typing import List, Optional, Tuple
 
 from opentelemetry.instrumentation.email._attempt import EmailAttempt, FrameworkAttempt
-from opentelemetry.instrumentation.email._errors import Failure
+from opentelemetry.instrumentation.email._errors import Failure, exception_chain
 
 
 class Scope:
@@ -58,13 +58,8 @@ class Scope:
         if self.failed is None:
             return None
         raised, attempt = self.failed
-        seen: Set[int] = set()
-        current: Optional[BaseException] = exc
-        while current is not None and id(current) not in seen:
-            if current is raised:
-                return attempt.failure
-            seen.add(id(current))
-            current = current.__cause__ or current.__context__
+        if any(link is raised for link in exception_chain(exc)):
+            return attempt.failure
         return None
 
     def unseen(self, framework: FrameworkAttempt) -> List[EmailAttempt]:

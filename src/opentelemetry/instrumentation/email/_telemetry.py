@@ -131,6 +131,29 @@ def _keep(
         _logger.debug("email instrumentation: could not keep a call's data", exc_info=True)
 
 
+def _read_outcome(
+    op: Operation,
+    attempt: EmailAttempt,
+    result: Any,
+    exc: Optional[BaseException],
+    scope: Optional[Scope] = None,
+) -> None:
+    """The adapter's reading of a call's outcome, then the core's rules;
+    never raises. For a framework call (``scope``), an exception a transport
+    beneath raised is read in the transport's terms first."""
+    try:
+        if exc is not None:
+            behind = scope.failure_behind(exc) if scope is not None else None
+            attempt.failure = behind or op.on_error(attempt, exc)
+        else:
+            op.on_result(attempt, result)
+        settle(attempt)
+    except Exception:
+        if exc is not None:
+            attempt.failure = _errors.exception_failure(exc)
+        _logger.debug("email instrumentation: could not read the outcome", exc_info=True)
+
+
 class _Call:
     """What one traced call carries from start to finish."""
 
@@ -449,16 +472,7 @@ class EmailTelemetry:
             self._finish_framework(op, call, result, exc, duration)
             return
         try:
-            try:
-                if exc is not None:
-                    attempt.failure = op.on_error(attempt, exc)
-                else:
-                    op.on_result(attempt, result)
-                settle(attempt)
-            except Exception:
-                if exc is not None:
-                    attempt.failure = _errors.exception_failure(exc)
-                _logger.debug("email instrumentation: could not read the outcome", exc_info=True)
+            _read_outcome(op, attempt, result, exc)
             scope = SCOPE.get()
             if scope is not None:  # a framework call is counting its messages
                 scope.saw(attempt, exc)
@@ -504,17 +518,7 @@ class EmailTelemetry:
             assert isinstance(attempt, FrameworkAttempt) and call.scope is not None
             if call.scope_token is not None:
                 SCOPE.reset(call.scope_token)
-            try:
-                if exc is not None:
-                    # What a transport beneath raised, in its terms; else the
-                    # adapter's reading of the framework's own exception.
-                    attempt.failure = call.scope.failure_behind(exc) or op.on_error(attempt, exc)
-                else:
-                    op.on_result(attempt, result)
-            except Exception:
-                if exc is not None:
-                    attempt.failure = _errors.exception_failure(exc)
-                _logger.debug("email instrumentation: could not read the outcome", exc_info=True)
+            _read_outcome(op, attempt, result, exc, call.scope)
             if span.is_recording():
                 if attempt.sent is not None:
                     span.set_attribute(c.EMAIL_MESSAGE_SENT_COUNT, attempt.sent)
