@@ -22,6 +22,10 @@ from opentelemetry.instrumentation.email._conventions import (
     MAX_ADDRESSES_PER_ATTRIBUTE,
     OP_SEND,
     OP_SEND_BATCH,
+    PROPAGATION_SENT_AT,
+    PROPAGATION_SENT_AT_HEADER,
+    PROPAGATION_TRACEPARENT,
+    PROPAGATION_TRACEPARENT_HEADER,
 )
 from opentelemetry.instrumentation.email._errors import (
     Failure,
@@ -197,6 +201,47 @@ Observe = Callable[[EmailAttempt, Any, Tuple[Any, ...], Dict[str, Any], Any], No
 Keep = Callable[[Any, Tuple[Any, ...], Dict[str, Any], Any], None]
 
 
+class Propagation:
+    """What a send carries to the provider for its delivery webhooks to echo
+    back: the send span's W3C ``traceparent`` and the send time (Unix
+    milliseconds), as the core hands them to an operation's ``inject``.
+
+    ``headers`` is true when the user allowed headers recipients can see
+    (``OTEL_INSTRUMENTATION_EMAIL_PROPAGATE=headers``): only then may an
+    adapter add a header or a field the provider turns into one (Mailgun
+    ``v:`` variables, Brevo ``X-Mailin-custom``)."""
+
+    __slots__ = ("headers", "sent_at", "traceparent")
+
+    def __init__(self, traceparent: str, sent_at: str, headers: bool) -> None:
+        self.traceparent = traceparent
+        self.sent_at = sent_at
+        self.headers = headers
+
+    def fields(self) -> Dict[str, str]:
+        """The custom-data entries: key to value, both strings."""
+        return {PROPAGATION_TRACEPARENT: self.traceparent, PROPAGATION_SENT_AT: self.sent_at}
+
+    def header_fields(self) -> Dict[str, str]:
+        """The same as message headers: name to value."""
+        return {
+            PROPAGATION_TRACEPARENT_HEADER: self.traceparent,
+            PROPAGATION_SENT_AT_HEADER: self.sent_at,
+        }
+
+    def __repr__(self) -> str:
+        return f"<Propagation {self.traceparent} {self.sent_at} headers={self.headers}>"
+
+
+# The call's arguments with the propagation fields added to copies of what the
+# application passed (its own objects are never changed), or None to leave
+# the call as it is (the app's field is taken, a limit would be exceeded).
+Inject = Callable[
+    [EmailAttempt, Propagation, Tuple[Any, ...], Dict[str, Any]],
+    Optional[Tuple[Tuple[Any, ...], Dict[str, Any]]],
+]
+
+
 def _ignore_result(attempt: EmailAttempt, result: Any) -> None:
     return None
 
@@ -242,13 +287,18 @@ class Operation:
     - ``on_nested(outer, instance, args, kwargs)`` runs instead of a second
       span when the library calls an operation of the same system and name
       from inside it (smtplib's ``send_message`` calling ``sendmail``);
-    - ``adopt``: see :class:`Adopt`.
+    - ``adopt``: see :class:`Adopt`;
+    - ``inject(attempt, propagation, args, kwargs)``: for a send, the
+      arguments to call the library with instead, carrying ``propagation``
+      in the provider's custom-data field (see :data:`Inject`). Runs after
+      the request hook, only when propagation is on.
     """
 
     __slots__ = (
         "adopt",
         "attempt_type",
         "describe",
+        "inject",
         "name",
         "on_error",
         "on_nested",
@@ -266,6 +316,7 @@ class Operation:
         on_nested: Optional[OnNested] = None,
         adopt: Optional[Adopt] = None,
         attempt_type: Callable[[str, str], EmailAttempt] = EmailAttempt,
+        inject: Optional[Inject] = None,
     ) -> None:
         self.system = system
         self.name = name
@@ -275,6 +326,7 @@ class Operation:
         self.on_nested = on_nested
         self.adopt = adopt
         self.attempt_type = attempt_type
+        self.inject = inject
 
 
 class Observer:

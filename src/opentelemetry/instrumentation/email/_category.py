@@ -44,6 +44,12 @@ class Categories:
                 return self._bounded(found)
         return None
 
+    def resolve_value(self, value: Any) -> Optional[str]:
+        """A category given as is (a delivery event's first tag), bounded
+        the same way."""
+        found = _clean(value)
+        return None if found is None else self._bounded(found)
+
     def _bounded(self, value: str) -> str:
         seen = self._seen
         if value in seen:

@@ -8,6 +8,7 @@ import os
 import re
 from typing import Any, Final, Mapping, Optional
 
+from opentelemetry.instrumentation.email._conventions import PROPAGATE_METADATA, PROPAGATE_MODES
 from opentelemetry.instrumentation.email._privacy import ADDRESS_MODES, MASKED, PrivacyPolicy
 
 _logger = logging.getLogger(__name__)
@@ -18,6 +19,7 @@ ENV_CAPTURE_SUBJECT: Final = "OTEL_INSTRUMENTATION_EMAIL_CAPTURE_SUBJECT"
 ENV_EMIT_LOGS: Final = "OTEL_INSTRUMENTATION_EMAIL_EMIT_LOGS"
 ENV_CATEGORY_HEADER: Final = "OTEL_INSTRUMENTATION_EMAIL_CATEGORY_HEADER"
 ENV_CATEGORY_LIMIT: Final = "OTEL_INSTRUMENTATION_EMAIL_CATEGORY_LIMIT"
+ENV_PROPAGATE: Final = "OTEL_INSTRUMENTATION_EMAIL_PROPAGATE"
 DEFAULT_CATEGORY_LIMIT: Final = 50
 
 # Without a configured key, hashes are stable within this process only: two
@@ -28,7 +30,7 @@ _PROCESS_HASH_KEY: Final = os.urandom(32)
 class Settings:
     """The validated settings one ``instrument()`` call runs with."""
 
-    __slots__ = ("category_header", "category_limit", "emit_logs", "privacy")
+    __slots__ = ("category_header", "category_limit", "emit_logs", "privacy", "propagate")
 
     def __init__(
         self,
@@ -36,11 +38,14 @@ class Settings:
         emit_logs: bool,
         category_header: Optional[str] = None,
         category_limit: int = DEFAULT_CATEGORY_LIMIT,
+        propagate: str = PROPAGATE_METADATA,
     ) -> None:
         self.privacy = privacy
         self.emit_logs = emit_logs
         self.category_header = category_header
         self.category_limit = category_limit
+        # What a send carries for the provider's delivery webhooks to echo.
+        self.propagate = propagate
 
     @classmethod
     def from_environment(
@@ -66,7 +71,16 @@ class Settings:
                 _warn_once(source, header, "a header name such as X-Email-Category", "none")
             header = None
         limit = _count(kwargs, env, "category_limit", ENV_CATEGORY_LIMIT, DEFAULT_CATEGORY_LIMIT)
-        return cls(PrivacyPolicy(mode, key or _PROCESS_HASH_KEY, subject), emit_logs, header, limit)
+        propagate = _choice(
+            kwargs, env, "propagate", ENV_PROPAGATE, PROPAGATE_MODES, PROPAGATE_METADATA
+        )
+        return cls(
+            PrivacyPolicy(mode, key or _PROCESS_HASH_KEY, subject),
+            emit_logs,
+            header,
+            limit,
+            propagate,
+        )
 
 
 # A header field name (RFC 5322: printable ASCII but the colon).

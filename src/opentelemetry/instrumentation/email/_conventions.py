@@ -131,3 +131,65 @@ SYSTEM_ALIYUN_DIRECTMAIL: Final = "aliyun_directmail"
 SYSTEM_TENCENT_SES: Final = "tencent_ses"
 SYSTEM_MAILTRAP: Final = "mailtrap"
 SYSTEM_ELASTIC_EMAIL: Final = "elastic_email"
+
+# -- Delivery events (contract v2, "Delivery events") ---------------------------------------
+
+# Propagation: what a send carries in the provider's custom-data field.
+PROPAGATE_METADATA: Final = "metadata"  # fields recipients never see (the default)
+PROPAGATE_HEADERS: Final = "headers"  # also a header recipients can see
+PROPAGATE_NONE: Final = "none"
+PROPAGATE_MODES: Final = (PROPAGATE_METADATA, PROPAGATE_HEADERS, PROPAGATE_NONE)
+# The keys, in every provider's custom data: short (Postmark keys), made of
+# [a-z_] (Mandrill, Resend and SES tag names); the values are a W3C
+# traceparent (55 characters of hex and dashes) and the send time in Unix
+# milliseconds (digits): both fit every provider's character set.
+PROPAGATION_TRACEPARENT: Final = "otel_traceparent"
+PROPAGATION_SENT_AT: Final = "otel_sent_at"
+# The headers, with PROPAGATE_HEADERS, on SMTP and header-based providers.
+PROPAGATION_TRACEPARENT_HEADER: Final = "X-Otel-Traceparent"
+PROPAGATION_SENT_AT_HEADER: Final = "X-Otel-Sent-At"
+
+# Span (CONSUMER, "deliver {email.system}") and metric attributes.
+EMAIL_DELIVERY_EVENT: Final = "email.delivery.event"
+EMAIL_DELIVERY_BOUNCE_TYPE: Final = "email.delivery.bounce.type"
+EMAIL_DELIVERY_TIME: Final = "email.delivery.time"
+EMAIL_SMTP_ENHANCED_STATUS: Final = "email.smtp.enhanced_status"
+OP_DELIVER: Final = "deliver"
+
+# email.delivery.event values.
+DELIVERED: Final = "delivered"
+BOUNCED: Final = "bounced"
+DEFERRED: Final = "deferred"
+REJECTED: Final = "rejected"
+COMPLAINED: Final = "complained"
+OPENED: Final = "opened"
+CLICKED: Final = "clicked"
+UNSUBSCRIBED: Final = "unsubscribed"
+DELIVERY_EVENTS: Final = (
+    DELIVERED,
+    BOUNCED,
+    DEFERRED,
+    REJECTED,
+    COMPLAINED,
+    OPENED,
+    CLICKED,
+    UNSUBSCRIBED,
+)
+# email.delivery.bounce.type values.
+BOUNCE_HARD: Final = "hard"
+BOUNCE_SOFT: Final = "soft"
+BOUNCE_UNDETERMINED: Final = "undetermined"
+
+# Metrics.
+METRIC_DELIVERY_EVENTS: Final = "email.delivery.events"
+METRIC_DELIVERY_DURATION: Final = "email.delivery.duration"
+METRIC_WEBHOOKS_REFUSED: Final = "email.delivery.webhooks.refused"
+DELIVERY_DURATION_BUCKETS: Final = (1, 5, 15, 30, 60, 120, 300, 900, 1800, 3600, 21600, 86400)
+# error.type of a refused webhook call.
+REFUSED_SIGNATURE: Final = "signature"
+REFUSED_CREDENTIALS: Final = "credentials"
+REFUSED_STALE: Final = "stale"
+REFUSED_MALFORMED: Final = "malformed"
+
+# Log record.
+LOG_DELIVERY_EVENT_NAME: Final = "email.delivery.result"

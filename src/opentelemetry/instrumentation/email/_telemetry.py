@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from contextvars import ContextVar, Token
-from time import monotonic, perf_counter
+from time import monotonic, perf_counter, time_ns
 from typing import Any, Awaitable, Callable, Dict, Optional, Tuple, TypeVar
 
 from opentelemetry._logs import get_logger_provider
@@ -34,6 +34,7 @@ from opentelemetry.instrumentation.email._attempt import (
     FrameworkAttempt,
     Observer,
     Operation,
+    Propagation,
     Stash,
     settle,
 )
@@ -159,6 +160,7 @@ class _Call:
 
     __slots__ = (
         "active_token",
+        "args",
         "attempt",
         "attributes",
         "owned",
@@ -166,6 +168,7 @@ class _Call:
         "scope_token",
         "span",
         "start",
+        "kwargs",
         "token",
     )
 
@@ -176,8 +179,14 @@ class _Call:
         span: trace.Span,
         attributes: Dict[str, Any],
         owned: bool,
+        args: Tuple[Any, ...],
+        kwargs: Dict[str, Any],
     ) -> None:
         self.attempt = attempt
+        # What the library is called with: the app's arguments, or copies
+        # carrying the propagation fields.
+        self.args = args
+        self.kwargs = kwargs
         self.span = span
         self.owned = owned  # False: another instrumentation's span, which it ends
         self.attributes = attributes
@@ -227,6 +236,9 @@ class EmailTelemetry:
         self._recheck_at = 0.0
         self._request_hook = request_hook
         self._response_hook = response_hook
+        self._propagate: Optional[str] = (
+            None if settings.propagate == c.PROPAGATE_NONE else settings.propagate
+        )
         self._tracer, tracer_provider = _usable(
             "tracer_provider",
             tracer_provider,
@@ -287,7 +299,7 @@ class EmailTelemetry:
             if call is None:
                 return wrapped(*args, **kwargs)
             try:
-                result = wrapped(*args, **kwargs)
+                result = wrapped(*call.args, **call.kwargs)
             except BaseException as exc:
                 self._finish(op, call, None, exc)
                 raise
@@ -326,7 +338,7 @@ class EmailTelemetry:
         if call is None:
             return await wrapped(*args, **kwargs)
         try:
-            result = await wrapped(*args, **kwargs)
+            result = await wrapped(*call.args, **call.kwargs)
         except BaseException as exc:
             self._finish(op, call, None, exc)
             raise
@@ -440,7 +452,7 @@ class EmailTelemetry:
                 span = adopted
                 span.update_name(name)
                 span.set_attributes(attributes)
-            call = _Call(op, attempt, span, attributes, owned=adopted is None)
+            call = _Call(op, attempt, span, attributes, adopted is None, args, kwargs)
         except Exception:
             _logger.warning("email instrumentation: could not start telemetry", exc_info=True)
             return None
@@ -452,11 +464,33 @@ class EmailTelemetry:
             except BaseException:
                 call.end()  # KeyboardInterrupt, SystemExit: leave nothing behind
                 raise
+        if op.inject is not None and self._propagate is not None and attempt.is_send:
+            self._inject(op, call)
         call.active_token = _ACTIVE.set(_Active(op, attempt))
         if kind is SpanKind.INTERNAL:
             call.scope = Scope()
             call.scope_token = SCOPE.set(call.scope)
         return call
+
+    def _inject(self, op: Operation, call: _Call) -> None:
+        """Let the adapter put the send span's context and the send time in
+        the provider's custom-data field; on any failure the call goes out as
+        the app made it."""
+        try:
+            span_context = call.span.get_span_context()
+            if not span_context.is_valid or op.inject is None:
+                return
+            propagation = Propagation(
+                f"00-{span_context.trace_id:032x}-{span_context.span_id:016x}"
+                f"-{int(span_context.trace_flags):02x}",
+                str(time_ns() // 1_000_000),
+                self._propagate == c.PROPAGATE_HEADERS,
+            )
+            injected = op.inject(call.attempt, propagation, call.args, call.kwargs)
+            if injected is not None:
+                call.args, call.kwargs = injected
+        except Exception:
+            _logger.debug("email instrumentation: could not propagate", exc_info=True)
 
     def _finish(
         self, op: Operation, call: _Call, result: Any, exc: Optional[BaseException]

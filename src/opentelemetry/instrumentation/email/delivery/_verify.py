@@ -1,0 +1,79 @@
+"""How a webhook call is refused, and the checks receivers share: constant-
+time comparison, timestamp tolerance, basic-auth credentials. Knows no
+OpenTelemetry and no provider."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+from typing import Mapping, Optional
+
+from opentelemetry.instrumentation.email import _conventions as c
+
+
+class WebhookVerificationError(ValueError):
+    """The webhook call did not prove it came from the provider (a forged or
+    missing signature, wrong credentials, a stale or replayed timestamp).
+    Nothing from it was recorded. ``reason`` is the refusal's ``error.type``
+    (``signature``, ``credentials`` or ``stale``); the message never quotes
+    the request."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class MalformedWebhookError(ValueError):
+    """The call was authentic (or the provider signs nothing) but its body is
+    not a webhook this provider sends: nothing was recorded."""
+
+    reason = c.REFUSED_MALFORMED
+
+
+def signature_error(message: str = "webhook signature does not match") -> WebhookVerificationError:
+    return WebhookVerificationError(c.REFUSED_SIGNATURE, message)
+
+
+def credentials_error(message: str = "webhook credentials do not match") -> WebhookVerificationError:
+    return WebhookVerificationError(c.REFUSED_CREDENTIALS, message)
+
+
+def stale_error(message: str = "webhook timestamp is outside the tolerance") -> WebhookVerificationError:
+    return WebhookVerificationError(c.REFUSED_STALE, message)
+
+
+def same(a: bytes, b: bytes) -> bool:
+    """Constant-time equality."""
+    return hmac.compare_digest(a, b)
+
+
+def check_timestamp(timestamp: Optional[str], now: float, tolerance: float) -> float:
+    """The signed timestamp (Unix seconds) when within ``tolerance`` seconds
+    of ``now`` either way; a :class:`WebhookVerificationError` otherwise."""
+    try:
+        value = float(timestamp) if timestamp is not None else None
+    except ValueError:
+        value = None
+    if value is None or value != value:  # missing, unreadable, NaN
+        raise signature_error("webhook timestamp is missing or unreadable")
+    if abs(now - value) > tolerance:
+        raise stale_error()
+    return value
+
+
+def check_basic_auth(headers: Mapping[str, str], secret: Optional[str]) -> None:
+    """The ``Authorization: Basic`` credentials against ``user:password``
+    (Postmark, Mailjet, Brevo and SparkPost authenticate webhooks so)."""
+    if not secret:
+        raise credentials_error("no webhook credentials are configured")
+    given = headers.get("authorization") or ""
+    scheme, _, encoded = given.partition(" ")
+    if scheme.lower() != "basic":
+        raise credentials_error("webhook call carries no basic credentials")
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise credentials_error("webhook credentials are not base64") from None
+    if not same(decoded, secret.encode("utf-8")):
+        raise credentials_error()
