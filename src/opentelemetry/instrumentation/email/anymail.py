@@ -100,7 +100,7 @@ _SES_TRANSIENT = frozenset(
 
 
 @functools.lru_cache(maxsize=64)
-def _system(esp_name: str) -> str:
+def esp_system(esp_name: str) -> str:
     """``email.system`` for anymail's ESP name: ``SendGrid`` -> ``sendgrid``,
     ``Unisender Go`` -> ``unisender_go``, ``Amazon SES`` -> ``ses``."""
     name = re.sub(r"\s+", " ", esp_name.strip().lower())
@@ -192,7 +192,7 @@ def _describe(
     esp_name = getattr(backend, "esp_name", None)
     if not isinstance(esp_name, str):
         return None
-    attempt.system = _system(esp_name)
+    attempt.system = esp_system(esp_name)
     attempt.server_address, attempt.server_port = server_of(getattr(backend, "api_url", None))
     return _read_call(attempt, backend, args, kwargs)
 

@@ -108,9 +108,14 @@ _TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
 def traceparent_of(value: Any) -> Optional[str]:
     """A W3C traceparent as this package writes it, else None (a value an
     attacker wrote is checked here before it becomes a link)."""
-    if isinstance(value, str) and len(value) == 55 and _TRACEPARENT.fullmatch(value):
-        if value[3:35] != "0" * 32 and value[36:52] != "0" * 16:
-            return value
+    if (
+        isinstance(value, str)
+        and len(value) == 55
+        and _TRACEPARENT.fullmatch(value)
+        and value[3:35] != "0" * 32
+        and value[36:52] != "0" * 16
+    ):
+        return value
     return None
 
 
@@ -134,7 +139,9 @@ def propagated(data: Any) -> Tuple[Optional[str], Optional[float]]:
     )
 
 
-def propagated_tags(tags: Any, name_key: str = "name", value_key: str = "value") -> Mapping[str, Any]:
+def propagated_tags(
+    tags: Any, name_key: str = "name", value_key: str = "value"
+) -> Mapping[str, Any]:
     """Name/value tag lists (Resend ``tags``, SES ``mail.tags`` after
     flattening) as one mapping, for :func:`propagated`."""
     found: dict[str, Any] = {}

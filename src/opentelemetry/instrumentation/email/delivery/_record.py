@@ -10,8 +10,15 @@ from time import time, time_ns
 from typing import Any, Dict, Optional, Sequence, Tuple
 
 from opentelemetry._logs import LogRecord, SeverityNumber, get_logger
-from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode
-from opentelemetry.trace import TraceFlags
+from opentelemetry.trace import (
+    Link,
+    NonRecordingSpan,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+)
 
 from opentelemetry import metrics, trace
 from opentelemetry.instrumentation.email import _conventions as c
@@ -81,7 +88,7 @@ class DeliveryTelemetry:
         self._events = meter.create_counter(
             c.METRIC_DELIVERY_EVENTS,
             unit="{event}",
-            description="Delivery events the providers reported (delivered, bounced, complained...).",
+            description="Delivery events the providers reported: delivered, bounced, complained...",
         )
         self._duration = meter.create_histogram(
             c.METRIC_DELIVERY_DURATION,

@@ -35,11 +35,15 @@ def signature_error(message: str = "webhook signature does not match") -> Webhoo
     return WebhookVerificationError(c.REFUSED_SIGNATURE, message)
 
 
-def credentials_error(message: str = "webhook credentials do not match") -> WebhookVerificationError:
+def credentials_error(
+    message: str = "webhook credentials do not match",
+) -> WebhookVerificationError:
     return WebhookVerificationError(c.REFUSED_CREDENTIALS, message)
 
 
-def stale_error(message: str = "webhook timestamp is outside the tolerance") -> WebhookVerificationError:
+def stale_error(
+    message: str = "webhook timestamp is outside the tolerance",
+) -> WebhookVerificationError:
     return WebhookVerificationError(c.REFUSED_STALE, message)
 
 

@@ -74,7 +74,7 @@ class DeliveryWebhook:
         self._telemetry = DeliveryTelemetry(
             Settings.from_environment(settings), tracer_provider, meter_provider, logger_provider
         )
-        self._max_body = max_body_bytes
+        self.max_body_bytes = max_body_bytes
         self._clock = clock
 
     def handle(self, body: bytes, headers: Mapping[str, str]) -> List[DeliveryEvent]:
@@ -91,6 +91,11 @@ class DeliveryWebhook:
         """Record events read elsewhere (django-anymail's tracking signal,
         whose views already verified the call)."""
         self._telemetry.record(events)
+
+    def refused_unread(self) -> None:
+        """Count a call a mount refused before reading its body (declared
+        larger than ``max_body_bytes``)."""
+        self._telemetry.refused(self.provider, MalformedWebhookError.reason)
 
     def respond(self, body: bytes, headers: Mapping[str, str]) -> WebhookResponse:
         """:meth:`handle` as an HTTP answer, for mounts: 200 when recorded
@@ -114,7 +119,9 @@ class DeliveryWebhook:
     def _handle(self, body: bytes, headers: Mapping[str, str]) -> Reading:
         system = self.provider
         try:
-            request = WebhookRequest(_bytes(body, self._max_body), _lower(headers), self._clock())
+            request = WebhookRequest(
+                _bytes(body, self.max_body_bytes), _lower(headers), self._clock()
+            )
         except MalformedWebhookError:
             self._telemetry.refused(system, MalformedWebhookError.reason)
             raise
