@@ -33,7 +33,7 @@ from anymail.signals import pre_send
 from django.core import mail
 from opentelemetry.trace import SpanKind, StatusCode
 
-from opentelemetry.instrumentation.email.anymail import _system
+from opentelemetry.instrumentation.email.anymail import esp_system
 from opentelemetry.instrumentation.email.providers.ses import SesInstrumentor
 from tests.conftest import Telemetry, instrumented
 from tests.frameworks import kit
@@ -868,7 +868,7 @@ def test_every_esp_anymail_ships_has_its_contract_system() -> None:
     assert names >= {"SendGrid", "Postmark", "Mailgun", "Amazon SES", "SendinBlue", "Brevo"}
     assert names <= EXPECTED_SYSTEMS.keys(), names - EXPECTED_SYSTEMS.keys()
     for name in names:
-        assert _system(name) == EXPECTED_SYSTEMS[name], name
+        assert esp_system(name) == EXPECTED_SYSTEMS[name], name
 
 
 # -- privacy --------------------------------------------------------------------------------

@@ -1,15 +1,51 @@
 """What both SMTP client adapters share: the rules that do not depend on
 the client library (the envelope sender of a message object, what a refusal
-of recipients means, the queue id in the final DATA reply)."""
+of recipients means, the queue id in the final DATA reply, and how a send
+carries its trace context).
+
+Propagation over SMTP. SMTP has no field the recipients never see, so with
+``propagate="metadata"`` (the default) and ``"none"`` a send goes out exactly
+as the application made it. With ``propagate="headers"``
+(``OTEL_INSTRUMENTATION_EMAIL_PROPAGATE=headers``) every traced send carries:
+
+- the headers ``X-Otel-Traceparent`` (the send span's W3C traceparent) and
+  ``X-Otel-Sent-At`` (the send time, Unix milliseconds), which a bounce that
+  quotes the original headers brings back. They are added to a copy of the
+  message: a str or bytes message gets them as its first lines, with the
+  line ending its header block uses (CRLF, else LF); a message object gets
+  them at the end of its headers, on a copy whose header list is its own.
+  When the message already has either header (any case), it goes out
+  untouched: the application's header stays and is not paired with our send
+  time. The values hold no address.
+- ``ENVID=<traceparent>`` in MAIL FROM (DSN, RFC 3461: it comes back as
+  ``Original-Envelope-Id`` in the delivery status notification), on a copy
+  of the application's ``mail_options``, when the server offered DSN at an
+  EHLO the client already made on this connection (no EHLO is sent for
+  it: a connection whose first command is this send gets none) and the
+  application gave no ENVID of its own. ``RET`` and ``NOTIFY`` are never
+  added: they decide what the server sends back to the sender and when,
+  which is the application's choice.
+
+``email.message.size`` is then the size of the message that went out, these
+headers included, as it is for every other send: the octets DATA sent where
+the client reports them, else the length of the message handed to it.
+"""
 
 from __future__ import annotations
 
+import copy
 import re
 from email.message import Message
 from email.utils import getaddresses
-from typing import Any, List, Optional, Union
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
-from opentelemetry.instrumentation.email._attempt import EmailAttempt, Rejected
+from opentelemetry.instrumentation.email._attempt import (
+    EmailAttempt,
+    Inject,
+    Propagation,
+    Rejected,
+    arg,
+)
 from opentelemetry.instrumentation.email._errors import Failure
 
 
@@ -74,3 +110,190 @@ def queue_id(reply: Union[str, bytes, None]) -> Optional[str]:
                 return None
             return found[:128]
     return None
+
+
+# -- propagation ---------------------------------------------------------------------
+
+
+class SmtpAttempt(EmailAttempt):
+    """An SMTP send that knows whether the server offered DSN (RFC 3461) at
+    the last EHLO the client made on its connection before the call, as the
+    client recorded it: only then does the send carry ``ENVID``."""
+
+    __slots__ = ("dsn",)
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.dsn = False
+
+
+def note_dsn(attempt: EmailAttempt, offered: bool) -> None:
+    """Record on an :class:`SmtpAttempt` whether its server offered DSN."""
+    if isinstance(attempt, SmtpAttempt):
+        attempt.dsn = offered
+
+
+def offers_dsn(attempt: EmailAttempt) -> bool:
+    return isinstance(attempt, SmtpAttempt) and attempt.dsn
+
+
+# RFC 3461 4.4: ENVID is at most 100 characters of xtext, whose characters
+# are "!" to "~" except "+" and "=" (a traceparent is hex digits and "-").
+_ENVID_MAX = 100
+_XTEXT = re.compile(r"[!-*,-<>-~]+")
+
+
+def with_envid(options: Any, envid: str) -> Optional[Union[List[str], Tuple[str, ...]]]:
+    """A copy of the application's MAIL FROM options (None: none) with
+    ``ENVID=<envid>`` added; None to leave them as they are: the application
+    gave an ENVID, options that are not a list or tuple of strings (a
+    generator is the library's to iterate, once), or an ``envid`` that is
+    not valid xtext of at most 100 characters."""
+    if options is None:
+        options = []
+    if not isinstance(options, (list, tuple)) or not all(isinstance(o, str) for o in options):
+        return None
+    if any(o.partition("=")[0].strip().upper() == "ENVID" for o in options):
+        return None
+    if len(envid) > _ENVID_MAX or not _XTEXT.fullmatch(envid):
+        return None
+    option = f"ENVID={envid}"
+    return (*options, option) if isinstance(options, tuple) else [*options, option]
+
+
+Raw = Union[str, bytes]
+
+
+# The end of a header block: a line break, then an empty line.
+_BLANK = re.compile("\n\r?\n")
+_BLANK_BYTES = re.compile(b"\n\r?\n")
+# A header field's name and colon (RFC 5322 2.2, with the obsolete space).
+_FIELD = re.compile(r"[!-9;-~]+[ \t]*:")
+
+
+def _head(raw: str) -> str:
+    """The header block of a serialised message: up to its first empty line."""
+    if raw.startswith(("\n", "\r\n")):
+        return ""
+    blank = _BLANK.search(raw)
+    return raw[: blank.start()] if blank else raw
+
+
+def _header_names(head: str) -> List[str]:
+    """The lower-cased names of the fields in a header block."""
+    names = []
+    for line in head.split("\n"):
+        if line and line[0] not in " \t":
+            name, colon, _ = line.partition(":")
+            if colon:
+                names.append(name.strip().lower())
+    return names
+
+
+def raw_with_headers(raw: Raw, fields: Mapping[str, str]) -> Optional[Raw]:
+    """A serialised message with ``fields`` as its first header lines, in the
+    line ending its header block uses (CRLF, else LF; CRLF when it has no
+    line break at all): bytes stay bytes, str stays str. None when the
+    header block already names one of the fields, or the message does not
+    start with a header field or an empty line (no telling where its header
+    block ends)."""
+    # Only the header block is read (bytes decoded octet for octet).
+    prefix = raw[: _head_end(raw)].decode("latin-1") if isinstance(raw, bytes) else raw
+    if not (prefix.startswith(("\n", "\r\n")) or _FIELD.match(prefix)):
+        return None
+    present = set(_header_names(_head(prefix)))
+    if any(name.lower() in present for name in fields):
+        return None
+    newline = prefix.find("\n")
+    eol = "\r\n" if newline == -1 or prefix[newline - 1 : newline] == "\r" else "\n"
+    lines = "".join(f"{name}: {value}{eol}" for name, value in fields.items())
+    if isinstance(raw, bytes):
+        return lines.encode("ascii") + raw
+    return lines + raw
+
+
+def _head_end(raw: bytes) -> int:
+    """Where a bytes message's header block ends, its first empty line
+    included (else its end): the part worth decoding."""
+    blank = _BLANK_BYTES.search(raw)
+    return blank.end() if blank else len(raw)
+
+
+def message_with_headers(message: Message, fields: Mapping[str, str]) -> Optional[Message]:
+    """A copy of a message object with ``fields`` added to its headers; the
+    application's object is not changed. None when it already has one of the
+    fields (any case), or is a message we cannot copy that way."""
+    if any(name in message for name in fields):
+        return None
+    # copy.copy shares the header list, and adding a header appends to it:
+    # the copy gets a list of its own (the payload, never written, is shared,
+    # as smtplib's and aiosmtplib's own copies share it).
+    state = vars(message)
+    headers = state.get("_headers")
+    if not isinstance(headers, list):
+        return None
+    clone = copy.copy(message)
+    vars(clone)["_headers"] = list(headers)
+    for name, value in fields.items():
+        clone[name] = value
+    return clone
+
+
+def with_headers(message: Any, fields: Mapping[str, str]) -> Any:
+    """:func:`raw_with_headers` or :func:`message_with_headers`, by the
+    message's type; None for anything else."""
+    if isinstance(message, (str, bytes)):
+        return raw_with_headers(message, fields)
+    if isinstance(message, Message):
+        return message_with_headers(message, fields)
+    return None
+
+
+Args = Tuple[Any, ...]
+
+
+def replaced(
+    args: Args, kwargs: Dict[str, Any], index: Optional[int], name: str, value: Any
+) -> Tuple[Args, Dict[str, Any]]:
+    """The call's arguments with one replaced: at ``index`` when it was
+    passed by position there (None: a keyword-only argument), else by name.
+    New tuple and dict: the application's are not changed."""
+    if index is not None and len(args) > index:
+        return (*args[:index], value, *args[index + 1 :]), kwargs
+    return args, {**kwargs, name: value}
+
+
+def injector(message_index: int, message_name: str, options_index: Optional[int]) -> Inject:
+    """The ``inject`` of an SMTP send taking the message at ``message_index``
+    (or by ``message_name``) and ``mail_options`` at ``options_index`` (None:
+    by keyword only). Headers mode only; see the module docstring."""
+
+    def inject(
+        attempt: EmailAttempt, propagation: Propagation, args: Args, kwargs: Dict[str, Any]
+    ) -> Optional[Tuple[Args, Dict[str, Any]]]:
+        if not propagation.headers:
+            return None
+        changed = False
+        message = with_headers(
+            arg(args, kwargs, message_index, message_name), propagation.header_fields()
+        )
+        if message is not None:
+            args, kwargs = replaced(args, kwargs, message_index, message_name, message)
+            if isinstance(message, (str, bytes)):
+                # What goes out; the client's own count, when it reports
+                # one (DATA, SIZE), replaces it.
+                attempt.size = len(message)
+            changed = True
+        if offers_dsn(attempt):
+            given = (
+                kwargs.get("mail_options")
+                if options_index is None
+                else arg(args, kwargs, options_index, "mail_options")
+            )
+            options = with_envid(given, propagation.traceparent)
+            if options is not None:
+                args, kwargs = replaced(args, kwargs, options_index, "mail_options", options)
+                changed = True
+        return (args, kwargs) if changed else None
+
+    return inject

@@ -8,6 +8,18 @@ coroutine. ``sendmail_sync`` / ``send_message_sync`` run the same coroutines
 in a loop of their own, so they are traced through them (the span's parent
 is the caller's current span: ``asyncio.run`` copies the context).
 
+With ``propagate="headers"``, each ``sendmail``, ``send_message`` and
+``send`` carries the send span's context, added where the span starts (the
+calls they make inside already get the copy): the headers
+``X-Otel-Traceparent`` and ``X-Otel-Sent-At`` on a copy of the message, and
+``ENVID`` in a copy of ``mail_options`` when ``supports_extension("dsn")``
+is already true (an EHLO was made on this connection before: ``connect``
+makes one unless ``start_tls=False``). ``aiosmtplib.send`` opens its
+connection inside the call, so it never knows and never adds ``ENVID``.
+Never ``RET`` or ``NOTIFY``. The other modes send nothing extra. The rules,
+and what ``email.message.size`` then counts, are in
+:mod:`~opentelemetry.instrumentation.email._smtp`.
+
 Usage::
 
     from opentelemetry.instrumentation.email.aiosmtplib import AiosmtplibInstrumentor
@@ -34,8 +46,11 @@ from opentelemetry.instrumentation.email._attempt import (
 from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
 from opentelemetry.instrumentation.email._mime import read_message_object, read_raw_message
 from opentelemetry.instrumentation.email._smtp import (
+    SmtpAttempt,
     envelope_recipients,
     envelope_sender,
+    injector,
+    note_dsn,
     queue_id,
     recipients_refused,
 )
@@ -74,6 +89,14 @@ def _at_server(
 ) -> EmailAttempt:
     attempt.server_address, attempt.server_port = _client_server(instance, kwargs or {})
     return attempt
+
+
+def _has_dsn(instance: Any) -> bool:
+    """The server offered DSN at the EHLO this client already made."""
+    try:
+        return bool(instance.supports_extension("dsn"))
+    except Exception:  # not an aiosmtplib client after all
+        return False
 
 
 # -- errors -------------------------------------------------------------------------
@@ -179,6 +202,7 @@ def _describe_sendmail(
     attempt: EmailAttempt, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
 ) -> EmailAttempt:
     _at_server(attempt, instance)
+    note_dsn(attempt, _has_dsn(instance))
     _read_message(
         attempt,
         arg(args, kwargs, 2, "message"),
@@ -192,6 +216,7 @@ def _describe_send_message(
     attempt: EmailAttempt, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
 ) -> EmailAttempt:
     _at_server(attempt, instance)
+    note_dsn(attempt, _has_dsn(instance))
     _read_message(
         attempt, arg(args, kwargs, 0, "message"), kwargs.get("sender"), kwargs.get("recipients")
     )
@@ -255,6 +280,11 @@ def _sent(attempt: EmailAttempt, result: Any) -> None:
         attempt.provider_message_id = queue_id(reply)
 
 
+# With propagate="headers", every send carries the send span's context (module
+# docstring). The message is positional-only, mail_options keyword-only.
+_INJECT_SENDMAIL = injector(2, "message", None)
+_INJECT_MESSAGE = injector(0, "message", None)
+
 PATCHES = (
     Patch(
         "aiosmtplib",
@@ -277,26 +307,43 @@ PATCHES = (
     Patch(
         "aiosmtplib",
         "SMTP.sendmail",
-        Operation(SYSTEM, c.OP_SEND, _describe_sendmail, _sent, _failure, _nested_sendmail),
+        Operation(
+            SYSTEM,
+            c.OP_SEND,
+            _describe_sendmail,
+            _sent,
+            _failure,
+            _nested_sendmail,
+            attempt_type=SmtpAttempt,
+            inject=_INJECT_SENDMAIL,
+        ),
         is_async=True,
     ),
     Patch(
         "aiosmtplib",
         "SMTP.send_message",
-        Operation(SYSTEM, c.OP_SEND, _describe_send_message, _sent, _failure),
+        Operation(
+            SYSTEM,
+            c.OP_SEND,
+            _describe_send_message,
+            _sent,
+            _failure,
+            attempt_type=SmtpAttempt,
+            inject=_INJECT_MESSAGE,
+        ),
         is_async=True,
     ),
     Patch("aiosmtplib", "SMTP.mail", Observer(SYSTEM, c.OP_SEND, _declared_size)),
     Patch(
         "aiosmtplib.api",
         "send",
-        Operation(SYSTEM, c.OP_SEND, _describe_send, _sent, _failure),
+        Operation(SYSTEM, c.OP_SEND, _describe_send, _sent, _failure, inject=_INJECT_MESSAGE),
         is_async=True,
     ),
     Patch(
         "aiosmtplib",
         "send",
-        Operation(SYSTEM, c.OP_SEND, _describe_send, _sent, _failure),
+        Operation(SYSTEM, c.OP_SEND, _describe_send, _sent, _failure, inject=_INJECT_MESSAGE),
         is_async=True,
     ),
 )

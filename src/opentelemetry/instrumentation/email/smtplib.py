@@ -5,6 +5,17 @@ nothing of OpenTelemetry. Spans: ``connect smtp``, ``starttls smtp``,
 ``login smtp`` and ``send smtp`` (one per ``sendmail`` or ``send_message``;
 the ``sendmail`` that ``send_message`` makes inside adds to the same span).
 
+With ``propagate="headers"``, each ``sendmail`` and ``send_message`` carries
+the send span's context, added where the span starts (the ``sendmail`` that
+``send_message`` makes inside already gets the flattened copy): the headers
+``X-Otel-Traceparent`` and ``X-Otel-Sent-At`` on a copy of the message, and
+``ENVID`` in a copy of ``mail_options`` when ``has_extn("dsn")`` is already
+true (the application or smtplib made an EHLO on this connection before; a
+``sendmail`` on a fresh connection makes its own EHLO inside, too late).
+Never ``RET`` or ``NOTIFY``. The other modes send nothing extra. The rules,
+and what ``email.message.size`` then counts, are in
+:mod:`~opentelemetry.instrumentation.email._smtp`.
+
 Usage::
 
     from opentelemetry.instrumentation.email.smtplib import SmtplibInstrumentor
@@ -31,8 +42,11 @@ from opentelemetry.instrumentation.email._attempt import (
 from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
 from opentelemetry.instrumentation.email._mime import read_message_object, read_raw_message
 from opentelemetry.instrumentation.email._smtp import (
+    SmtpAttempt,
     envelope_recipients,
     envelope_sender,
+    injector,
+    note_dsn,
     queue_id,
     recipients_refused,
 )
@@ -58,6 +72,15 @@ def _server(instance: Any) -> Tuple[Optional[str], Optional[int]]:
 def _at_server(attempt: EmailAttempt, instance: Any) -> EmailAttempt:
     attempt.server_address, attempt.server_port = _server(instance)
     return attempt
+
+
+def _has_dsn(instance: Any) -> bool:
+    """The server offered DSN at the EHLO this client already made (smtplib
+    forgets the extensions on STARTTLS, until the next EHLO)."""
+    try:
+        return bool(instance.has_extn("dsn"))
+    except Exception:  # not an smtplib client after all
+        return False
 
 
 # -- errors ---------------------------------------------------------------------
@@ -152,6 +175,7 @@ def _describe_sendmail(
     attempt: EmailAttempt, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
 ) -> EmailAttempt:
     _at_server(attempt, instance)
+    note_dsn(attempt, _has_dsn(instance))
     sender = arg(args, kwargs, 0, "from_addr")
     recipients = arg(args, kwargs, 1, "to_addrs")
     message = arg(args, kwargs, 2, "msg")
@@ -171,6 +195,7 @@ def _describe_send_message(
     attempt: EmailAttempt, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
 ) -> EmailAttempt:
     _at_server(attempt, instance)
+    note_dsn(attempt, _has_dsn(instance))
     message = arg(args, kwargs, 0, "msg")
     sender = arg(args, kwargs, 1, "from_addr")
     recipients = arg(args, kwargs, 2, "to_addrs")
@@ -227,8 +252,26 @@ def _data_reply(
             attempt.provider_message_id = queue_id(result[1])
 
 
-SEND = Operation(SYSTEM, c.OP_SEND, _describe_sendmail, _sent, _failure, _nested_sendmail)
-SEND_MESSAGE = Operation(SYSTEM, c.OP_SEND, _describe_send_message, _sent, _failure)
+# With propagate="headers", both carry the send span's context (module docstring).
+SEND = Operation(
+    SYSTEM,
+    c.OP_SEND,
+    _describe_sendmail,
+    _sent,
+    _failure,
+    _nested_sendmail,
+    attempt_type=SmtpAttempt,
+    inject=injector(2, "msg", 3),
+)
+SEND_MESSAGE = Operation(
+    SYSTEM,
+    c.OP_SEND,
+    _describe_send_message,
+    _sent,
+    _failure,
+    attempt_type=SmtpAttempt,
+    inject=injector(0, "msg", 3),
+)
 
 PATCHES = (
     Patch(
