@@ -31,7 +31,9 @@ def sample(provider: str, name: str) -> Any:
     return json.loads((SAMPLES / provider / f"{name}.json").read_text())
 
 
-def hook(telemetry: Telemetry, provider: str, secret: Optional[str], **kwargs: Any) -> DeliveryWebhook:
+def hook(
+    telemetry: Telemetry, provider: str, secret: Optional[str], **kwargs: Any
+) -> DeliveryWebhook:
     return DeliveryWebhook(provider, secret, **telemetry.providers(), **kwargs)
 
 

@@ -55,8 +55,6 @@ CASES: List[Tuple[str, bytes, str, int]] = [
 ]
 
 
-
-
 def _assert_outcome(telemetry: Telemetry, method: str, expected: int) -> None:
     spans = kit.deliver_spans(telemetry, "postmark")
     if method == "POST" and expected == 200:
@@ -122,9 +120,7 @@ def test_flask_blueprint(
     app = flask.Flask(__name__)
     app.register_blueprint(mounts.flask_blueprint(hook), url_prefix="/hooks/postmark")
     headers = {"Authorization": authorization} if authorization else {}
-    response = app.test_client().open(
-        "/hooks/postmark/", method=method, data=body, headers=headers
-    )
+    response = app.test_client().open("/hooks/postmark/", method=method, data=body, headers=headers)
     assert response.status_code == expected
     _assert_outcome(telemetry, method, expected)
 

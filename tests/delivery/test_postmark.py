@@ -85,12 +85,15 @@ def test_send_carries_context_and_each_webhook_links_back(
     )
     # Each span starts at the provider's event time (just now).
     assert not any("email.delivery.time" in s.attributes for s in spans)
-    assert telemetry.counter(
-        "email.delivery.events",
-        email__delivery__event="bounced",
-        email__delivery__bounce__type="hard",
-        email__recipient__domain="gmail.com",
-    ) == 1
+    assert (
+        telemetry.counter(
+            "email.delivery.events",
+            email__delivery__event="bounced",
+            email__delivery__bounce__type="hard",
+            email__recipient__domain="gmail.com",
+        )
+        == 1
+    )
     # delivered and bounced have a duration since the send.
     assert len(telemetry.values("email.delivery.duration")) == 2
 

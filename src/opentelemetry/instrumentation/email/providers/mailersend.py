@@ -29,6 +29,14 @@ Outcome:
   ``MailerSendError`` whose cause names the last status, which is read from
   there.
 
+Delivery events: MailerSend has no custom data that comes back (no
+metadata, and tags are analytics grouping): its webhooks are tied to the
+send by the message id alone (``X-Message-Id``, the single send's
+``email.provider.message_id``). Nothing is added even with
+``OTEL_INSTRUMENTATION_EMAIL_PROPAGATE=headers``: MailerSend takes custom
+headers on its Professional and Enterprise plans only and refuses the send
+on the others, and a send must never fail because of this package.
+
 Usage::
 
     from opentelemetry.instrumentation.email.providers.mailersend import MailersendInstrumentor
@@ -161,7 +169,12 @@ def _sent(attempt: EmailAttempt, response: Any) -> None:
 
 
 REQUEST = Operation(
-    c.SYSTEM_MAILERSEND, c.OP_SEND, _describe, _sent, http_error, attempt_type=BatchAttempt
+    c.SYSTEM_MAILERSEND,
+    c.OP_SEND,
+    _describe,
+    _sent,
+    http_error,
+    attempt_type=BatchAttempt,
 )
 
 

@@ -15,6 +15,17 @@ The SDK retries 429/5xx and network errors itself (``RetryPolicy``, three
 retries by default): the one span covers all of them and carries the last
 answer.
 
+Delivery events: Mailgun's only custom data is ``v:<name>`` variables, which
+come back in every webhook's ``event-data.user-variables`` but travel in the
+delivered message as the ``X-Mailgun-Variables`` header, which recipients can
+see. So only with ``OTEL_INSTRUMENTATION_EMAIL_PROPAGATE=headers`` does a
+send (both routes) carry ``v:otel_traceparent`` and ``v:otel_sent_at``, added
+to a copy of ``data``; never when the app set either variable itself (as a
+``v:`` field or in an ``h:X-Mailgun-Variables`` header) or when the send
+options would pass 15,000 bytes (Mailgun refuses more than 16 kB of ``o:``,
+``h:`` and ``v:`` parameters). The webhook's message id is the send's
+``id`` without its angle brackets.
+
 Usage::
 
     from opentelemetry.instrumentation.email.providers.mailgun import MailgunInstrumentor
@@ -23,6 +34,7 @@ Usage::
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
@@ -31,7 +43,12 @@ import mailgun.client
 from opentelemetry.instrumentation.email import _conventions as c
 from opentelemetry.instrumentation.email import _errors
 from opentelemetry.instrumentation.email._addresses import addresses, first_address
-from opentelemetry.instrumentation.email._attempt import EmailAttempt, Operation, arg
+from opentelemetry.instrumentation.email._attempt import (
+    EmailAttempt,
+    Operation,
+    Propagation,
+    arg,
+)
 from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
 from opentelemetry.instrumentation.email._mime import read_raw_message
 from opentelemetry.instrumentation.email.providers._http import (
@@ -146,7 +163,82 @@ def _sent(attempt: EmailAttempt, response: Any) -> None:
         attempt.provider_message_id = body["id"]
 
 
-SEND = Operation(c.SYSTEM_MAILGUN, c.OP_SEND, _describe, _sent)
+# -- propagation: v: variables, which become a header recipients can see ------------------------
+
+# Mailgun refuses a send whose o:, h: and v: parameters pass 16 kB in all:
+# stay under it with room to spare.
+_MAX_OPTION_BYTES = 15_000
+_VARIABLES_HEADER = "h:x-mailgun-variables"
+Args = Tuple[Any, ...]
+
+
+def _option_bytes(pairs: Iterable[Tuple[Any, Any]]) -> int:
+    total = 0
+    for key, value in pairs:
+        if not (isinstance(key, str) and key[:2] in ("o:", "h:", "v:")):
+            continue
+        for item in value if isinstance(value, (list, tuple)) else (value,):
+            size = len(item) if isinstance(item, (str, bytes)) else len(str(item))
+            total += len(key.encode("utf-8")) + size
+    return total
+
+
+def _sets_a_variable(pairs: Iterable[Tuple[Any, Any]], names: Iterable[str]) -> bool:
+    """The app set one of ``names`` as a ``v:`` field or in an
+    ``X-Mailgun-Variables`` header (or set that header in a form this does
+    not read: then it may, and the send is left alone)."""
+    wanted = set(names)
+    for key, value in pairs:
+        if not isinstance(key, str):
+            return True
+        if key[:2] == "v:" and key[2:] in wanted:
+            return True
+        if key.lower() == _VARIABLES_HEADER:
+            for item in value if isinstance(value, (list, tuple)) else (value,):
+                try:
+                    variables = json.loads(item)
+                except (TypeError, ValueError):
+                    return True
+                if not isinstance(variables, Mapping) or wanted & set(variables):
+                    return True
+    return False
+
+
+def _with_variables(data: Any, propagation: Propagation) -> Any:
+    """A copy of the form ``data`` (a dict or a list of pairs) with the
+    propagation as ``v:`` fields; None when it must stay as the app made it."""
+    if not isinstance(data, (Mapping, list, tuple)):
+        return None  # a string or bytes body: not a form this can add to
+    pairs = _pairs(data)
+    if isinstance(data, (list, tuple)) and len(pairs) != len(data):
+        return None  # items that are not (name, value) pairs
+    fields = propagation.fields()
+    if _sets_a_variable(pairs, fields):
+        return None
+    added = [(f"v:{name}", value) for name, value in fields.items()]
+    if _option_bytes([*pairs, *added]) > _MAX_OPTION_BYTES:
+        return None
+    if isinstance(data, Mapping):
+        copy = dict(data)
+        copy.update(added)
+        return copy
+    return type(data)([*data, *added])
+
+
+def _inject(
+    attempt: EmailAttempt, propagation: Propagation, args: Args, kwargs: Dict[str, Any]
+) -> Optional[Tuple[Args, Dict[str, Any]]]:
+    if not propagation.headers:
+        return None  # v: variables are a header recipients can see
+    data = _with_variables(arg(args, kwargs, 0, "data"), propagation)
+    if data is None:
+        return None
+    if args:
+        return (data, *args[1:]), kwargs
+    return args, {**kwargs, "data": data}
+
+
+SEND = Operation(c.SYSTEM_MAILGUN, c.OP_SEND, _describe, _sent, inject=_inject)
 
 PATCHES = (
     Patch("mailgun.client", "Endpoint.create", SEND),

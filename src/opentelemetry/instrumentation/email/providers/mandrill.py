@@ -23,6 +23,19 @@ What Mandrill answers, and how it is read:
 - an error answer with an empty or non-JSON body is *returned*, not raised
   (the SDK hands back the ``requests.Response``): read from the result.
 
+Delivery events: ``send`` and ``send_template`` carry ``otel_traceparent``
+and ``otel_sent_at`` in a copy of the message's ``metadata``, which every
+webhook echoes as ``msg.metadata`` and recipients never see. Mandrill keeps
+only 200 bytes of JSON metadata per message (the global entries merged with
+a recipient's ``recipient_metadata``): when the app's metadata leaves no
+room for ours, or the app set one of our keys (globally or for a
+recipient), the message goes out as the app made it. ``send_raw`` has no
+metadata field: the message's own ``X-MC-Metadata`` header is the only way,
+so only with ``OTEL_INSTRUMENTATION_EMAIL_PROPAGATE=headers`` is that header
+added, at the top of a copy of ``raw_message`` (never when it already has
+one). The SDK writes the API key into the ``body`` it is given: with
+propagation on that is the copy, and the app's dict stays as it was.
+
 Usage::
 
     from opentelemetry.instrumentation.email.providers.mandrill import MandrillInstrumentor
@@ -31,6 +44,9 @@ Usage::
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Mapping
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 import mailchimp_transactional  # noqa: F401
@@ -39,9 +55,15 @@ from mailchimp_transactional.api_client import ApiClientError
 from opentelemetry.instrumentation.email import _conventions as c
 from opentelemetry.instrumentation.email import _errors
 from opentelemetry.instrumentation.email._addresses import addresses
-from opentelemetry.instrumentation.email._attempt import EmailAttempt, Operation, arg
+from opentelemetry.instrumentation.email._attempt import (
+    EmailAttempt,
+    Operation,
+    Propagation,
+    arg,
+)
 from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
 from opentelemetry.instrumentation.email._mime import read_raw_message
+from opentelemetry.instrumentation.email._propagation import merged_mapping
 from opentelemetry.instrumentation.email.providers._http import (
     answered,
     first_tag,
@@ -183,13 +205,134 @@ def _on_error(attempt: EmailAttempt, exc: BaseException) -> _errors.Failure:
     return failure
 
 
+# -- propagation: message.metadata, echoed as msg.metadata in every webhook ----------------------
+
+# "Each message's metadata is limited to 200 bytes of JSON-encoded data"
+# (Mandrill's custom metadata guide). Mandrill's encoder writes "/" as "\/",
+# which Python's does not: counted here as Mandrill counts it.
+_MAX_METADATA_BYTES = 200
+_METADATA_HEADER = "X-MC-Metadata"
+Args = Tuple[Any, ...]
+
+
+def _metadata_bytes(metadata: Mapping[str, Any]) -> int:
+    encoded = json.dumps(dict(metadata), separators=(",", ":")).replace("/", "\\/")
+    return len(encoded.encode("utf-8"))
+
+
+def _fits(
+    metadata: Mapping[str, Any], message: Mapping[str, Any], fields: Mapping[str, str]
+) -> bool:
+    """Within Mandrill's limit for every recipient (global metadata merged
+    with the recipient's own), and no recipient's metadata holds our keys."""
+    if _metadata_bytes(metadata) > _MAX_METADATA_BYTES:
+        return False
+    per_recipient = message.get("recipient_metadata")
+    if per_recipient is None:
+        return True
+    if not isinstance(per_recipient, list):
+        return False
+    for entry in per_recipient:
+        values = entry.get("values") if isinstance(entry, Mapping) else None
+        if values is None:
+            continue
+        if not isinstance(values, Mapping) or any(key in values for key in fields):
+            return False
+        if _metadata_bytes({**metadata, **values}) > _MAX_METADATA_BYTES:
+            return False
+    return True
+
+
+def _with_metadata(body: Any, propagation: Propagation) -> Optional[Dict[str, Any]]:
+    """A copy of ``body`` whose message carries the propagation in
+    ``metadata``; None when it must stay as the app made it."""
+    if not isinstance(body, Mapping):
+        return None
+    message = body.get("message")
+    if not isinstance(message, Mapping):
+        return None
+    fields = propagation.fields()
+    try:
+        metadata = merged_mapping(message.get("metadata"), fields)
+        if metadata is None or not _fits(metadata, message, fields):
+            return None
+    except (TypeError, ValueError):  # values JSON cannot hold: not ours to judge
+        return None
+    copy = dict(body)
+    copy["message"] = {**message, "metadata": metadata}
+    return copy
+
+
+_HAS_METADATA_HEADER = re.compile(r"(?im)^x-mc-metadata[ \t]*:")
+_HEADER_END = re.compile(r"\r?\n\r?\n")
+
+
+def _with_metadata_header(body: Any, propagation: Propagation) -> Optional[Dict[str, Any]]:
+    """A copy of a ``send_raw`` body whose ``raw_message`` starts with an
+    ``X-MC-Metadata`` header; None when it must stay as the app made it."""
+    if not isinstance(body, Mapping):
+        return None
+    raw = body.get("raw_message")
+    if isinstance(raw, bytes):
+        text = raw.decode("latin-1")  # only searched: any bytes will do
+    elif isinstance(raw, str):
+        text = raw
+    else:
+        return None
+    end = _HEADER_END.search(text)
+    if _HAS_METADATA_HEADER.search(text[: end.start() if end else len(text)]):
+        return None  # the app's own metadata: Mandrill would take one or the other
+    value = json.dumps(propagation.fields(), separators=(",", ":"))
+    newline = "\r\n" if "\r\n" in text[:1000] else "\n"
+    header = f"{_METADATA_HEADER}: {value}{newline}"
+    copy = dict(body)
+    copy["raw_message"] = (
+        (header.encode("ascii") + raw) if isinstance(raw, bytes) else header + text
+    )
+    return copy
+
+
+def _replace_body(
+    args: Args, kwargs: Dict[str, Any], body: Optional[Dict[str, Any]]
+) -> Optional[Tuple[Args, Dict[str, Any]]]:
+    if body is None:
+        return None
+    if args:
+        return (body, *args[1:]), kwargs
+    return args, {**kwargs, "body": body}
+
+
+def _inject_message(
+    attempt: EmailAttempt, propagation: Propagation, args: Args, kwargs: Dict[str, Any]
+) -> Optional[Tuple[Args, Dict[str, Any]]]:
+    return _replace_body(args, kwargs, _with_metadata(arg(args, kwargs, 0, "body"), propagation))
+
+
+def _inject_raw(
+    attempt: EmailAttempt, propagation: Propagation, args: Args, kwargs: Dict[str, Any]
+) -> Optional[Tuple[Args, Dict[str, Any]]]:
+    if not propagation.headers:
+        return None  # a header in the message itself: only when allowed
+    body = _with_metadata_header(arg(args, kwargs, 0, "body"), propagation)
+    return _replace_body(args, kwargs, body)
+
+
 # A list is the parsed body of a 200, Mandrill's answer to every call it took.
 _ON_RESULT = answered(_OK_STATUS, _on_result)
-SEND = Operation(c.SYSTEM_MANDRILL, c.OP_SEND, _describe_send, _ON_RESULT, _on_error)
-SEND_TEMPLATE = Operation(
-    c.SYSTEM_MANDRILL, c.OP_SEND, _describe_send_template, _ON_RESULT, _on_error
+SEND = Operation(
+    c.SYSTEM_MANDRILL, c.OP_SEND, _describe_send, _ON_RESULT, _on_error, inject=_inject_message
 )
-SEND_RAW = Operation(c.SYSTEM_MANDRILL, c.OP_SEND, _describe_send_raw, _ON_RESULT, _on_error)
+SEND_TEMPLATE = Operation(
+    c.SYSTEM_MANDRILL,
+    c.OP_SEND,
+    _describe_send_template,
+    _ON_RESULT,
+    _on_error,
+    inject=_inject_message,
+)
+SEND_RAW = Operation(
+    c.SYSTEM_MANDRILL, c.OP_SEND, _describe_send_raw, _ON_RESULT, _on_error, inject=_inject_raw
+)
 
 PATCHES = (
     Patch(_MODULE, "MessagesApi.send", SEND),
