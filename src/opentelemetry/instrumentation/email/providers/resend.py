@@ -12,6 +12,15 @@ the one every message has). The provider id is the
 recipients not sent. The SDK does not retry; ``resend.api_url`` is read per
 call, as the SDK does.
 
+Delivery events: each message carries the send span's ``traceparent`` and
+the send time as two more ``tags`` (``otel_traceparent``, ``otel_sent_at``),
+which Resend echoes in ``data.tags`` of its webhooks
+(``delivery/receivers/resend.py``). The app's params and tag list are
+copied, never changed; nothing is added to a message whose tags are not a
+list or already name one of ours, nor to a call made with an
+``idempotency_key`` (Resend answers 409 to a retry whose payload differs,
+and each attempt would carry a new traceparent).
+
 Usage::
 
     from opentelemetry.instrumentation.email.providers.resend import ResendInstrumentor
@@ -20,7 +29,9 @@ Usage::
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Tuple
+import re
+from collections.abc import Mapping
+from typing import Any, Dict, List, Optional, Tuple
 
 import resend
 from resend.exceptions import ResendError
@@ -32,11 +43,13 @@ from opentelemetry.instrumentation.email._attempt import (
     BatchAttempt,
     EmailAttempt,
     Operation,
+    Propagation,
     arg,
     item_count,
     shared,
 )
 from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
+from opentelemetry.instrumentation.email._propagation import merged_tags
 from opentelemetry.instrumentation.email.providers._http import (
     answered,
     first_tag,
@@ -160,7 +173,85 @@ def _failure(attempt: EmailAttempt, exc: BaseException) -> _errors.Failure:
     return http_error(attempt, exc, _status(exc))
 
 
-SEND = Operation(c.SYSTEM_RESEND, c.OP_SEND, _describe_send, answered(_ACCEPTED, _sent), _failure)
+# -- propagation: tags, echoed in data.tags of every webhook -------------------------------------
+
+# Resend: tag names and values are ASCII letters, digits, "_" and "-", at
+# most 256 characters each (Amazon SES's message-tag rules). It documents no
+# limit on their number: ours are not added beyond 50 in all.
+_TAG_TEXT = re.compile(r"[A-Za-z0-9_-]{1,256}")
+_MAX_TAGS = 50
+Args = Tuple[Any, ...]
+Injected = Optional[Tuple[Args, Dict[str, Any]]]
+
+
+def _idempotent(args: Args, kwargs: Dict[str, Any]) -> bool:
+    options = arg(args, kwargs, 1, "options")
+    return isinstance(options, Mapping) and bool(options.get("idempotency_key"))
+
+
+def _with_tags(params: Any, fields: Dict[str, str]) -> Optional[Dict[str, Any]]:
+    """A copy of one message's params with the propagation appended to its
+    tags; None when the app's tags leave no place for them."""
+    if not isinstance(params, dict):
+        return None
+    tags = merged_tags(params.get("tags"), fields, max_tags=_MAX_TAGS)
+    if tags is None:
+        return None
+    copy = dict(params)
+    copy["tags"] = tags
+    return copy
+
+
+def _fields(propagation: Propagation) -> Optional[Dict[str, str]]:
+    fields = propagation.fields()
+    for key, value in fields.items():
+        if not (_TAG_TEXT.fullmatch(key) and _TAG_TEXT.fullmatch(value)):
+            return None
+    return fields
+
+
+def _replaced(args: Args, kwargs: Dict[str, Any], value: Any) -> Tuple[Args, Dict[str, Any]]:
+    if args:
+        return (value, *args[1:]), kwargs
+    new_kwargs = dict(kwargs)
+    new_kwargs["params"] = value
+    return args, new_kwargs
+
+
+def _inject_send(
+    attempt: EmailAttempt, propagation: Propagation, args: Args, kwargs: Dict[str, Any]
+) -> Injected:
+    fields = _fields(propagation)
+    if fields is None or _idempotent(args, kwargs):
+        return None
+    params = _with_tags(arg(args, kwargs, 0, "params"), fields)
+    return None if params is None else _replaced(args, kwargs, params)
+
+
+def _inject_batch(
+    attempt: EmailAttempt, propagation: Propagation, args: Args, kwargs: Dict[str, Any]
+) -> Injected:
+    fields = _fields(propagation)
+    batch = arg(args, kwargs, 0, "params")
+    if fields is None or not isinstance(batch, list) or _idempotent(args, kwargs):
+        return None
+    messages: List[Any] = []
+    changed = False
+    for message in batch:
+        tagged = _with_tags(message, fields)
+        changed = changed or tagged is not None
+        messages.append(message if tagged is None else tagged)
+    return _replaced(args, kwargs, messages) if changed else None
+
+
+SEND = Operation(
+    c.SYSTEM_RESEND,
+    c.OP_SEND,
+    _describe_send,
+    answered(_ACCEPTED, _sent),
+    _failure,
+    inject=_inject_send,
+)
 SEND_BATCH = Operation(
     c.SYSTEM_RESEND,
     c.OP_SEND_BATCH,
@@ -168,6 +259,7 @@ SEND_BATCH = Operation(
     answered(_ACCEPTED, _batch_sent),
     _failure,
     attempt_type=BatchAttempt,
+    inject=_inject_batch,
 )
 
 

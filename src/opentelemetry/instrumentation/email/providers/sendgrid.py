@@ -16,6 +16,16 @@ and the first category the app gave the message (``categories``) is its
 ``email.category``. SendGrid reports no per-recipient outcome at send time,
 and the SDK does not retry.
 
+Delivery events: each send carries the send span's ``traceparent`` and the
+send time in the body's top-level ``custom_args``, which SendGrid merges
+into every event of its Event Webhook (``delivery/receivers/sendgrid.py``).
+Through ``send`` a ``Mail`` is sent as its ``Mail.get()`` body (what
+``send`` posts anyway) with ``custom_args`` added; a direct
+``client.mail.send.post`` gets a copy of its urllib request with the new
+body. The app's own custom args are kept; nothing is added when it set one
+of ours, when they are not a mapping, or when the total would pass
+SendGrid's 10,000 bytes. Never ``categories``: they are analytics groups.
+
 Usage::
 
     from opentelemetry.instrumentation.email.providers.sendgrid import SendgridInstrumentor
@@ -24,8 +34,10 @@ Usage::
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
+from collections.abc import Mapping
 from typing import Any, Callable, Dict, List, Optional, Tuple
 from urllib.parse import urlsplit
 
@@ -33,8 +45,14 @@ import sendgrid  # noqa: F401  (missing SDK: entry point skipped)
 
 from opentelemetry.instrumentation.email import _conventions as c
 from opentelemetry.instrumentation.email._addresses import addresses, first_address
-from opentelemetry.instrumentation.email._attempt import EmailAttempt, Operation, arg
+from opentelemetry.instrumentation.email._attempt import (
+    EmailAttempt,
+    Operation,
+    Propagation,
+    arg,
+)
 from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
+from opentelemetry.instrumentation.email._propagation import merged_mapping
 from opentelemetry.instrumentation.email.providers._http import (
     first_tag,
     http_error,
@@ -198,10 +216,123 @@ def _read_response(attempt: EmailAttempt, response: Any) -> None:
             attempt.provider_message_id = str(message_id)
 
 
-SEND = Operation(c.SYSTEM_SENDGRID, c.OP_SEND, _describe_send, _read_response, http_error)
+# -- propagation: custom_args, merged into every event of the Event Webhook -------------------
+
+# SendGrid: "the total size of your custom arguments may not exceed 10,000
+# bytes", counting a personalization's own custom_args with the message's.
+_CUSTOM_ARGS_BYTES = 10_000
+Args = Tuple[Any, ...]
+Injected = Optional[Tuple[Args, Dict[str, Any]]]
+
+
+def _json_size(value: Any) -> Optional[int]:
+    try:
+        return len(json.dumps(value, separators=(",", ":")).encode("utf-8"))
+    except (TypeError, ValueError):
+        return None
+
+
+def _with_custom_args(
+    body: Mapping[str, Any], propagation: Propagation
+) -> Optional[Dict[str, Any]]:
+    """A copy of a v3 mail/send body with the propagation in its top-level
+    ``custom_args``; None when that would overwrite the app's (at the top or
+    in a personalization, whose values win there) or pass the size limit."""
+    fields = propagation.fields()
+    personal = 0  # the largest personalization custom_args, merged with ours by SendGrid
+    personalizations = body.get("personalizations")
+    for personalization in personalizations if isinstance(personalizations, list) else ():
+        own = personalization.get("custom_args") if isinstance(personalization, Mapping) else None
+        if own is None:
+            continue
+        size = _json_size(own)
+        if not isinstance(own, Mapping) or size is None or any(key in own for key in fields):
+            return None
+        personal = max(personal, size)
+    merged = merged_mapping(
+        body.get("custom_args"), fields, max_json_bytes=_CUSTOM_ARGS_BYTES - personal
+    )
+    if merged is None:
+        return None
+    result = dict(body)
+    result["custom_args"] = merged
+    return result
+
+
+def _replaced(args: Args, kwargs: Dict[str, Any], index: int, name: str, value: Any) -> Injected:
+    """The call's arguments with the one at ``index`` (or named ``name``) replaced."""
+    if len(args) > index:
+        return (*args[:index], value, *args[index + 1 :]), kwargs
+    new_kwargs = dict(kwargs)
+    new_kwargs[name] = value
+    return args, new_kwargs
+
+
+def _inject_send(
+    attempt: EmailAttempt, propagation: Propagation, args: Args, kwargs: Dict[str, Any]
+) -> Injected:
+    """``send(message)``: the body ``send`` would post (a dict as given, a
+    ``Mail``'s ``get()``), copied with our custom args."""
+    message = arg(args, kwargs, 0, "message")
+    if isinstance(message, dict):
+        body: Any = message
+    elif callable(getattr(message, "get", None)):
+        body = message.get()  # a new dict: BaseInterface.send makes the same call
+    else:
+        return None
+    if not isinstance(body, dict):
+        return None
+    injected = _with_custom_args(body, propagation)
+    if injected is None:
+        return None
+    return _replaced(args, kwargs, 0, "message", injected)
+
+
+def _inject_request(
+    attempt: EmailAttempt, propagation: Propagation, args: Args, kwargs: Dict[str, Any]
+) -> Injected:
+    """``client.mail.send.post(request_body=...)``: a copy of the urllib
+    request with the JSON body re-serialised as python_http_client does."""
+    request = _request_of(args, kwargs)
+    data = getattr(request, "data", None)
+    if not isinstance(data, (bytes, bytearray)) or not data:
+        return None
+    try:
+        body = json.loads(data)
+    except ValueError:  # a body the app serialised with another content type
+        return None
+    if not isinstance(body, dict):
+        return None
+    injected = _with_custom_args(body, propagation)
+    if injected is None:
+        return None
+    new_request = copy.copy(request)
+    # Own header dicts: setting ``data`` drops a Content-Length header.
+    new_request.headers = dict(request.headers)
+    new_request.unredirected_hdrs = dict(request.unredirected_hdrs)
+    new_request.data = json.dumps(injected).encode("utf-8")
+    return _replaced(args, kwargs, 1, "request", new_request)
+
+
+SEND = Operation(
+    c.SYSTEM_SENDGRID,
+    c.OP_SEND,
+    _describe_send,
+    _read_response,
+    http_error,
+    inject=_inject_send,
+)
 # Same (system, operation) as SEND: inside ``send`` the core's nested-call
-# rule makes this one call through with no span of its own.
-REQUEST = Operation(c.SYSTEM_SENDGRID, c.OP_SEND, _describe_request, _read_response, http_error)
+# rule makes this one call through with no span of its own (and no second
+# injection: SEND's already rewrote the body).
+REQUEST = Operation(
+    c.SYSTEM_SENDGRID,
+    c.OP_SEND,
+    _describe_request,
+    _read_response,
+    http_error,
+    inject=_inject_request,
+)
 
 PATCHES = (
     Patch("sendgrid.base_interface", "BaseInterface.send", SEND),
