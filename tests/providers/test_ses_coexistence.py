@@ -189,3 +189,22 @@ def test_aiobotocore_one_client_span(both: Both, moto: str, instrument_order: st
     attributes = dict(span.attributes or {})
     assert attributes["rpc.method"] == "SendEmail"
     assert attributes["email.provider.message_id"] == result["MessageId"]
+
+
+def test_with_botocore_instrumentation_the_adopted_span_is_carried(
+    telemetry: Telemetry, moto: str
+) -> None:
+    """The send span botocore's instrumentation opened and this package
+    adopted is the one whose context the message tags carry."""
+    from tests.delivery.test_ses import capture, carried, query_tags
+
+    BotocoreInstrumentor().instrument(tracer_provider=telemetry.tracer_provider)
+    try:
+        ses = client("ses", moto)
+        bodies = capture(ses)
+        ses.send_email(**v1_params(Source="orders@shop.example"))
+    finally:
+        BotocoreInstrumentor().uninstrument()
+    (sent,) = telemetry.spans("send ses")
+    assert sent.instrumentation_scope.name.startswith("opentelemetry.instrumentation.botocore")
+    carried(query_tags(bodies[-1]), sent)

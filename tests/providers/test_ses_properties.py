@@ -252,6 +252,10 @@ def _scenarios(moto: str, server: ProviderServer) -> List[Tuple[str, Callable[[]
 
 _VARYING_KEYS = {"RequestId", "MessageId", "date", "x-amzn-requestid", "content-length"}
 _PORT = re.compile(r"127\.0\.0\.1(:|', port=)\d+")
+# The trace context an instrumented send carries as message tags (ses.py).
+_PROPAGATED_TAGS = re.compile(
+    r"&Tags\.member\.\d+\.Name=otel_[a-z_]+&Tags\.member\.\d+\.Value=[0-9a-f-]+"
+)
 
 
 def _normalise(value: Any) -> Any:
@@ -267,7 +271,10 @@ def _normalise(value: Any) -> Any:
         return value
     if hasattr(value, "method") and hasattr(value, "url"):
         # botocore's prepared request: its signature and date change by the second.
-        return (type(value), value.method, _normalise(value.url), value.body)
+        body = value.body
+        if isinstance(body, str):
+            body = _PROPAGATED_TAGS.sub("", body)
+        return (type(value), value.method, _normalise(value.url), body)
     # Other objects (the urllib3 error inside a botocore one) by type and text.
     return (type(value), _normalise(str(value)))
 

@@ -163,12 +163,12 @@ class _Call:
         "args",
         "attempt",
         "attributes",
+        "kwargs",
         "owned",
         "scope",
         "scope_token",
         "span",
         "start",
-        "kwargs",
         "token",
     )
 

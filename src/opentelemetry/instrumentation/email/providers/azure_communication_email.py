@@ -17,6 +17,19 @@ OpenTelemetry.
 - ``begin_send(None, continuation_token=...)`` resumes polling an earlier
   send and sends nothing: it is not traced.
 
+Delivery events: Azure echoes no custom data, only the operation id (the
+``messageId`` of its Event Grid ``EmailDeliveryReportReceived`` events),
+which the caller may choose with ``begin_send(..., operation_id=...)``.
+When the app chose none, the send passes one made from the send span (see
+:func:`operation_id_of`): a UUIDv7 whose time is the send time, so the
+delivery events give the time from send to delivery, and whose other bits
+come from the send span's ids, so each send has its own. Azure treats the
+operation id as the send's idempotency key: an id shared by two sends (the
+trace id, which every send of one request or job shares) would have Azure
+drop every send after the first. The span records it as
+``email.provider.message_id``, and the delivery events correlate by it. An
+``operation_id`` the app passed is left as it is.
+
 Usage::
 
     from opentelemetry.instrumentation.email.providers.azure_communication_email import (
@@ -27,6 +40,7 @@ Usage::
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from typing import Any, Dict, Optional, Tuple
 from urllib.parse import urlsplit
@@ -37,7 +51,12 @@ from azure.core.exceptions import ServiceRequestTimeoutError, ServiceResponseTim
 from opentelemetry.instrumentation.email import _conventions as c
 from opentelemetry.instrumentation.email import _errors
 from opentelemetry.instrumentation.email._addresses import addresses
-from opentelemetry.instrumentation.email._attempt import EmailAttempt, Operation, arg
+from opentelemetry.instrumentation.email._attempt import (
+    EmailAttempt,
+    Operation,
+    Propagation,
+    arg,
+)
 from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
 from opentelemetry.instrumentation.email.providers._http import (
     http_error,
@@ -111,7 +130,45 @@ def _on_error(attempt: EmailAttempt, exc: BaseException) -> _errors.Failure:
     return http_error(attempt, exc)
 
 
-SEND = Operation(c.SYSTEM_AZURE_COMMUNICATION_EMAIL, c.OP_SEND, _describe, _on_result, _on_error)
+def operation_id_of(propagation: Propagation) -> Optional[str]:
+    """A UUIDv7 (RFC 9562) for the send ``propagation`` describes: its 48-bit
+    time is the send time (Unix milliseconds), its 74 other bits the send
+    span's id (64 bits, unique per send) and the trace id's last 10 bits.
+    None when the traceparent or the time is not as the core writes them."""
+    traceparent, sent_at = propagation.traceparent, propagation.sent_at
+    if len(traceparent) != 55 or not sent_at.isdigit():
+        return None
+    trace_id, span_id = int(traceparent[3:35], 16), int(traceparent[36:52], 16)
+    millis = int(sent_at)
+    if not 0 < millis < 1 << 48:
+        return None
+    random = (span_id << 10) | (trace_id & 0x3FF)  # 74 bits
+    value = (millis << 80) | (0x7 << 76) | ((random >> 62) << 64) | (0b10 << 62)
+    value |= random & ((1 << 62) - 1)
+    return str(uuid.UUID(int=value))
+
+
+def _inject(
+    attempt: EmailAttempt, propagation: Propagation, args: Tuple[Any, ...], kwargs: Dict[str, Any]
+) -> Optional[Tuple[Tuple[Any, ...], Dict[str, Any]]]:
+    """``begin_send(message, operation_id=...)`` with an operation id made
+    from the send span, unless the app passed one (then None: untouched)."""
+    if kwargs.get("operation_id") is not None:
+        return None
+    operation_id = operation_id_of(propagation)
+    if operation_id is None:
+        return None
+    return args, {**kwargs, "operation_id": operation_id}
+
+
+SEND = Operation(
+    c.SYSTEM_AZURE_COMMUNICATION_EMAIL,
+    c.OP_SEND,
+    _describe,
+    _on_result,
+    _on_error,
+    inject=_inject,
+)
 
 # The public client classes: what sits below them is generated, private
 # code (``_operations._EmailClientOperationsMixin``) that may be renamed.

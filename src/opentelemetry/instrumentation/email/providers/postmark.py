@@ -187,9 +187,7 @@ def _inject_send(
 def _inject_batch(
     attempt: EmailAttempt, propagation: Propagation, args: Args, kwargs: Dict[str, Any]
 ) -> Optional[Tuple[Args, Dict[str, Any]]]:
-    messages = tuple(
-        _with_metadata(m, propagation) if isinstance(m, Mapping) else m for m in args
-    )
+    messages = tuple(_with_metadata(m, propagation) if isinstance(m, Mapping) else m for m in args)
     return messages, kwargs
 
 

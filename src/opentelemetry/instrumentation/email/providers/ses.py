@@ -30,6 +30,20 @@ Where it hooks, and why:
   ses``, given the email attributes, still ended by its owner) instead of a
   second CLIENT span under it.
 
+Delivery events: each send carries the send span's ``traceparent`` and the
+send time as two message tags, ``otel_traceparent`` and ``otel_sent_at``
+(v1 ``Tags``, v2 ``EmailTags``; ``DefaultTags`` / ``DefaultEmailTags`` for
+the bulk sends), after the app's own tags, which stay first (the category).
+SES hands them back as ``mail.tags`` in the events a configuration set
+publishes (``delivery/receivers/ses.py``); recipients never see them. They
+are added where the send span starts, in ``_make_request``, after botocore
+serialized the request: the tag member alone is serialized again with
+botocore's serializer for the protocol and merged into a copy of the body
+(query form fields for v1, JSON for v2); botocore signs it afterwards. The
+call is left alone when the app set one of the two tags, when the message
+would carry more than SES's 50 tags, or when the request is already
+checksummed or compressed.
+
 Usage::
 
     from opentelemetry.instrumentation.email.providers.ses import SesInstrumentor
@@ -38,9 +52,11 @@ Usage::
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
+import json
+from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 import botocore.client  # noqa: F401  # not installed: this entry point is skipped
+from botocore.serialize import create_serializer
 
 from opentelemetry.instrumentation.email import _conventions as c
 from opentelemetry.instrumentation.email import _errors
@@ -50,6 +66,7 @@ from opentelemetry.instrumentation.email._attempt import (
     BatchAttempt,
     EmailAttempt,
     Operation,
+    Propagation,
     Stash,
     arg,
     item_count,
@@ -57,6 +74,7 @@ from opentelemetry.instrumentation.email._attempt import (
 )
 from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
 from opentelemetry.instrumentation.email._mime import read_raw_message
+from opentelemetry.instrumentation.email._propagation import merged_tags
 from opentelemetry.instrumentation.email.providers._http import (
     first_tag,
     response_status,
@@ -114,14 +132,17 @@ def _content_text(value: Any) -> Optional[str]:
 
 
 class _SesAttempt(BatchAttempt):
-    """An SES request's attempt: a batch for the bulk sends, and the key of
-    the per-destination results in their answer."""
+    """An SES request's attempt: a batch for the bulk sends, the key of the
+    per-destination results in their answer, and for ``inject`` the send and
+    its parameters."""
 
-    __slots__ = ("result_key",)
+    __slots__ = ("params", "result_key", "send")
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self.result_key: Optional[str] = None
+        self.send: Optional[_Send] = None
+        self.params: Any = None
 
 
 def _first_tag(tags: Any) -> Optional[str]:
@@ -306,21 +327,33 @@ def _bulk_sent(attempt: EmailAttempt, result: Any, key: str) -> None:
 
 
 class _Send(NamedTuple):
-    """One SES send operation: what it is, how its parameters are read, and
-    where its answer lists per-destination results (bulk sends only)."""
+    """One SES send operation: what it is, how its parameters are read,
+    where its answer lists per-destination results (bulk sends only), the
+    parameter that holds its message tags, and for bulk sends the list of
+    destinations whose ``ReplacementTags`` add to them."""
 
     operation: str
     read: Callable[[_SesAttempt, Dict[str, Any]], None]
     result_key: Optional[str] = None
+    tags: str = "Tags"
+    entries: Optional[str] = None
 
 
 SENDS: Dict[Tuple[str, str], _Send] = {
     ("ses", "SendEmail"): _Send(c.OP_SEND, _read_v1_send),
     ("ses", "SendRawEmail"): _Send(c.OP_SEND, _read_v1_raw),
     ("ses", "SendTemplatedEmail"): _Send(c.OP_SEND, _read_v1_templated),
-    ("ses", "SendBulkTemplatedEmail"): _Send(c.OP_SEND_BATCH, _read_v1_bulk, "Status"),
-    ("sesv2", "SendEmail"): _Send(c.OP_SEND, _read_v2_send),
-    ("sesv2", "SendBulkEmail"): _Send(c.OP_SEND_BATCH, _read_v2_bulk, "BulkEmailEntryResults"),
+    ("ses", "SendBulkTemplatedEmail"): _Send(
+        c.OP_SEND_BATCH, _read_v1_bulk, "Status", "DefaultTags", "Destinations"
+    ),
+    ("sesv2", "SendEmail"): _Send(c.OP_SEND, _read_v2_send, tags="EmailTags"),
+    ("sesv2", "SendBulkEmail"): _Send(
+        c.OP_SEND_BATCH,
+        _read_v2_bulk,
+        "BulkEmailEntryResults",
+        "DefaultEmailTags",
+        "BulkEmailEntries",
+    ),
 }
 _OPERATION_NAMES = frozenset(name for _service, name in SENDS)
 
@@ -360,6 +393,8 @@ def _describe_request(
     attempt.operation = send.operation
     attempt.server_address, attempt.server_port = server_of(url)
     attempt.result_key = send.result_key
+    attempt.send = send
+    attempt.params = params
     attempt.message = params  # the operation's parameters, as the app passed them
     send.read(attempt, params if isinstance(params, dict) else {})
     return attempt
@@ -371,6 +406,137 @@ def _request_result(attempt: EmailAttempt, result: Any) -> None:
         _sent(attempt, result)
     else:
         _bulk_sent(attempt, result, key)
+
+
+# -- carrying the trace context: message tags ------------------------------------------
+
+# SES: at most 50 tags per message (default and replacement tags of a bulk
+# destination together); names and values of [A-Za-z0-9_-], at most 256
+# characters, which a traceparent and a send time in milliseconds are.
+MAX_TAGS = 50
+# Request headers that say the body was already checksummed or compressed
+# (botocore does neither for SES today): a changed body would not match.
+_SEALED_HEADERS = ("content-md5", "content-encoding", "x-amz-checksum-")
+# botocore's serializers without parameter validation, per protocol: they
+# serialize the tag member alone.
+_SERIALIZERS: Dict[str, Any] = {}
+# The protocols whose bodies _with_tags merges into: SES v1 is query, SESv2
+# REST-JSON (json: should either move to AWS's JSON protocol).
+_PROTOCOLS = frozenset({"query", "rest-json", "json"})
+
+
+def _tags_of(value: Any) -> Optional[List[Any]]:
+    """A replacement tag list as given (None: none), or None for a value of
+    a type SES does not take."""
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else None
+
+
+def _bulk_room(entries: Any, tags: List[Any], fields: Mapping[str, str]) -> bool:
+    """Whether every destination of a bulk send can take the merged default
+    ``tags``: its own replacement tags name none of ``fields`` and the two
+    together stay within SES's limit."""
+    if entries is None:
+        return True
+    if not isinstance(entries, (list, tuple)):
+        return False
+    defaults = {tag.get("Name") for tag in tags if isinstance(tag, Mapping)}
+    for entry in entries:
+        replacements = _tags_of(
+            entry.get("ReplacementTags") if isinstance(entry, Mapping) else None
+        )
+        if replacements is None:
+            return False
+        names = {tag.get("Name") for tag in replacements if isinstance(tag, Mapping)}
+        if any(key in names for key in fields):
+            return False
+        if len(defaults | names) > MAX_TAGS:
+            return False
+    return True
+
+
+def _serializer(protocol: str) -> Any:
+    found = _SERIALIZERS.get(protocol)
+    if found is None:
+        found = _SERIALIZERS[protocol] = create_serializer(protocol, include_validation=False)
+    return found
+
+
+def _protocol(operation_model: Any) -> Optional[str]:
+    service = getattr(operation_model, "service_model", None)
+    protocol = getattr(service, "resolved_protocol", None) or getattr(service, "protocol", None)
+    return protocol if isinstance(protocol, str) else None
+
+
+def _with_tags(request: Dict[str, Any], operation_model: Any, member: str, tags: List[Any]) -> Any:
+    """A copy of botocore's serialized ``request`` body with the tag member
+    ``member`` set to ``tags``; None for a protocol or body not understood."""
+    protocol = _protocol(operation_model)
+    if protocol not in _PROTOCOLS:
+        return None
+    body = request.get("body")
+    serialized = _serializer(protocol).serialize_to_request({member: tags}, operation_model)
+    tag_body = serialized.get("body")
+    if protocol == "query" and isinstance(body, dict) and isinstance(tag_body, dict):
+        prefix = f"{member}."
+        added = {key: value for key, value in tag_body.items() if key.startswith(prefix)}
+        if not added:
+            return None
+        merged = {key: value for key, value in body.items() if not key.startswith(prefix)}
+        merged.update(added)
+        return merged
+    if protocol in ("rest-json", "json") and isinstance(body, (bytes, str)) and tag_body:
+        document = json.loads(body)
+        tag_document = json.loads(tag_body)
+        if not isinstance(document, dict) or member not in tag_document:
+            return None
+        document[member] = tag_document[member]
+        encoded = json.dumps(document)
+        return encoded.encode("utf-8") if isinstance(body, bytes) else encoded
+    return None
+
+
+def _inject_tags(
+    attempt: EmailAttempt, propagation: Propagation, args: Tuple[Any, ...], kwargs: Dict[str, Any]
+) -> Optional[Tuple[Tuple[Any, ...], Dict[str, Any]]]:
+    """``_make_request(operation_model, request_dict, request_context)`` with
+    a copy of ``request_dict`` whose body carries ``propagation`` as message
+    tags after the app's own; None leaves the request as botocore built it."""
+    if not isinstance(attempt, _SesAttempt) or attempt.send is None:
+        return None
+    send, params = attempt.send, attempt.params
+    if not isinstance(params, Mapping):
+        return None
+    fields = propagation.fields()
+    tags = merged_tags(
+        params.get(send.tags), fields, name_key="Name", value_key="Value", max_tags=MAX_TAGS
+    )
+    if tags is None or not _bulk_room(
+        params.get(send.entries) if send.entries else None, tags, fields
+    ):
+        return None
+    operation_model = arg(args, kwargs, 0, "operation_model")
+    request = arg(args, kwargs, 1, "request_dict")
+    if not isinstance(request, dict):
+        return None
+    headers = request.get("headers")
+    if isinstance(headers, Mapping) and any(
+        str(name).lower().startswith(_SEALED_HEADERS) for name in headers
+    ):
+        return None
+    context = request.get("context")
+    checksum = context.get("checksum") if isinstance(context, Mapping) else None
+    if isinstance(checksum, Mapping) and checksum.get("request_algorithm"):
+        return None
+    body = _with_tags(request, operation_model, send.tags, tags)
+    if body is None:
+        return None
+    copied = dict(request)
+    copied["body"] = body
+    if len(args) > 1:
+        return (args[0], copied, *args[2:]), kwargs
+    return args, {**kwargs, "request_dict": copied}
 
 
 # opentelemetry-instrumentation-botocore's span for this very SES call, when
@@ -386,6 +552,7 @@ REQUEST = Operation(
     _request_result,
     adopt=_BOTOCORE_SPAN,
     attempt_type=_SesAttempt,
+    inject=_inject_tags,
 )
 KEEP_PARAMS = Stash(_keep_params)
 
