@@ -21,15 +21,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
+import hmac
+import json
 import logging
 import os
 import smtplib
 import socket
 import sys
+import threading
 import time
+from email import policy
 from email.message import EmailMessage
-from typing import Any, Callable, Dict, List, Sequence
+from email.parser import BytesParser
+from typing import Any, Callable, Dict, List, Sequence, Tuple
+from urllib.error import HTTPError
 from urllib.parse import urlsplit
+from urllib.request import Request, urlopen
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import aiosmtplib
 import django
@@ -44,9 +53,12 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.trace import Status, StatusCode
 
 from opentelemetry import _logs, metrics, trace
 from opentelemetry.instrumentation.email import EmailInstrumentor
+from opentelemetry.instrumentation.email.delivery import DeliveryWebhook
+from opentelemetry.instrumentation.email.delivery.mounts import wsgi_app
 
 try:  # opentelemetry-sdk 1.39 renamed the log exporter interface
     from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
@@ -75,6 +87,9 @@ class DemoMailServer:
     def __init__(self) -> None:
         self.queued = 0
         self.seen: set = set()
+        # What the provider keeps to report on later: queue id, recipients,
+        # and the X-Otel-* headers the send carried (propagate="headers").
+        self.accepted: List[Dict[str, Any]] = []
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: List[str]
@@ -89,7 +104,19 @@ class DemoMailServer:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.queued += 1
-        return f"250 2.0.0 Ok: queued as 4B{self.queued:08X}"
+        queue_id = f"4B{self.queued:08X}"
+        head = BytesParser(policy=policy.default).parsebytes(envelope.content, headersonly=True)
+        self.accepted.append(
+            {
+                "id": queue_id,
+                "recipients": list(envelope.rcpt_tos),
+                "user-variables": {
+                    "otel_traceparent": head.get("X-Otel-Traceparent", ""),
+                    "otel_sent_at": head.get("X-Otel-Sent-At", ""),
+                },
+            }
+        )
+        return f"250 2.0.0 Ok: queued as {queue_id}"
 
 
 def _authenticate(
@@ -117,12 +144,18 @@ class ReadableSpans(SpanExporter):
             attrs = dict(span.attributes or {})
             ms = ((span.end_time or 0) - (span.start_time or 0)) / 1e6
             status = "ERROR" if span.status.status_code.name == "ERROR" else "ok"
+            # The attribute names as exported (the span name already says
+            # the system and operation, the step says the server).
             shown = {
-                k.replace("email.", ""): v
+                k: v
                 for k, v in attrs.items()
                 if k
                 not in ("email.system", "email.operation.name", "server.address", "server.port")
             }
+            if span.name.startswith("send "):  # so a delivery event's link can be matched
+                shown["(span id)"] = f"{span.context.span_id:016x}"
+            for link in span.links:
+                shown["(link to send span)"] = f"{link.context.span_id:016x}"
             print(f"    span  {span.name:<16} {status:<5} {ms:6.1f} ms  {_fmt(shown)}")
             for event in span.events:
                 print(f"          event {event.name} {_fmt(dict(event.attributes or {}))}")
@@ -248,6 +281,8 @@ def run_app(host: str, port: int, down_port: int) -> None:
                     else "    app   ok"
                 )
             except (smtplib.SMTPException, aiosmtplib.SMTPException, OSError) as exc:
+                # The app's own span says its step failed, as an app's would.
+                trace.get_current_span().set_status(Status(StatusCode.ERROR, type(exc).__name__))
                 print(f"    app   failed: {type(exc).__name__}")
 
     def order_confirmation() -> Any:
@@ -310,6 +345,88 @@ def run_app(host: str, port: int, down_port: int) -> None:
     )
 
 
+# -- the provider's delivery webhooks, replayed -------------------------------------------
+
+WEBHOOK_SIGNING_KEY = "demo-webhook-signing-key"
+
+
+def start_webhook_endpoint() -> Tuple[str, Callable[[], None]]:
+    """The app's delivery endpoint: one DeliveryWebhook behind a WSGI server."""
+    hook = DeliveryWebhook("mailgun", secret=WEBHOOK_SIGNING_KEY)
+    server = make_server("127.0.0.1", 0, wsgi_app(hook), handler_class=_QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_port}/hooks/email/mailgun"
+    return url, server.shutdown
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def _mailgun_event(
+    accepted: Dict[str, Any], event: str, key: str = WEBHOOK_SIGNING_KEY, **details: Any
+) -> bytes:
+    """A webhook the way Mailgun sends one: the event about one message,
+    echoing the variables the send carried, signed with the signing key."""
+    timestamp, token = str(int(time.time())), os.urandom(25).hex()
+    signature = hmac.new(key.encode(), (timestamp + token).encode(), hashlib.sha256).hexdigest()
+    return json.dumps(
+        {
+            "signature": {"timestamp": timestamp, "token": token, "signature": signature},
+            "event-data": {
+                "event": event,
+                "timestamp": time.time(),
+                "recipient": accepted["recipients"][0],
+                "message": {"headers": {"message-id": accepted["id"]}},
+                "user-variables": accepted["user-variables"],
+                **details,
+            },
+        }
+    ).encode()
+
+
+def replay_webhooks(url: str, accepted: List[Dict[str, Any]]) -> None:
+    """The provider reports what became of three of the messages: the order
+    confirmation was delivered, the shipping notice bounced (the mailbox does
+    not exist after all), the newsletter was reported as spam. Then someone
+    without the signing key tries the endpoint."""
+    if len(accepted) < 4:
+        return
+    order, _reset, newsletter, shipping = accepted[:4]
+    calls = [
+        ("order confirmation delivered", _mailgun_event(order, "delivered")),
+        (
+            "shipping notice bounced",
+            _mailgun_event(
+                shipping,
+                "failed",
+                severity="permanent",
+                reason="bounce",
+                **{
+                    "delivery-status": {
+                        "code": 550,
+                        "enhanced-code": "5.1.1",
+                        "message": "550 5.1.1 mailbox unavailable",
+                    }
+                },
+            ),
+        ),
+        ("newsletter reported as spam", _mailgun_event(newsletter, "complained")),
+        ("a forged call (wrong key)", _mailgun_event(order, "delivered", key="guessed")),
+    ]
+    print("\ndelivery webhooks from the provider, to the app's endpoint (signed, as Mailgun signs)")
+    for title, body in calls:
+        request = Request(url, data=body, headers={"Content-Type": "application/json"})
+        try:
+            with urlopen(request, timeout=5) as response:
+                status = response.status
+        except HTTPError as refused:
+            status = refused.code
+        print(f"    provider POST {title}: HTTP {status}")
+
+
 def _listening(endpoint: str) -> bool:
     """Whether anything accepts a connection at an OTLP endpoint URL: checked
     before sending, so a missing collector is one line, not a flood of
@@ -340,7 +457,11 @@ def main(argv: Sequence[str] = ()) -> int:
         )
         return 1
     shutdown = setup_telemetry(args.prometheus_port)
-    EmailInstrumentor().instrument()  # the one line an application adds
+    # The one line an application adds. propagate="headers": each message
+    # carries its send's trace context in X-Otel-* headers, which the demo's
+    # provider echoes back in its webhooks (a provider's API takes it in an
+    # invisible metadata field instead, the default).
+    EmailInstrumentor().instrument(propagate="headers")
     if not settings.configured:  # a Django project has its settings module
         settings.configure()
         django.setup()
@@ -357,18 +478,33 @@ def main(argv: Sequence[str] = ()) -> int:
     )
     controller.start()
     print(f"embedded SMTP server on 127.0.0.1:{port}")
+    webhook_url, stop_endpoint = start_webhook_endpoint()
     try:
         deadline = time.monotonic() + args.repeat_for
         while True:
             server.seen.clear()
+            server.accepted.clear()
             run_app("127.0.0.1", port, free_port())
+            replay_webhooks(webhook_url, server.accepted)
             if time.monotonic() >= deadline:
                 break
             time.sleep(1)
     finally:
+        stop_endpoint()
         controller.stop()
         shutdown()
+    print(NEXT_STEPS)
     return 0
+
+
+NEXT_STEPS = """
+next steps
+    your app:      opentelemetry-instrument python app.py    (README.md, docs/configuration.md)
+    the stack:     docker compose -f collector-config/docker-compose.yaml up -d, then
+                   OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318 python examples/quickstart.py
+                   (Jaeger :16686, Grafana :3000, alerts in collector-config/prometheus/rules)
+    webhooks:      one DeliveryWebhook per provider, mounted in your app (docs/delivery.md)
+    check a setup: python -m opentelemetry.instrumentation.email doctor"""
 
 
 if __name__ == "__main__":

@@ -51,9 +51,9 @@ def test_demo_prints_spans_logs_and_metrics_without_raw_addresses() -> None:
         "span  connect smtp",
         "span  login smtp",
         "span  send smtp",
-        "provider.message_id=4B",
+        "email.provider.message_id=4B",
         "event email.recipient.rejected email.recipient.address=u***@example.org",
-        "error.type=451 error.retryable=True",
+        "error.type=451 email.error.retryable=True",
         "error.type=connection_refused",
         "log   WARN  email.send.result: send smtp via 127.0.0.1:",
         # The server-down alert goes through Django: one trace, and the
@@ -62,8 +62,21 @@ def test_demo_prints_spans_logs_and_metrics_without_raw_addresses() -> None:
         "failed: error.type=connection_refused (retryable), recipients=1",
         "email.client.sent.messages",
         "email.recipient.domain=gmail.com",
+        # The provider's webhooks: each event recorded and linked to its send.
+        "provider POST order confirmation delivered: HTTP 200",
+        "provider POST a forged call (wrong key): HTTP 401",
+        "email.delivery.event=bounced email.delivery.bounce.type=hard",
+        "email.smtp.enhanced_status=5.1.1",
+        "email.delivery.webhooks.refused",
+        "next steps",
     ):
         assert expected in out, expected
+    # Each delivery span links to a send span printed above it.
+    sends = set(re.findall(r"span  send smtp .*\(span id\)=([0-9a-f]{16})", out))
+    links = re.findall(r"span  deliver mailgun .*\(link to send span\)=([0-9a-f]{16})", out)
+    assert len(links) == 3 and set(links) <= sends, (links, sends)
+    # The app's own step span says its step failed.
+    assert re.search(r"span  alert to a mail server that is down .* ERROR", out)
     assert re.search(
         r"email\.client\.sent\.messages\s+1\s+server\.address=127\.0\.0\.1"
         r" error\.type=connection_refused",
