@@ -17,6 +17,14 @@ nothing of OpenTelemetry.
 - The SDK retries 408, 409, 429, 5xx and refused connections (twice by
   default, ``max_retries``): the span covers the whole call, retries
   included, and reports the final outcome.
+- Delivery propagation, only with ``propagate=headers`` (the header
+  travels with the message and recipients can see it): the send span's
+  traceparent and the send time as one JSON object string,
+  ``{"otel_traceparent": …, "otel_sent_at": …}`` (ASCII; django-anymail
+  writes its metadata there the same way), in the ``X-Mailin-custom``
+  header, which Brevo's webhooks echo. Never when the app set that header
+  (a message version's own header wins over ours for its recipients);
+  never in ``tags`` (analytics grouping).
 
 Usage::
 
@@ -26,6 +34,8 @@ Usage::
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from typing import Any, Dict, Optional, Sequence, Tuple
 
 from brevo.core.api_error import ApiError
@@ -33,7 +43,12 @@ from brevo.core.api_error import ApiError
 from opentelemetry.instrumentation.email import _conventions as c
 from opentelemetry.instrumentation.email import _errors
 from opentelemetry.instrumentation.email._addresses import addresses, first_address
-from opentelemetry.instrumentation.email._attempt import BatchAttempt, EmailAttempt, Operation
+from opentelemetry.instrumentation.email._attempt import (
+    BatchAttempt,
+    EmailAttempt,
+    Operation,
+    Propagation,
+)
 from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
 from opentelemetry.instrumentation.email.providers._http import (
     first_tag,
@@ -135,8 +150,43 @@ def _on_error(attempt: EmailAttempt, exc: BaseException) -> _errors.Failure:
     return http_error(attempt, exc, status)
 
 
+# -- propagation: the X-Mailin-custom header, echoed in every webhook -------------------------
+
+_CUSTOM_HEADER = "X-Mailin-custom"
+# Brevo's limit on the header is unconfirmed; ours is about 100 bytes.
+_MAX_CUSTOM = 1000
+Args = Tuple[Any, ...]
+
+
+def _inject(
+    attempt: EmailAttempt, propagation: Propagation, args: Args, kwargs: Dict[str, Any]
+) -> Optional[Tuple[Args, Dict[str, Any]]]:
+    if not propagation.headers:
+        return None  # a header recipients can see: only when the user allowed that
+    headers = _given(kwargs, "headers")
+    if headers is None:
+        headers = {}
+    if not isinstance(headers, Mapping):
+        return None
+    wanted = _CUSTOM_HEADER.lower()
+    if any(isinstance(name, str) and name.lower() == wanted for name in headers):
+        return None  # the app's own custom data
+    value = json.dumps(propagation.fields(), separators=(",", ":"))
+    if not value.isascii() or len(value) > _MAX_CUSTOM:
+        return None  # non-ASCII makes Brevo bounce the message
+    copy = dict(kwargs)
+    copy["headers"] = {**headers, _CUSTOM_HEADER: value}
+    return args, copy
+
+
 SEND = Operation(
-    c.SYSTEM_BREVO, c.OP_SEND, _describe, _on_result, _on_error, attempt_type=BatchAttempt
+    c.SYSTEM_BREVO,
+    c.OP_SEND,
+    _describe,
+    _on_result,
+    _on_error,
+    attempt_type=BatchAttempt,
+    inject=_inject,
 )
 
 PATCHES = (

@@ -23,6 +23,16 @@ is read from the response under it), older versions return the error
 response: both become the HTTP status as ``error.type``. The SDK retries
 429/5xx three times on its https adapter, inside the one span.
 
+Delivery propagation: each message gets the send span's traceparent and
+the send time as one JSON object string, ``{"otel_traceparent": …,
+"otel_sent_at": …}``, in ``EventPayload`` (v3.1) or ``Mj-EventPayLoad``
+(v3), which Mailjet's webhooks echo as ``Payload``; recipients never see
+it. A message whose app set a payload (field, ``X-MJ-EventPayload``
+header, or v3.1 ``Globals``) is left alone. mailjet-rest 1.9's
+``Idempotency-Key`` hashes the payload without ``EventPayload`` but with
+``Mj-EventPayLoad``: on v3 the key of the app's own payload is passed
+along, so adding ours never changes what Mailjet deduplicates.
+
 Usage::
 
     from opentelemetry.instrumentation.email.providers.mailjet import MailjetInstrumentor
@@ -44,6 +54,7 @@ from opentelemetry.instrumentation.email._attempt import (
     BatchAttempt,
     EmailAttempt,
     Operation,
+    Propagation,
     shared,
 )
 from opentelemetry.instrumentation.email._errors import exception_chain
@@ -123,11 +134,30 @@ def _message_field(message: Mapping[str, Any], globals_: Mapping[str, Any], *nam
     return None
 
 
+class _MailjetAttempt(BatchAttempt):
+    """A send that knows the Send API version its client speaks (``v3.1``,
+    ``v3``), for :func:`_inject` to pick the custom-data field."""
+
+    __slots__ = ("api_version",)
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.api_version: Optional[str] = None
+
+
+def _api_version(endpoint: Any) -> Optional[str]:
+    config = getattr(getattr(endpoint, "client", None), "config", None)
+    version = getattr(config, "version", None)
+    return version if isinstance(version, str) else None
+
+
 def _describe(
     attempt: BatchAttempt, endpoint: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
 ) -> Optional[EmailAttempt]:
     if not _is_send(endpoint, args, kwargs):
         return None  # another resource or a read: not traced
+    if isinstance(attempt, _MailjetAttempt):
+        attempt.api_version = _api_version(endpoint)
     data = _parsed_json(_arg(args, kwargs, "data"))
     messages: List[Mapping[str, Any]] = []
     globals_: Mapping[str, Any] = {}
@@ -247,7 +277,163 @@ def _failure(attempt: EmailAttempt, exc: BaseException) -> _errors.Failure:
     return http_error(attempt, exc, status)
 
 
-SEND = Operation(c.SYSTEM_MAILJET, c.OP_SEND, _describe, _sent, _failure, attempt_type=BatchAttempt)
+# -- propagation: EventPayload, echoed as Payload in every webhook, never seen by recipients ----
+
+# The message field per Send API version (v3 spells it Mj-EventPayLoad, as
+# Mailjet's v3 reference does); Mailjet also reads the X-MJ-EventPayload
+# header. One string per message: when the app set one in any of these
+# forms (or in v3.1 Globals, which a message field would override), that
+# message is left alone.
+_PAYLOAD_FIELDS = {"v3.1": "EventPayload", "v3": "Mj-EventPayLoad"}
+_APP_PAYLOAD = frozenset(("eventpayload", "mj-eventpayload"))
+_PAYLOAD_HEADER = "x-mj-eventpayload"
+# Mailjet's limit on the payload is unconfirmed; ours is about 100 bytes.
+_MAX_PAYLOAD = 1000
+Args = Tuple[Any, ...]
+
+
+def _payload(propagation: Propagation) -> str:
+    """The propagation as one compact JSON object string, as django-anymail
+    writes metadata there too: ``{"otel_traceparent":"00-…","otel_sent_at":"17…"}``
+    (the Mailjet receiver parses ``Payload`` back the same way)."""
+    return json.dumps(propagation.fields(), separators=(",", ":"))
+
+
+def _has_payload(fields: Mapping[str, Any]) -> bool:
+    """The app set an event payload (field or header), or ``Headers`` is a
+    shape we do not read."""
+    if any(isinstance(key, str) and key.lower() in _APP_PAYLOAD for key in fields):
+        return True
+    headers = fields.get("Headers")
+    if headers is None:
+        return False
+    if not isinstance(headers, Mapping):
+        return True
+    return any(isinstance(key, str) and key.lower() == _PAYLOAD_HEADER for key in headers)
+
+
+def _with_payload(data: Any, field: str, payload: str) -> Any:
+    """A copy of the request data with ``payload`` in each message that has
+    none; None when no message took it."""
+    if not isinstance(data, Mapping):
+        return None
+    listed = data.get("Messages")
+    if listed is None and field != _PAYLOAD_FIELDS["v3.1"]:
+        # A v3 message on its own.
+        return None if _has_payload(data) else {**data, field: payload}
+    if not isinstance(listed, list):
+        return None
+    globals_ = data.get("Globals")
+    if globals_ is not None and (not isinstance(globals_, Mapping) or _has_payload(globals_)):
+        return None  # a message field would override the app's Globals payload
+    changed = False
+    messages: List[Any] = []
+    for message in listed:
+        if isinstance(message, Mapping) and not _has_payload(message):
+            messages.append({**message, field: payload})
+            changed = True
+        else:
+            messages.append(message)
+    return {**data, "Messages": messages} if changed else None
+
+
+def _with_arg(
+    args: Args, kwargs: Dict[str, Any], name: str, value: Any
+) -> Tuple[Args, Dict[str, Any]]:
+    """The call's arguments with ``name`` set to ``value`` where the call
+    passed it (by position or by name), else by name."""
+    if name not in kwargs:
+        try:
+            index = _PARAMETERS.index(name)
+        except ValueError:
+            index = -1
+        if 0 <= index < len(args):
+            return (*args[:index], value, *args[index + 1 :]), kwargs
+    copy = dict(kwargs)
+    copy[name] = value
+    return args, copy
+
+
+def _guard() -> Any:
+    """mailjet-rest 1.9+'s ``SecurityGuard``, else None."""
+    try:
+        module = importlib.import_module("mailjet_rest.utils.guardrails")
+    except ImportError:
+        return None
+    return getattr(module, "SecurityGuard", None)
+
+
+_IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+def _keep_idempotency(
+    args: Args, kwargs: Dict[str, Any], data: Any, field: str
+) -> Optional[Tuple[Args, Dict[str, Any]]]:
+    """mailjet-rest 1.9+ sends POSTs of a dict or list with an
+    ``Idempotency-Key``: a hash of the payload without its volatile fields
+    (``EventPayload`` among them, ``Mj-EventPayLoad`` not). When the field
+    we add is not one of them, the key the app's own payload gets is passed
+    explicitly, so that adding the payload never changes what Mailjet
+    deduplicates. None when that key cannot be kept (then the call goes out
+    untouched)."""
+    guard = _guard()
+    fingerprint = getattr(guard, "generate_payload_fingerprint", None)
+    volatile = getattr(guard, "VOLATILE_IDEMPOTENCY_KEYS", None)
+    if not callable(fingerprint) or not isinstance(volatile, (set, frozenset)):
+        return args, kwargs  # an SDK that sends no such key
+    if field in volatile or not isinstance(data, (dict, list)):
+        return args, kwargs  # the key is the same (or the SDK computes none)
+    if kwargs.get("ensure_ascii") is not None or kwargs.get("data_encoding") is not None:
+        return args, kwargs  # the SDK serialises the payload itself: no key
+    headers = _arg(args, kwargs, "headers")
+    if headers is not None and not isinstance(headers, Mapping):
+        return None
+    if headers is not None and _IDEMPOTENCY_HEADER in headers:
+        return args, kwargs  # the app's own key
+    try:
+        key = fingerprint(data)
+    except Exception:
+        return None  # the SDK will refuse this payload itself
+    return _with_arg(args, kwargs, "headers", {**(headers or {}), _IDEMPOTENCY_HEADER: key})
+
+
+def _inject(
+    attempt: EmailAttempt, propagation: Propagation, args: Args, kwargs: Dict[str, Any]
+) -> Optional[Tuple[Args, Dict[str, Any]]]:
+    version = attempt.api_version if isinstance(attempt, _MailjetAttempt) else None
+    field = _PAYLOAD_FIELDS.get(version or "")
+    if field is None:
+        return None  # a version whose payload field we do not know
+    payload = _payload(propagation)
+    if len(payload) > _MAX_PAYLOAD:
+        return None
+    data = _arg(args, kwargs, "data")
+    if isinstance(data, (str, bytes, bytearray)):
+        changed = _with_payload(_parsed_json(data), field, payload)
+        if changed is None:
+            return None
+        text = json.dumps(changed)
+        return _with_arg(args, kwargs, "data", text if isinstance(data, str) else text.encode())
+    if not isinstance(data, dict):
+        return None  # the SDK posts only dicts (and lists) as JSON
+    changed = _with_payload(data, field, payload)
+    if changed is None:
+        return None
+    kept = _keep_idempotency(args, kwargs, data, field)
+    if kept is None:
+        return None
+    return _with_arg(*kept, "data", changed)
+
+
+SEND = Operation(
+    c.SYSTEM_MAILJET,
+    c.OP_SEND,
+    _describe,
+    _sent,
+    _failure,
+    attempt_type=_MailjetAttempt,
+    inject=_inject,
+)
 PATCHES = (Patch(_MODULE, f"Endpoint.{_METHOD}", SEND),)
 
 

@@ -13,6 +13,14 @@ nothing of OpenTelemetry.
 - The Tornado client (``sparkpost.tornado``) returns a Future from the same
   method: those calls are not traced, since a span ending at the return
   would not cover the request.
+- Delivery propagation: the send span's traceparent and the send time in
+  the transmission's ``metadata`` (``otel_traceparent``, ``otel_sent_at``),
+  which SparkPost merges with each recipient's metadata into ``rcpt_meta``
+  in every event; recipients never see it. Left alone when the app's
+  metadata (transmission or recipient level) already has one of those
+  keys, is not an object, or when the merged metadata of any recipient
+  would exceed 1,000 bytes of JSON (SparkPost's documented cap on merged
+  metadata as we read it; unconfirmed). Never ``campaign`` (analytics).
 
 Usage::
 
@@ -22,6 +30,8 @@ Usage::
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from typing import Any, Dict, Optional, Tuple
 
 import sparkpost  # noqa: F401  (missing SDK: entry point skipped)
@@ -29,9 +39,10 @@ import sparkpost  # noqa: F401  (missing SDK: entry point skipped)
 from opentelemetry.instrumentation.email import _conventions as c
 from opentelemetry.instrumentation.email import _errors
 from opentelemetry.instrumentation.email._addresses import addresses, first_address
-from opentelemetry.instrumentation.email._attempt import EmailAttempt, Operation
+from opentelemetry.instrumentation.email._attempt import EmailAttempt, Operation, Propagation
 from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
 from opentelemetry.instrumentation.email._mime import read_raw_message
+from opentelemetry.instrumentation.email._propagation import merged_mapping
 from opentelemetry.instrumentation.email.providers._http import answered, http_error, server_of
 
 _MODULE = "sparkpost.transmissions"
@@ -95,8 +106,59 @@ def _on_result(attempt: EmailAttempt, result: Any) -> None:
         attempt.failure = _errors.rejected_failure(None)
 
 
+# -- propagation: transmission metadata, echoed in rcpt_meta ----------------------------------
+
+# Merged (transmission + recipient) metadata, compact JSON; the limit is
+# unconfirmed (see the module docstring), measured as compact JSON.
+_MAX_METADATA_BYTES = 1000
+Args = Tuple[Any, ...]
+
+
+def _json_size(value: Any) -> Optional[int]:
+    try:
+        return len(json.dumps(value, separators=(",", ":")).encode("utf-8"))
+    except (TypeError, ValueError):
+        return None
+
+
+def _fits_every_recipient(
+    metadata: Mapping[str, Any], ours: Mapping[str, str], recipients: Any
+) -> bool:
+    """No recipient's own metadata names one of our keys (it would win over
+    ours), and each recipient's merged metadata stays under the limit."""
+    if not isinstance(recipients, (list, tuple)):
+        return True  # a stored list, or none: transmission metadata only
+    for recipient in recipients:
+        own = recipient.get("metadata") if isinstance(recipient, Mapping) else None
+        if own is None:
+            continue
+        if not isinstance(own, Mapping) or any(key in own for key in ours):
+            return False
+        size = _json_size({**metadata, **own})
+        if size is None or size > _MAX_METADATA_BYTES:
+            return False
+    return True
+
+
+def _inject(
+    attempt: EmailAttempt, propagation: Propagation, args: Args, kwargs: Dict[str, Any]
+) -> Optional[Tuple[Args, Dict[str, Any]]]:
+    fields = propagation.fields()
+    metadata = merged_mapping(kwargs.get("metadata"), fields, max_json_bytes=_MAX_METADATA_BYTES)
+    if metadata is None or not _fits_every_recipient(metadata, fields, kwargs.get("recipients")):
+        return None
+    copy = dict(kwargs)
+    copy["metadata"] = metadata
+    return args, copy
+
+
 SEND = Operation(
-    c.SYSTEM_SPARKPOST, c.OP_SEND, _describe, answered(_OK_STATUS, _on_result), http_error
+    c.SYSTEM_SPARKPOST,
+    c.OP_SEND,
+    _describe,
+    answered(_OK_STATUS, _on_result),
+    http_error,
+    inject=_inject,
 )
 
 PATCHES = (Patch(_MODULE, "Transmissions.send", SEND),)
