@@ -163,8 +163,9 @@ class EmailAttempt:
 
     def set_provider_ids(self, ids: Iterable[Any]) -> None:
         """The provider's ids for the messages of a batch, as one value: the
-        first 20, comma-separated (one id: just that id)."""
-        kept = [str(i) for i in ids if i][:MAX_ADDRESSES_PER_ATTRIBUTE]
+        first 20, comma-separated (one id: just that id), each without the
+        angle brackets of a Message-ID (see :func:`bare_id`)."""
+        kept = [bare_id(str(i)) for i in ids if i][:MAX_ADDRESSES_PER_ATTRIBUTE]
         self.provider_message_id = ",".join(kept) or None
 
     def envelope(self) -> Sequence[str]:
@@ -178,6 +179,13 @@ class EmailAttempt:
             f"<EmailAttempt {self.operation} {self.system} {self.server_address}:"
             f"{self.server_port} failure={self.failure!r}>"
         )
+
+
+def bare_id(value: str) -> str:
+    """A provider's message id without the angle brackets some give it in
+    Message-ID form (Mailgun ``<2024….abc@mg.example>``, Brevo): the form a
+    delivery webhook's id is matched in."""
+    return value.strip().strip("<>")
 
 
 def arg(

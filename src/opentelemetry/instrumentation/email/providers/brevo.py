@@ -48,6 +48,7 @@ from opentelemetry.instrumentation.email._attempt import (
     EmailAttempt,
     Operation,
     Propagation,
+    bare_id,
 )
 from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
 from opentelemetry.instrumentation.email.providers._http import (
@@ -135,7 +136,7 @@ def _on_result(attempt: EmailAttempt, result: Any) -> None:
     data = getattr(result, "data", None)
     message_id = _model_field(data, "message_id", "messageId")
     if isinstance(message_id, str) and message_id:
-        attempt.provider_message_id = message_id
+        attempt.provider_message_id = bare_id(message_id) or None
         return
     attempt.set_provider_ids(_list(_model_field(data, "message_ids", "messageIds")))
 

@@ -48,6 +48,7 @@ from opentelemetry.instrumentation.email._attempt import (
     Operation,
     Propagation,
     arg,
+    bare_id,
 )
 from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
 from opentelemetry.instrumentation.email._mime import read_raw_message
@@ -160,7 +161,7 @@ def _sent(attempt: EmailAttempt, response: Any) -> None:
     except Exception:  # not JSON (a proxy's page): nothing more to read
         return
     if isinstance(body, dict) and isinstance(body.get("id"), str):
-        attempt.provider_message_id = body["id"]
+        attempt.provider_message_id = bare_id(body["id"]) or None
 
 
 # -- propagation: v: variables, which become a header recipients can see ------------------------

@@ -20,6 +20,7 @@ import json
 from typing import Any, List, Mapping, Optional
 
 from opentelemetry.instrumentation.email import _conventions as c
+from opentelemetry.instrumentation.email._attempt import bare_id
 from opentelemetry.instrumentation.email.delivery._event import (
     DeliveryEvent,
     EventTable,
@@ -97,7 +98,7 @@ class BrevoReceiver(Receiver):
             self.system,
             name,
             recipient=text(body.get("email")),
-            provider_message_id=text(body.get("message-id")),
+            provider_message_id=_bare(text(body.get("message-id"))),
             smtp_code=code,
             enhanced_status=enhanced,
             time=_time(body),
@@ -143,6 +144,12 @@ def _first_tag(tags: Any) -> Optional[str]:
     if isinstance(tags, list) and tags:
         return text(tags[0], 256)
     return None
+
+
+def _bare(value: Optional[str]) -> Optional[str]:
+    """Brevo's ``<…@smtp-relay.mailin.fr>`` without its angle brackets, as
+    the send span records it."""
+    return bare_id(value) or None if value else None
 
 
 RECEIVER = BrevoReceiver

@@ -11,8 +11,8 @@ long as their timestamp could still pass (twice the tolerance) and at most
 are read; the legacy form-encoded ones are refused as unsigned.
 
 The send's ``v:`` variables come back in ``event-data.user-variables``; the
-message id is ``event-data.message.headers.message-id``, given here in angle
-brackets as the send's ``id`` is, so the two are the same value.
+message id is ``event-data.message.headers.message-id``, without angle
+brackets as the send span records the ``id`` of Mailgun's answer.
 ``failed`` is a hard bounce when ``severity`` is ``permanent``, a deferral
 when it is ``temporary``, and a rejection when Mailgun did not even try
 (``reason`` ``suppress-bounce``, ``suppress-complaint``,
@@ -217,12 +217,10 @@ def _headers(data: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def _message_id(data: Mapping[str, Any]) -> Optional[str]:
-    """``message-id`` in angle brackets, as the send's ``id`` has it."""
+    """``message-id`` without angle brackets, as the send span records the
+    ``id`` of Mailgun's answer."""
     found = text(_headers(data).get("message-id"), 998)
-    if found is None:
-        return None
-    found = found.strip().strip("<>")
-    return f"<{found}>" if found else None
+    return (found.strip().strip("<>") or None) if found else None
 
 
 def _header_recipient(data: Mapping[str, Any]) -> Optional[str]:
