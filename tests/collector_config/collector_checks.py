@@ -42,6 +42,12 @@ CONTRACT_METRICS = frozenset(
         "email_client_message_size_bytes_bucket",
         "email_client_message_size_bytes_sum",
         "email_client_message_size_bytes_count",
+        # v2 (Delivery events): what the providers' webhooks report.
+        "email_delivery_events_total",
+        "email_delivery_duration_seconds_bucket",
+        "email_delivery_duration_seconds_sum",
+        "email_delivery_duration_seconds_count",
+        "email_delivery_webhooks_refused_total",
     }
 )
 CONTRACT_LABELS = frozenset(
@@ -56,6 +62,10 @@ CONTRACT_LABELS = frozenset(
         # v2 (Frameworks): the kind of mail, on sent messages and send
         # durations; absent when the app gives none.
         "email_category",
+        # v2 (Delivery events): delivered, bounced, deferred, ...; hard, soft
+        # or undetermined on bounced.
+        "email_delivery_event",
+        "email_delivery_bounce_type",
     }
 )
 # What every route (Prometheus' OTLP receiver, a scrape) adds.

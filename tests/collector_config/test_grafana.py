@@ -182,10 +182,46 @@ def test_dashboard_covers_every_signal(dashboards: dict[str, dict[str, Any]]) ->
         "retryable",
         "refused",
         "message size",
+        # what the providers' webhooks report after the send
+        "delivery events",
+        "bounce rate",
+        "complaint rate",
+        "hard bounces by mailbox provider",
+        "delivery time",
+        "deferred",
+        "refused webhook calls",
     ):
         assert topic in titles, topic
     exemplar_targets = [t for p in panels for t in p.get("targets", []) if t.get("exemplar")]
     assert exemplar_targets, "latency exemplars link metrics to traces"
+
+
+def test_delivery_row_reads_the_recording_rules_and_links_to_the_send_side(
+    dashboards: dict[str, dict[str, Any]],
+) -> None:
+    """The Delivery row shows what the alerts see (their recording rules),
+    and its panels and the send side's link to each other by panel id."""
+    dashboard = dashboards["grafana/dashboards/email-delivery.json"]
+    panels = dashboard["panels"]
+    by_id = {p["id"]: p for p in panels}
+    start = next(i for i, p in enumerate(panels) if p["title"].startswith("Delivery ("))
+    end = next(i for i, p in enumerate(panels) if i > start and p["type"] == "row")
+    delivery = panels[start + 1 : end]
+    assert len(delivery) >= 6
+    for panel in delivery:
+        for target in panel["targets"]:
+            assert "email_delivery_" in target["expr"] and ":" in target["expr"], panel["title"]
+    linked = {}
+    for panel in panels:
+        for link in panel.get("links", []):
+            match = re.search(r"viewPanel=(\d+)", link["url"])
+            if match:
+                assert link["url"].startswith(f"/d/{dashboard['uid']}/"), link
+                linked[panel["id"]] = int(match.group(1))
+    assert linked and all(target in by_id for target in linked.values()), linked
+    delivery_ids = {p["id"] for p in delivery}
+    assert any(src in delivery_ids and dst not in delivery_ids for src, dst in linked.items())
+    assert any(src not in delivery_ids and dst in delivery_ids for src, dst in linked.items())
 
 
 def test_dashboard_panels_fit_the_grid_and_have_unique_ids(

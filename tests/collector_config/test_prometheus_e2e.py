@@ -3,14 +3,22 @@
 The quickstart demo (examples/quickstart.py) runs for real: an embedded SMTP
 server, a round of mails every second -- some accepted, one with a refused
 recipient, one greylisted (451, retryable) and retried, one through Django's
-SMTP backend to a server that is down -- and OpenTelemetry's Prometheus
-exporter on a free port. Next to it a server-down run
+SMTP backend to a server that is down -- then replays its provider's
+Mailgun-shaped webhooks to its own DeliveryWebhook endpoint (a delivery, a
+hard bounce, a complaint and a call with a wrong signing key), and serves
+OpenTelemetry's Prometheus exporter on a free port. Next to it a server-down run
 (server_down_app.py, its own scrape job) never gets one message out: Django
 sends to a dead port and to a server that refuses the login, both with
-fail_silently=True, and bare smtplib connects and logins that fail. A real
-`prometheus` (Debian's package; missing means failure, not a skip) scrapes
-both every second with the shipped rules loaded and evaluated every second.
-Then, through Prometheus' HTTP API:
+fail_silently=True, and bare smtplib connects and logins that fail. A
+webhook run (delivery_webhooks_app.py) is the shop's endpoint for Postmark's
+delivery webhooks: recorded webhook bodies through
+`DeliveryWebhook("postmark", ...).handle(body, headers)` every second -- 90
+deliveries and 10 hard bounces at gmail.com, a spam complaint, a deferral and
+a call with the wrong password. A real `prometheus` (Debian's package;
+missing means failure, not a skip) scrapes all three every second with the
+shipped rules loaded and evaluated every second; the webhook run is a second
+instance of the demo's job, as the shop both sends mail and receives its
+provider's webhooks. Then, through Prometheus' HTTP API:
 
 - the demo is scraped as job="shop-mailer" (what the rules and panels group
   by) and its service.name reaches `target_info`;
@@ -30,7 +38,13 @@ Then, through Prometheus' HTTP API:
   provider, the failing connect to the dead server) are pending or firing,
   so are the ones the server-down run reaches (the success-rate alerts and
   error bursts through Django's accounting, EmailSmtpConnectionFailing for
-  connect and login), and the ones neither can reach stay quiet.
+  connect and login), and the ones the webhooks reach (the webhook run's
+  10% bounce rate past both bounce thresholds, its complaint rate past both,
+  its hard bounces at gmail.com and no other mailbox provider, the refused
+  calls of both runs, the demo's hard bounces at "other"), and the ones none
+  can reach stay quiet;
+- the delivery rules compute from the webhooks what the run fed: a 10%
+  bounce rate, 25% hard bounces at gmail.com, a delivery p95 under a minute.
 
 Prometheus evaluates every second, so rates over 5m windows have their two
 samples after a few seconds; the test polls until everything holds (or a
@@ -68,6 +82,7 @@ from tests.collector_config.collector_checks import (
 
 QUICKSTART = REPO / "examples" / "quickstart.py"
 SERVER_DOWN_APP = Path(__file__).with_name("server_down_app.py")
+WEBHOOKS_APP = Path(__file__).with_name("delivery_webhooks_app.py")
 RULE_FILES = sorted((CONFIG_DIR / "prometheus" / "rules").glob("*.yml"))
 
 # service.name of the demo, and the scrape job name: a plain scrape sets `job`
@@ -127,6 +142,27 @@ EXPECTED_ACTIVE: dict[str, list[dict[str, str]]] = {
         {"job": DOWN_JOB, "server_address": "127.0.0.1", "email_operation_name": "connect"},
         {"job": DOWN_JOB, "server_address": "127.0.0.1", "email_operation_name": "login"},
     ],
+    # The webhook run: 10 hard bounces in 100 finished messages a round,
+    # above 2% and 5%, with 100 finished messages (the guard) after one round.
+    "EmailBounceRateHigh": [{"job": JOB, "email_system": "postmark"}],
+    "EmailBounceRateCritical": [{"job": JOB, "email_system": "postmark"}],
+    # One complaint in 90 delivered (1.1%), above 0.1% and 0.3%, once 1000
+    # were delivered (12 rounds).
+    "EmailComplaintRateHigh": [{"job": JOB, "email_system": "postmark"}],
+    "EmailComplaintRateCritical": [{"job": JOB, "email_system": "postmark"}],
+    # All 10 hard bounces at gmail.com: 10 of its 40 finished messages. The
+    # demo replays Mailgun webhooks each round, one delivered and one hard
+    # bounce at greylist.example ("other"): 10 after ten rounds.
+    "EmailHardBouncesByMailboxProvider": [
+        {"job": JOB, "email_system": "postmark", "email_recipient_domain": "gmail.com"},
+        {"job": JOB, "email_system": "mailgun", "email_recipient_domain": "other"},
+    ],
+    # One call a round with the wrong password (the webhook run), with a
+    # wrong signing key (the demo): 5 after five rounds.
+    "EmailWebhooksRefused": [
+        {"job": JOB, "email_system": "postmark", "error_type": "credentials"},
+        {"job": JOB, "email_system": "mailgun", "error_type": "signature"},
+    ],
 }
 EXPECTED_QUIET = {
     # Sends to localhost take about a millisecond, far below 5 s.
@@ -135,6 +171,12 @@ EXPECTED_QUIET = {
     "EmailNoMessagesSent",
     "EmailSendVolumeDrop",
     "EmailSuccessRateTrendingDown",
+    # The webhook run delivers within 2 to 40 seconds of the send, far below
+    # 5 minutes.
+    "EmailDeliveryLatencyHigh",
+    # Compares with the 6 hours before: no such history here (and one
+    # deferral in 101 attempts is 1%).
+    "EmailDeferralsGrowing",
 }
 
 
@@ -240,12 +282,17 @@ class Prometheus:
             time.sleep(1)
 
 
-def _prometheus_config(demo_port: int, down_port: int) -> dict[str, Any]:
+def _prometheus_config(demo_port: int, down_port: int, webhooks_port: int) -> dict[str, Any]:
     return {
         "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
         "rule_files": [str(path) for path in RULE_FILES],
         "scrape_configs": [
-            {"job_name": JOB, "static_configs": [{"targets": [f"127.0.0.1:{demo_port}"]}]},
+            {
+                "job_name": JOB,
+                "static_configs": [
+                    {"targets": [f"127.0.0.1:{demo_port}", f"127.0.0.1:{webhooks_port}"]}
+                ],
+            },
             {"job_name": DOWN_JOB, "static_configs": [{"targets": [f"127.0.0.1:{down_port}"]}]},
         ],
     }
@@ -258,9 +305,10 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]
         pytest.fail("prometheus is not installed: apt-get install -y prometheus")
     assert RULE_FILES, "no rule files under collector-config/prometheus/rules"
     work = tmp_path_factory.mktemp("prometheus-e2e")
-    demo_port, down_port, prometheus_port = _free_port(), _free_port(), _free_port()
+    demo_port, down_port, webhooks_port = _free_port(), _free_port(), _free_port()
+    prometheus_port = _free_port()
     (work / "prometheus.yml").write_text(
-        yaml.safe_dump(_prometheus_config(demo_port, down_port), sort_keys=False),
+        yaml.safe_dump(_prometheus_config(demo_port, down_port, webhooks_port), sort_keys=False),
         encoding="utf-8",
     )
     # Only what the demo needs: no OTLP endpoint (it would export there
@@ -300,6 +348,22 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]
                 work / "server-down.log",
                 cwd=REPO,
                 env={**env, "OTEL_SERVICE_NAME": DOWN_JOB},
+            )
+        )
+        children.append(
+            Child(
+                "the webhook run",
+                [
+                    sys.executable,
+                    str(WEBHOOKS_APP),
+                    "--repeat-for",
+                    str(DEMO_RUN_FOR_S),
+                    "--prometheus-port",
+                    str(webhooks_port),
+                ],
+                work / "webhooks.log",
+                cwd=REPO,
+                env=env,
             )
         )
         children.append(
@@ -431,12 +495,16 @@ def _problems_of(prometheus: Prometheus, queries: list[tuple[str, str]]) -> Call
 
 def test_demo_is_scraped_as_the_job_the_rules_group_by(prometheus: Prometheus) -> None:
     checks = {
-        "the scrape target is up": f'up{{job="{JOB}"}} == 1',
+        "the scrape targets are up": f'count(up{{job="{JOB}"}} == 1) == 2',
         "service.name reaches target_info": f'target_info{{job="{JOB}", service_name="{JOB}"}}',
         "messages go out": f'email_client_sent_messages_total{{job="{JOB}", error_type=""}}',
         "messages fail": f'email_client_sent_messages_total{{job="{JOB}", error_type!=""}}',
         "recipients are refused": (
             f'email_client_recipients_total{{job="{JOB}", email_recipient_status="rejected"}}'
+        ),
+        "delivery events arrive from the webhook run": (
+            f'email_delivery_events_total{{job="{JOB}", email_system="postmark",'
+            ' email_delivery_event="bounced", email_delivery_bounce_type="hard"}'
         ),
         "the server-down run is scraped": f'up{{job="{DOWN_JOB}"}} == 1',
         "its service.name reaches target_info": (
@@ -626,3 +694,75 @@ def test_error_rate_alerts_are_pending_or_firing(prometheus: Prometheus) -> None
         for alert in active().get("EmailSmtpConnectionFailing", [])
     }
     assert session == {(JOB, "connect"), (DOWN_JOB, "connect"), (DOWN_JOB, "login")}, session
+
+
+def _active_alerts(prometheus: Prometheus, name: str) -> list[dict[str, Any]]:
+    return [
+        alert
+        for alert in prometheus.get("/api/v1/alerts")["alerts"]
+        if alert["labels"]["alertname"] == name and alert["state"] in ("pending", "firing")
+    ]
+
+
+def test_recorded_webhooks_drive_the_delivery_rules_and_the_bounce_alert(
+    prometheus: Prometheus,
+) -> None:
+    """The webhook run's Postmark calls, through DeliveryWebhook, reach
+    Prometheus as the contract's delivery metrics; the recording rules turn
+    them into the 10% bounce rate they are (90 delivered, 10 hard bounces),
+    25% hard bounces at gmail.com, a 1.1% complaint rate, a delivery p95 of
+    2 to 40 seconds; and EmailBounceRateCritical is pending (its `for:` is
+    15 minutes) or firing for postmark, with the rate as its value."""
+    where = f'{{job="{JOB}", email_system="postmark"}}'
+    expected = {
+        f"job_email_system:email_delivery_bounce:ratio_rate1h{where}": (0.09, 0.11),
+        f"job_email_system:email_delivery_complaint:ratio_rate1d{where}": (0.009, 0.013),
+        f"job_email_system:email_delivery_deferral:ratio_rate30m{where}": (0.007, 0.013),
+        f"job_email_system:email_delivery_duration_seconds:p95_30m{where}": (2, 60),
+        (
+            "job_email_system_email_recipient_domain:email_delivery_hard_bounce:ratio_rate1h"
+            f'{{job="{JOB}", email_system="postmark", email_recipient_domain="gmail.com"}}'
+        ): (0.22, 0.28),
+        (
+            "job_email_system_error_type:email_delivery_webhooks_refused:rate5m"
+            f'{{job="{JOB}", email_system="postmark", error_type="credentials"}}'
+        ): (0.001, 1.5),  # one a second, divided by 5m while there is less data
+    }
+
+    def check() -> list[str]:
+        problems = []
+        for expr, (low, high) in expected.items():
+            try:
+                values = [sample["value"] for sample in prometheus.query(expr)]
+            except ValueError as error:
+                problems.append(f"{expr}: error {error}")
+                continue
+            if len(values) != 1 or not low <= values[0] <= high:
+                problems.append(f"{expr}: {values}, expected one value in [{low}, {high}]")
+        alerts = _active_alerts(prometheus, "EmailBounceRateCritical")
+        if not any(
+            alert["labels"].get("job") == JOB
+            and alert["labels"].get("email_system") == "postmark"
+            and 0.09 <= float(alert["value"]) <= 0.11
+            for alert in alerts
+        ):
+            problems.append(f"EmailBounceRateCritical is not pending or firing at 10%: {alerts}")
+        return problems
+
+    problems = prometheus.poll(check)
+    assert problems == [], "\n".join(problems)
+    # Hard bounces at gmail.com only: no other mailbox provider is named.
+    domains = {
+        alert["labels"]["email_recipient_domain"]
+        for alert in _active_alerts(prometheus, "EmailHardBouncesByMailboxProvider")
+        if alert["labels"]["email_system"] == "postmark"
+    }
+    assert domains == {"gmail.com"}, domains
+    # Only the wrong password is refused: the run's real calls all pass.
+    reasons = {
+        sample["metric"]["error_type"]
+        for sample in prometheus.query(
+            f'email_delivery_webhooks_refused_total{{job="{JOB}", email_system="postmark"}}'
+        )
+    }
+    assert reasons == {"credentials"}, reasons

@@ -4,6 +4,7 @@ docs/operations.md, and unit tests that see it fire and stay quiet."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from typing import Any
@@ -84,6 +85,15 @@ def test_the_issue_asks_for_these_alerts() -> None:
         "EmailNoMessagesSent",  # silence
         "EmailSendVolumeDrop",  # traffic drop
         "EmailSuccessRateTrendingDown",  # predict_linear trend
+        # Delivery events (the providers' webhooks)
+        "EmailBounceRateHigh",  # > 2%
+        "EmailBounceRateCritical",  # > 5%: Amazon SES reviews at 5%, may pause at 10%
+        "EmailComplaintRateHigh",  # > 0.1%
+        "EmailComplaintRateCritical",  # > 0.3%: Gmail's and Yahoo's limit
+        "EmailHardBouncesByMailboxProvider",  # one mailbox provider bouncing us
+        "EmailDeliveryLatencyHigh",  # p95 from send to delivered
+        "EmailDeferralsGrowing",  # receiving servers throttle
+        "EmailWebhooksRefused",  # probing, or a secret rotated on one side
     }
     assert len(ALERT_NAMES) == len(set(ALERT_NAMES))
     trend = next(r for r in ALERTS if r["alert"] == "EmailSuccessRateTrendingDown")
@@ -109,6 +119,38 @@ def test_smtp_session_alert_reads_the_failed_operations() -> None:
     assert failed, "the alert must count failed operations"
     for label in ("job", "server_address", "email_operation_name"):
         assert label in alert["annotations"]["summary"], label
+
+
+DELIVERY_ALERTS = [rule for rule in ALERTS if "email_delivery_" in rule["expr"]]
+
+
+def test_delivery_ratios_are_built_from_delivery_events_alone() -> None:
+    """Numerator and denominator both from the webhooks' events: a provider
+    without webhooks, or a webhook endpoint in another service than the
+    sender, cannot skew them; soft bounces are not held against the sender,
+    and a provider that reports no deliveries gets no bounce rate."""
+    rules = {r.get("record") or r["alert"]: r["expr"] for r in ALL_RULES}
+    delivery = {name: expr for name, expr in rules.items() if "email_delivery_" in expr}
+    assert len(DELIVERY_ALERTS) == 8
+    for name, expr in delivery.items():
+        assert "email_client_" not in expr, name
+    bounce = rules["job_email_system:email_delivery_bounce:ratio_rate1h"]
+    assert 'email_delivery_bounce_type=~"hard|undetermined"' in bounce
+    assert 'email_delivery_event=~"delivered|bounced"' in bounce
+    assert "and on (job, email_system)" in bounce
+    complaint = rules["job_email_system:email_delivery_complaint:ratio_rate1d"]
+    assert 'email_delivery_event="complained"' in complaint
+
+
+@pytest.mark.parametrize("rule", DELIVERY_ALERTS, ids=[r["alert"] for r in DELIVERY_ALERTS])
+def test_delivery_alert_has_a_minimum_traffic_guard(rule: dict[str, Any]) -> None:
+    """One bounce, complaint or refused call among a handful must not page:
+    every delivery alert compares a count (a rate times its window) with a
+    minimum."""
+    counts = re.findall(r":rate(\d+[mhd])\S*\s*\)?\s*\*\s*(\d+)\s*>=\s*\d+", rule["expr"])
+    assert counts, rule["expr"]
+    for window, seconds in counts:
+        assert int(seconds) == {"30m": 1800, "1h": 3600, "1d": 86400}[window], rule["alert"]
 
 
 @pytest.mark.parametrize("rule", ALERTS, ids=ALERT_NAMES)
