@@ -20,6 +20,7 @@ from tests.conftest import Telemetry, instrumented
 from tests.outcome import assert_same, observe_twice
 from tests.providers.http_server import ProviderServer
 from tests.providers.kit import Private, ProviderCase, cases
+from tests.providers.requests_diff import comparable
 from tests.support import privacy
 
 CASES = cases()
@@ -87,8 +88,17 @@ def test_instrumented_and_uninstrumented_behave_the_same(
 ) -> None:
     case = CASES[system]
     call = case.scenarios(provider_server, closed_url)[scenario]
-    plain, traced, telemetry = observe_twice(call)
+    marks: List[int] = []
+
+    def marked() -> Any:
+        marks.append(len(provider_server.requests))
+        return call()
+
+    plain, traced, telemetry = observe_twice(marked)
     assert_same(plain, traced, case.normalise)
+    # The requests sent are the same but for what propagation adds.
+    sent = provider_server.requests
+    assert comparable(sent[marks[0] : marks[1]]) == comparable(sent[marks[1] :])
     spans = [s for s in telemetry.spans() if s.name.endswith(f" {system}")]
     assert spans, "not traced"
     if case.spans_per_scenario:
