@@ -52,6 +52,29 @@ class Smtp(socketserver.StreamRequestHandler):
                 self.reply("250 ok")
 
 
+def check_delivery() -> None:
+    """Receiving webhooks needs nothing but the wheel (cryptography only for
+    SendGrid and SNS, and a missing one says which extra brings it)."""
+    import base64
+    import json
+
+    from opentelemetry.instrumentation.email.delivery import DeliveryWebhook
+
+    hook = DeliveryWebhook("postmark", secret="user:pass")
+    body = json.dumps({"RecordType": "Delivery", "MessageID": "m1", "Recipient": "a@b.example"})
+    auth = {"Authorization": "Basic " + base64.b64encode(b"user:pass").decode()}
+    (event,) = hook.handle(body.encode(), auth)
+    assert event.event == "delivered", event
+    assert importlib.util.find_spec("cryptography") is None, "cryptography is installed"
+    try:
+        DeliveryWebhook("sendgrid", secret="key")
+    except ImportError as exc:
+        assert "[delivery]" in str(exc), exc
+    else:
+        raise AssertionError("a SendGrid webhook without cryptography")
+    print("delivery: a Postmark event recorded; SendGrid asks for the [delivery] extra")
+
+
 def main() -> None:
     check_contents(sys.argv[1])
     assert importlib.util.find_spec("opentelemetry.sdk") is None, "the SDK is installed"
@@ -90,3 +113,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    check_delivery()
