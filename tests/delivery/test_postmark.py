@@ -157,3 +157,14 @@ def test_oversized_body_is_refused_unread(telemetry: Telemetry) -> None:
     body = _echo("delivery", {"pad": "x" * 2000})
     kit.assert_refused(telemetry, hook, body, AUTH, "malformed")
     assert hook.respond(body, AUTH).status == 413
+
+
+def test_a_bad_propagate_value_warns_once_and_keeps_the_default(
+    instrument: Any, provider_server: ProviderServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("WARNING"):
+        telemetry = instrument(propagate="everywhere")
+    warnings = [r for r in caplog.records if "everywhere" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "metadata, headers, none" in warnings[0].getMessage()
+    kit.assert_carried(_send(provider_server)["Metadata"], telemetry.span("send postmark"))
