@@ -23,10 +23,10 @@ from sendgrid.helpers.eventwebhook import EventWebhook
 from sendgrid.helpers.mail import Category, CustomArg, Mail, To
 
 from opentelemetry.instrumentation.email.delivery import WebhookVerificationError
+from opentelemetry.instrumentation.email.delivery._verify import SeenTokens
 from opentelemetry.instrumentation.email.delivery.receivers import Options, WebhookRequest
 from opentelemetry.instrumentation.email.delivery.receivers.sendgrid import (
     SendgridReceiver,
-    _Seen,
 )
 from tests.conftest import Telemetry
 from tests.delivery import kit
@@ -313,13 +313,13 @@ def test_a_replayed_call_is_refused(telemetry: Telemetry) -> None:
 
 
 def test_seen_calls_are_bounded_and_forgotten_once_stale() -> None:
-    seen = _Seen(limit=2)
-    assert seen.first(b"a", 100.0, 0.0) and seen.first(b"b", 100.0, 0.0)
-    assert not seen.first(b"a", 100.0, 1.0)
-    assert seen.first(b"c", 100.0, 1.0)  # the limit: "a", the oldest, is forgotten
-    assert seen.first(b"a", 100.0, 1.0)  # and now "b"
-    assert not seen.first(b"c", 100.0, 1.0)
-    assert seen.first(b"c", 300.0, 150.0)  # past their expiry, all are forgotten
+    seen = SeenTokens(limit=2)
+    assert seen.first_time(b"a", 0.0, 100.0) and seen.first_time(b"b", 0.0, 100.0)
+    assert not seen.first_time(b"a", 1.0, 99.0)
+    assert seen.first_time(b"c", 1.0, 99.0)  # the limit: "a", the oldest, is forgotten
+    assert seen.first_time(b"a", 1.0, 99.0)  # and now "b"
+    assert not seen.first_time(b"c", 1.0, 99.0)
+    assert seen.first_time(b"c", 150.0, 150.0)  # past their expiry, all are forgotten
 
 
 @pytest.mark.parametrize(

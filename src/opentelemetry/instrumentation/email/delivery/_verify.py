@@ -7,7 +7,9 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-from typing import Mapping, Optional
+import threading
+from collections import OrderedDict
+from typing import Hashable, Mapping, Optional
 
 from opentelemetry.instrumentation.email import _conventions as c
 
@@ -81,3 +83,35 @@ def check_basic_auth(headers: Mapping[str, str], secret: Optional[str]) -> None:
         raise credentials_error("webhook credentials are not base64") from None
     if not same(decoded, secret.encode("utf-8")):
         raise credentials_error()
+
+
+class SeenTokens:
+    """Tokens, ids or digests of webhook calls already accepted (Mailgun
+    tokens, Svix ids, SendGrid signatures, MailerSend activity ids), each
+    remembered until it expires, at most ``limit`` of them (the oldest go
+    first). In memory, per receiver and so per process. Thread-safe."""
+
+    def __init__(self, limit: int = 20_000) -> None:
+        self._limit = limit
+        self._expiry: OrderedDict[Hashable, float] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def first_time(self, token: Hashable, now: float, keep: float) -> bool:
+        """True, and ``token`` remembered for ``keep`` seconds, when it was
+        not seen before; False for a repeat."""
+        with self._lock:
+            expiry = self._expiry
+            while expiry:
+                oldest = next(iter(expiry))
+                if expiry[oldest] > now:
+                    break
+                del expiry[oldest]
+            if token in expiry:
+                return False
+            expiry[token] = now + keep
+            while len(expiry) > self._limit:
+                expiry.popitem(last=False)
+            return True
+
+    def __len__(self) -> int:
+        return len(self._expiry)

@@ -39,6 +39,7 @@ from opentelemetry.instrumentation.email.delivery._event import (
     unix_time,
 )
 from opentelemetry.instrumentation.email.delivery._verify import (
+    SeenTokens,
     same,
     signature_error,
     stale_error,
@@ -49,7 +50,6 @@ from opentelemetry.instrumentation.email.delivery.receivers import (
     Receiver,
     WebhookRequest,
 )
-from opentelemetry.instrumentation.email.delivery.receivers.mailgun import SeenTokens
 
 # The webhook's type. activity.sent has no place in the vocabulary and is
 # skipped, as are the *_unique variants (the same opens and clicks again).

@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import threading
-from collections import OrderedDict
 from typing import Any, Mapping, Optional, Tuple
 
 from opentelemetry.instrumentation.email import _conventions as c
@@ -42,6 +40,7 @@ from opentelemetry.instrumentation.email.delivery._event import (
     unix_time,
 )
 from opentelemetry.instrumentation.email.delivery._verify import (
+    SeenTokens,
     check_timestamp,
     same,
     signature_error,
@@ -77,43 +76,13 @@ _MAX_TOKEN_LENGTH = 512
 _ENHANCED_LENGTH = 16
 
 
-class SeenTokens:
-    """Tokens (or event ids) already accepted, each remembered until it
-    expires, at most ``limit`` of them (the oldest go first). Thread-safe."""
-
-    def __init__(self, limit: int = MAX_TOKENS) -> None:
-        self._limit = limit
-        self._expiry: OrderedDict[str, float] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def first_time(self, token: str, now: float, keep: float) -> bool:
-        """True, and ``token`` remembered for ``keep`` seconds, when it was
-        not seen before; False for a repeat."""
-        with self._lock:
-            expiry = self._expiry
-            while expiry:
-                oldest = next(iter(expiry))
-                if expiry[oldest] > now:
-                    break
-                del expiry[oldest]
-            if token in expiry:
-                return False
-            expiry[token] = now + keep
-            while len(expiry) > self._limit:
-                expiry.popitem(last=False)
-            return True
-
-    def __len__(self) -> int:
-        return len(self._expiry)
-
-
 class MailgunReceiver(Receiver):
     system = c.SYSTEM_MAILGUN
     table = TABLE
 
     def __init__(self, secret: Optional[str], options: Options) -> None:
         super().__init__(secret, options)
-        self.seen = SeenTokens()
+        self.seen = SeenTokens(MAX_TOKENS)
 
     def verify(self, request: WebhookRequest) -> None:
         if not self.secret:

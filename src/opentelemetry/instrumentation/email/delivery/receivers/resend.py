@@ -17,8 +17,6 @@ import base64
 import binascii
 import hashlib
 import hmac
-import threading
-from collections import OrderedDict
 from typing import Any, Mapping, Optional
 
 from opentelemetry.instrumentation.email import _conventions as c
@@ -34,6 +32,7 @@ from opentelemetry.instrumentation.email.delivery._event import (
     unix_time,
 )
 from opentelemetry.instrumentation.email.delivery._verify import (
+    SeenTokens,
     check_timestamp,
     credentials_error,
     same,
@@ -95,30 +94,6 @@ def signing_key(secret: str) -> bytes:
     return key
 
 
-class _Seen:
-    """Digests of ids already accepted, each kept until its signed timestamp
-    leaves the tolerance (a replay after that is refused as stale anyway);
-    at most ``limit``, the oldest forgotten first."""
-
-    def __init__(self, limit: int = 32_768) -> None:
-        self._limit = limit
-        self._expiry: OrderedDict[bytes, float] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def first(self, token: bytes, expiry: float, now: float) -> bool:
-        """True the first time ``token`` is seen (it is then remembered)."""
-        with self._lock:
-            expired = self._expiry
-            while expired and next(iter(expired.values())) < now:
-                expired.popitem(last=False)
-            if token in expired:
-                return False
-            if len(expired) >= self._limit:
-                expired.popitem(last=False)
-            expired[token] = expiry
-            return True
-
-
 class ResendReceiver(Receiver):
     system = c.SYSTEM_RESEND
     table = TABLE
@@ -127,7 +102,7 @@ class ResendReceiver(Receiver):
         super().__init__(secret, options)
         # A malformed secret fails when the webhook is built, not on every call.
         self._key = signing_key(secret) if secret else None
-        self._seen = _Seen()
+        self._seen = SeenTokens(32_768)
 
     def verify(self, request: WebhookRequest) -> None:
         if self._key is None:
@@ -148,7 +123,7 @@ class ResendReceiver(Receiver):
             raise signature_error()
         at = check_timestamp(timestamp, request.now, self.options.tolerance)
         token = hashlib.sha256(message_id.encode("utf-8", "replace")).digest()
-        if not self._seen.first(token, at + self.options.tolerance, request.now):
+        if not self._seen.first_time(token, request.now, at + self.options.tolerance - request.now):
             raise stale_error("webhook id was already received (a replay)")
 
     def read(self, request: WebhookRequest) -> Reading:

@@ -21,8 +21,6 @@ import base64
 import binascii
 import hashlib
 import re
-import threading
-from collections import OrderedDict
 from typing import Any, Mapping, Optional
 
 from opentelemetry.instrumentation.email import _conventions as c
@@ -39,6 +37,7 @@ from opentelemetry.instrumentation.email.delivery._event import (
     unix_time,
 )
 from opentelemetry.instrumentation.email.delivery._verify import (
+    SeenTokens,
     check_timestamp,
     credentials_error,
     signature_error,
@@ -106,30 +105,6 @@ def load_verification_key(secret: str) -> Any:
     return key
 
 
-class _Seen:
-    """Digests of calls already accepted, each kept until its signed timestamp
-    leaves the tolerance (a replay after that is refused as stale anyway);
-    at most ``limit``, the oldest forgotten first."""
-
-    def __init__(self, limit: int = 32_768) -> None:
-        self._limit = limit
-        self._expiry: OrderedDict[bytes, float] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def first(self, token: bytes, expiry: float, now: float) -> bool:
-        """True the first time ``token`` is seen (it is then remembered)."""
-        with self._lock:
-            expired = self._expiry
-            while expired and next(iter(expired.values())) < now:
-                expired.popitem(last=False)
-            if token in expired:
-                return False
-            if len(expired) >= self._limit:
-                expired.popitem(last=False)
-            expired[token] = expiry
-            return True
-
-
 class SendgridReceiver(Receiver):
     system = c.SYSTEM_SENDGRID
     table = TABLE
@@ -138,7 +113,7 @@ class SendgridReceiver(Receiver):
         super().__init__(secret, options)
         # A wrong key fails when the webhook is built, not on every call.
         self._key = load_verification_key(secret) if secret else None
-        self._seen = _Seen()
+        self._seen = SeenTokens(32_768)
 
     def verify(self, request: WebhookRequest) -> None:
         if self._key is None:
@@ -161,7 +136,7 @@ class SendgridReceiver(Receiver):
         # The same signed timestamp and body again: a replay (SendGrid signs
         # each post, retries included, afresh).
         token = hashlib.sha256(signed).digest()
-        if not self._seen.first(token, at + self.options.tolerance, request.now):
+        if not self._seen.first_time(token, request.now, at + self.options.tolerance - request.now):
             raise stale_error("webhook call was already received (a replay)")
 
     def read(self, request: WebhookRequest) -> Reading:
