@@ -222,14 +222,14 @@ def test_the_limit_is_reached_exactly_and_values_json_cannot_hold_are_left_alone
     attempt = EmailAttempt("mandrill", "send")
     # 109 bytes are ours: 91 are left to the app.
     fits = {"message": {"metadata": {"note": "x" * 80}}}
-    injected = mandrill_adapter._inject_message(attempt, propagation, (fits,), {})
+    injected = mandrill_adapter._inject_message(attempt, None, propagation, (fits,), {})
     assert injected is not None
     metadata = injected[0][0]["message"]["metadata"]
     assert len(json.dumps(metadata, separators=(",", ":"))) == 199
     assert fits == {"message": {"metadata": {"note": "x" * 80}}}
     odd = {"message": {"metadata": {"when": object()}}}
-    assert mandrill_adapter._inject_message(attempt, propagation, (odd,), {}) is None
-    assert mandrill_adapter._inject_message(attempt, propagation, (), {"body": "x"}) is None
+    assert mandrill_adapter._inject_message(attempt, None, propagation, (odd,), {}) is None
+    assert mandrill_adapter._inject_message(attempt, None, propagation, (), {"body": "x"}) is None
 
 
 def _raw(extra: str = "") -> str:

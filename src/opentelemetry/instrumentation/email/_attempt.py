@@ -245,7 +245,7 @@ class Propagation:
 # application passed (its own objects are never changed), or None to leave
 # the call as it is (the app's field is taken, a limit would be exceeded).
 Inject = Callable[
-    [EmailAttempt, Propagation, Tuple[Any, ...], Dict[str, Any]],
+    [EmailAttempt, Any, Propagation, Tuple[Any, ...], Dict[str, Any]],
     Optional[Tuple[Tuple[Any, ...], Dict[str, Any]]],
 ]
 
@@ -296,7 +296,7 @@ class Operation:
       span when the library calls an operation of the same system and name
       from inside it (smtplib's ``send_message`` calling ``sendmail``);
     - ``adopt``: see :class:`Adopt`;
-    - ``inject(attempt, propagation, args, kwargs)``: for a send, the
+    - ``inject(attempt, instance, propagation, args, kwargs)``: for a send, the
       arguments to call the library with instead, carrying ``propagation``
       in the provider's custom-data field (see :data:`Inject`). Runs after
       the request hook, only when propagation is on.

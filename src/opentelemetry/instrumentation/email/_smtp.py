@@ -37,7 +37,7 @@ import copy
 import re
 from email.message import Message
 from email.utils import getaddresses
-from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 from opentelemetry.instrumentation.email._attempt import (
     EmailAttempt,
@@ -113,28 +113,6 @@ def queue_id(reply: Union[str, bytes, None]) -> Optional[str]:
 
 
 # -- propagation ---------------------------------------------------------------------
-
-
-class SmtpAttempt(EmailAttempt):
-    """An SMTP send that knows whether the server offered DSN (RFC 3461) at
-    the last EHLO the client made on its connection before the call, as the
-    client recorded it: only then does the send carry ``ENVID``."""
-
-    __slots__ = ("dsn",)
-
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
-        self.dsn = False
-
-
-def note_dsn(attempt: EmailAttempt, offered: bool) -> None:
-    """Record on an :class:`SmtpAttempt` whether its server offered DSN."""
-    if isinstance(attempt, SmtpAttempt):
-        attempt.dsn = offered
-
-
-def offers_dsn(attempt: EmailAttempt) -> bool:
-    return isinstance(attempt, SmtpAttempt) and attempt.dsn
 
 
 # RFC 3461 4.4: ENVID is at most 100 characters of xtext, whose characters
@@ -263,13 +241,24 @@ def replaced(
     return args, {**kwargs, name: value}
 
 
-def injector(message_index: int, message_name: str, options_index: Optional[int]) -> Inject:
+def injector(
+    message_index: int,
+    message_name: str,
+    options_index: Optional[int],
+    offers_dsn: Callable[[Any], bool],
+) -> Inject:
     """The ``inject`` of an SMTP send taking the message at ``message_index``
     (or by ``message_name``) and ``mail_options`` at ``options_index`` (None:
-    by keyword only). Headers mode only; see the module docstring."""
+    by keyword only); ``offers_dsn(client)`` says whether the server offered
+    DSN at an EHLO the client already made. Headers mode only; see the
+    module docstring."""
 
     def inject(
-        attempt: EmailAttempt, propagation: Propagation, args: Args, kwargs: Dict[str, Any]
+        attempt: EmailAttempt,
+        instance: Any,
+        propagation: Propagation,
+        args: Args,
+        kwargs: Dict[str, Any],
     ) -> Optional[Tuple[Args, Dict[str, Any]]]:
         if not propagation.headers:
             return None
@@ -284,7 +273,7 @@ def injector(message_index: int, message_name: str, options_index: Optional[int]
                 # one (DATA, SIZE), replaces it.
                 attempt.size = len(message)
             changed = True
-        if offers_dsn(attempt):
+        if offers_dsn(instance):
             given = (
                 kwargs.get("mail_options")
                 if options_index is None

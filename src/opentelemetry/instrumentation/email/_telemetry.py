@@ -465,14 +465,14 @@ class EmailTelemetry:
                 call.end()  # KeyboardInterrupt, SystemExit: leave nothing behind
                 raise
         if op.inject is not None and self._propagate is not None and attempt.is_send:
-            self._inject(op, call)
+            self._inject(op, call, instance)
         call.active_token = _ACTIVE.set(_Active(op, attempt))
         if kind is SpanKind.INTERNAL:
             call.scope = Scope()
             call.scope_token = SCOPE.set(call.scope)
         return call
 
-    def _inject(self, op: Operation, call: _Call) -> None:
+    def _inject(self, op: Operation, call: _Call, instance: Any) -> None:
         """Let the adapter put the send span's context and the send time in
         the provider's custom-data field; on any failure the call goes out as
         the app made it."""
@@ -486,7 +486,7 @@ class EmailTelemetry:
                 str(time_ns() // 1_000_000),
                 self._propagate == c.PROPAGATE_HEADERS,
             )
-            injected = op.inject(call.attempt, propagation, call.args, call.kwargs)
+            injected = op.inject(call.attempt, instance, propagation, call.args, call.kwargs)
             if injected is not None:
                 call.args, call.kwargs = injected
         except Exception:

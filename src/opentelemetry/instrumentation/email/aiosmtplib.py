@@ -46,11 +46,9 @@ from opentelemetry.instrumentation.email._attempt import (
 from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
 from opentelemetry.instrumentation.email._mime import read_message_object, read_raw_message
 from opentelemetry.instrumentation.email._smtp import (
-    SmtpAttempt,
     envelope_recipients,
     envelope_sender,
     injector,
-    note_dsn,
     queue_id,
     recipients_refused,
 )
@@ -202,7 +200,6 @@ def _describe_sendmail(
     attempt: EmailAttempt, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
 ) -> EmailAttempt:
     _at_server(attempt, instance)
-    note_dsn(attempt, _has_dsn(instance))
     _read_message(
         attempt,
         arg(args, kwargs, 2, "message"),
@@ -216,7 +213,6 @@ def _describe_send_message(
     attempt: EmailAttempt, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
 ) -> EmailAttempt:
     _at_server(attempt, instance)
-    note_dsn(attempt, _has_dsn(instance))
     _read_message(
         attempt, arg(args, kwargs, 0, "message"), kwargs.get("sender"), kwargs.get("recipients")
     )
@@ -282,8 +278,8 @@ def _sent(attempt: EmailAttempt, result: Any) -> None:
 
 # With propagate="headers", every send carries the send span's context (module
 # docstring). The message is positional-only, mail_options keyword-only.
-_INJECT_SENDMAIL = injector(2, "message", None)
-_INJECT_MESSAGE = injector(0, "message", None)
+_INJECT_SENDMAIL = injector(2, "message", None, _has_dsn)
+_INJECT_MESSAGE = injector(0, "message", None, _has_dsn)
 
 PATCHES = (
     Patch(
@@ -314,7 +310,6 @@ PATCHES = (
             _sent,
             _failure,
             _nested_sendmail,
-            attempt_type=SmtpAttempt,
             inject=_INJECT_SENDMAIL,
         ),
         is_async=True,
@@ -328,7 +323,6 @@ PATCHES = (
             _describe_send_message,
             _sent,
             _failure,
-            attempt_type=SmtpAttempt,
             inject=_INJECT_MESSAGE,
         ),
         is_async=True,

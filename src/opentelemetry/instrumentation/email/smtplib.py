@@ -42,11 +42,9 @@ from opentelemetry.instrumentation.email._attempt import (
 from opentelemetry.instrumentation.email._instrumentor import LibraryInstrumentor, Patch
 from opentelemetry.instrumentation.email._mime import read_message_object, read_raw_message
 from opentelemetry.instrumentation.email._smtp import (
-    SmtpAttempt,
     envelope_recipients,
     envelope_sender,
     injector,
-    note_dsn,
     queue_id,
     recipients_refused,
 )
@@ -175,7 +173,6 @@ def _describe_sendmail(
     attempt: EmailAttempt, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
 ) -> EmailAttempt:
     _at_server(attempt, instance)
-    note_dsn(attempt, _has_dsn(instance))
     sender = arg(args, kwargs, 0, "from_addr")
     recipients = arg(args, kwargs, 1, "to_addrs")
     message = arg(args, kwargs, 2, "msg")
@@ -195,7 +192,6 @@ def _describe_send_message(
     attempt: EmailAttempt, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
 ) -> EmailAttempt:
     _at_server(attempt, instance)
-    note_dsn(attempt, _has_dsn(instance))
     message = arg(args, kwargs, 0, "msg")
     sender = arg(args, kwargs, 1, "from_addr")
     recipients = arg(args, kwargs, 2, "to_addrs")
@@ -260,8 +256,7 @@ SEND = Operation(
     _sent,
     _failure,
     _nested_sendmail,
-    attempt_type=SmtpAttempt,
-    inject=injector(2, "msg", 3),
+    inject=injector(2, "msg", 3, _has_dsn),
 )
 SEND_MESSAGE = Operation(
     SYSTEM,
@@ -269,8 +264,7 @@ SEND_MESSAGE = Operation(
     _describe_send_message,
     _sent,
     _failure,
-    attempt_type=SmtpAttempt,
-    inject=injector(0, "msg", 3),
+    inject=injector(0, "msg", 3, _has_dsn),
 )
 
 PATCHES = (

@@ -139,6 +139,22 @@ def propagated(data: Any) -> Tuple[Optional[str], Optional[float]]:
     )
 
 
+def json_object(value: Any, limit: int = 4096) -> Optional[Mapping[str, Any]]:
+    """A custom-data field that holds a JSON object as a string (Mailjet's
+    ``Payload``, Brevo's ``X-Mailin-custom``), as a mapping; None for
+    anything else, or anything longer than ``limit`` (the send side writes
+    about 100 bytes)."""
+    if isinstance(value, Mapping):
+        return value
+    if not isinstance(value, str) or not value.startswith("{") or len(value) > limit:
+        return None
+    try:
+        found = json.loads(value)
+    except ValueError:
+        return None
+    return found if isinstance(found, Mapping) else None
+
+
 def propagated_tags(
     tags: Any, name_key: str = "name", value_key: str = "value"
 ) -> Mapping[str, Any]:

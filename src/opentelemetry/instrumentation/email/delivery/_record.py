@@ -22,6 +22,7 @@ from opentelemetry.trace import (
 
 from opentelemetry import metrics, trace
 from opentelemetry.instrumentation.email import _conventions as c
+from opentelemetry.instrumentation.email._attempt import bare_id
 from opentelemetry.instrumentation.email._category import Categories
 from opentelemetry.instrumentation.email._config import Settings
 from opentelemetry.instrumentation.email._privacy import OTHER_DOMAIN, recipient_domain
@@ -248,7 +249,7 @@ def _provider_id(value: Optional[str], records_addresses: bool) -> Optional[str]
     forged body's might)."""
     if not value:
         return None
-    value = value.strip().strip("<>")[: c.MAX_ID_LENGTH]
+    value = bare_id(value)[: c.MAX_ID_LENGTH]
     if "@" in value and not records_addresses:
         return None
     return value or None

@@ -68,6 +68,16 @@ def check_timestamp(timestamp: Optional[str], now: float, tolerance: float) -> f
     return value
 
 
+def check_bearer(headers: Mapping[str, str], token: str) -> None:
+    """``Authorization: Bearer <token>`` (Brevo's token, an Event Grid
+    delivery-property header)."""
+    scheme, _, value = (headers.get("authorization") or "").partition(" ")
+    if scheme.lower() != "bearer":
+        raise credentials_error("webhook call carries no bearer token")
+    if not same(value.strip().encode("utf-8"), token.encode("utf-8")):
+        raise credentials_error()
+
+
 def check_basic_auth(headers: Mapping[str, str], secret: Optional[str]) -> None:
     """The ``Authorization: Basic`` credentials against ``user:password``
     (Postmark, Mailjet, Brevo and SparkPost authenticate webhooks so)."""

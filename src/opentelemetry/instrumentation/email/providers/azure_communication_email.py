@@ -149,7 +149,11 @@ def operation_id_of(propagation: Propagation) -> Optional[str]:
 
 
 def _inject(
-    attempt: EmailAttempt, propagation: Propagation, args: Tuple[Any, ...], kwargs: Dict[str, Any]
+    attempt: EmailAttempt,
+    instance: Any,
+    propagation: Propagation,
+    args: Tuple[Any, ...],
+    kwargs: Dict[str, Any],
 ) -> Optional[Tuple[Tuple[Any, ...], Dict[str, Any]]]:
     """``begin_send(message, operation_id=...)`` with an operation id made
     from the send span, unless the app passed one (then None: untouched)."""

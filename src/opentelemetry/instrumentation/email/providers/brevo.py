@@ -160,7 +160,11 @@ Args = Tuple[Any, ...]
 
 
 def _inject(
-    attempt: EmailAttempt, propagation: Propagation, args: Args, kwargs: Dict[str, Any]
+    attempt: EmailAttempt,
+    instance: Any,
+    propagation: Propagation,
+    args: Args,
+    kwargs: Dict[str, Any],
 ) -> Optional[Tuple[Args, Dict[str, Any]]]:
     if not propagation.headers:
         return None  # a header recipients can see: only when the user allowed that

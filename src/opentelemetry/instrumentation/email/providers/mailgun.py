@@ -227,7 +227,11 @@ def _with_variables(data: Any, propagation: Propagation) -> Any:
 
 
 def _inject(
-    attempt: EmailAttempt, propagation: Propagation, args: Args, kwargs: Dict[str, Any]
+    attempt: EmailAttempt,
+    instance: Any,
+    propagation: Propagation,
+    args: Args,
+    kwargs: Dict[str, Any],
 ) -> Optional[Tuple[Args, Dict[str, Any]]]:
     if not propagation.headers:
         return None  # v: variables are a header recipients can see

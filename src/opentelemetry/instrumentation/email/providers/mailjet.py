@@ -398,7 +398,11 @@ def _keep_idempotency(
 
 
 def _inject(
-    attempt: EmailAttempt, propagation: Propagation, args: Args, kwargs: Dict[str, Any]
+    attempt: EmailAttempt,
+    instance: Any,
+    propagation: Propagation,
+    args: Args,
+    kwargs: Dict[str, Any],
 ) -> Optional[Tuple[Args, Dict[str, Any]]]:
     version = attempt.api_version if isinstance(attempt, _MailjetAttempt) else None
     field = _PAYLOAD_FIELDS.get(version or "")

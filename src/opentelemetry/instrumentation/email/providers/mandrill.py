@@ -303,13 +303,21 @@ def _replace_body(
 
 
 def _inject_message(
-    attempt: EmailAttempt, propagation: Propagation, args: Args, kwargs: Dict[str, Any]
+    attempt: EmailAttempt,
+    instance: Any,
+    propagation: Propagation,
+    args: Args,
+    kwargs: Dict[str, Any],
 ) -> Optional[Tuple[Args, Dict[str, Any]]]:
     return _replace_body(args, kwargs, _with_metadata(arg(args, kwargs, 0, "body"), propagation))
 
 
 def _inject_raw(
-    attempt: EmailAttempt, propagation: Propagation, args: Args, kwargs: Dict[str, Any]
+    attempt: EmailAttempt,
+    instance: Any,
+    propagation: Propagation,
+    args: Args,
+    kwargs: Dict[str, Any],
 ) -> Optional[Tuple[Args, Dict[str, Any]]]:
     if not propagation.headers:
         return None  # a header in the message itself: only when allowed

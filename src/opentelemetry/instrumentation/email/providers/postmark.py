@@ -179,13 +179,21 @@ def _with_metadata(message: Mapping[str, Any], propagation: Propagation) -> Mapp
 
 
 def _inject_send(
-    attempt: EmailAttempt, propagation: Propagation, args: Args, kwargs: Dict[str, Any]
+    attempt: EmailAttempt,
+    instance: Any,
+    propagation: Propagation,
+    args: Args,
+    kwargs: Dict[str, Any],
 ) -> Optional[Tuple[Args, Dict[str, Any]]]:
     return args, dict(_with_metadata(kwargs, propagation))
 
 
 def _inject_batch(
-    attempt: EmailAttempt, propagation: Propagation, args: Args, kwargs: Dict[str, Any]
+    attempt: EmailAttempt,
+    instance: Any,
+    propagation: Propagation,
+    args: Args,
+    kwargs: Dict[str, Any],
 ) -> Optional[Tuple[Args, Dict[str, Any]]]:
     messages = tuple(_with_metadata(m, propagation) if isinstance(m, Mapping) else m for m in args)
     return messages, kwargs

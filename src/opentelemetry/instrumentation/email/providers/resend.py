@@ -219,7 +219,11 @@ def _replaced(args: Args, kwargs: Dict[str, Any], value: Any) -> Tuple[Args, Dic
 
 
 def _inject_send(
-    attempt: EmailAttempt, propagation: Propagation, args: Args, kwargs: Dict[str, Any]
+    attempt: EmailAttempt,
+    instance: Any,
+    propagation: Propagation,
+    args: Args,
+    kwargs: Dict[str, Any],
 ) -> Injected:
     fields = _fields(propagation)
     if fields is None or _idempotent(args, kwargs):
@@ -229,7 +233,11 @@ def _inject_send(
 
 
 def _inject_batch(
-    attempt: EmailAttempt, propagation: Propagation, args: Args, kwargs: Dict[str, Any]
+    attempt: EmailAttempt,
+    instance: Any,
+    propagation: Propagation,
+    args: Args,
+    kwargs: Dict[str, Any],
 ) -> Injected:
     fields = _fields(propagation)
     batch = arg(args, kwargs, 0, "params")

@@ -269,7 +269,11 @@ def _replaced(args: Args, kwargs: Dict[str, Any], index: int, name: str, value: 
 
 
 def _inject_send(
-    attempt: EmailAttempt, propagation: Propagation, args: Args, kwargs: Dict[str, Any]
+    attempt: EmailAttempt,
+    instance: Any,
+    propagation: Propagation,
+    args: Args,
+    kwargs: Dict[str, Any],
 ) -> Injected:
     """``send(message)``: the body ``send`` would post (a dict as given, a
     ``Mail``'s ``get()``), copied with our custom args."""
@@ -289,7 +293,11 @@ def _inject_send(
 
 
 def _inject_request(
-    attempt: EmailAttempt, propagation: Propagation, args: Args, kwargs: Dict[str, Any]
+    attempt: EmailAttempt,
+    instance: Any,
+    propagation: Propagation,
+    args: Args,
+    kwargs: Dict[str, Any],
 ) -> Injected:
     """``client.mail.send.post(request_body=...)``: a copy of the urllib
     request with the JSON body re-serialised as python_http_client does."""

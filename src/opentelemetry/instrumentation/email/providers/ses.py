@@ -498,7 +498,11 @@ def _with_tags(request: Dict[str, Any], operation_model: Any, member: str, tags:
 
 
 def _inject_tags(
-    attempt: EmailAttempt, propagation: Propagation, args: Tuple[Any, ...], kwargs: Dict[str, Any]
+    attempt: EmailAttempt,
+    instance: Any,
+    propagation: Propagation,
+    args: Tuple[Any, ...],
+    kwargs: Dict[str, Any],
 ) -> Optional[Tuple[Tuple[Any, ...], Dict[str, Any]]]:
     """``_make_request(operation_model, request_dict, request_context)`` with
     a copy of ``request_dict`` whose body carries ``propagation`` as message

@@ -141,7 +141,11 @@ def _fits_every_recipient(
 
 
 def _inject(
-    attempt: EmailAttempt, propagation: Propagation, args: Args, kwargs: Dict[str, Any]
+    attempt: EmailAttempt,
+    instance: Any,
+    propagation: Propagation,
+    args: Args,
+    kwargs: Dict[str, Any],
 ) -> Optional[Tuple[Args, Dict[str, Any]]]:
     fields = propagation.fields()
     metadata = merged_mapping(kwargs.get("metadata"), fields, max_json_bytes=_MAX_METADATA_BYTES)

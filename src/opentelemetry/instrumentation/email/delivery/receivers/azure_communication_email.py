@@ -48,8 +48,8 @@ from opentelemetry.instrumentation.email.delivery._event import (
 )
 from opentelemetry.instrumentation.email.delivery._verify import (
     check_basic_auth,
+    check_bearer,
     credentials_error,
-    same,
 )
 from opentelemetry.instrumentation.email.delivery.receivers import (
     Reading,
@@ -143,14 +143,10 @@ def check_secret(headers: Mapping[str, str], secret: Optional[str]) -> None:
     """``Authorization: Bearer <secret>``, or basic auth ``user:password``."""
     if not secret:
         raise credentials_error("no webhook credentials are configured")
-    scheme, _, value = (headers.get("authorization") or "").partition(" ")
-    if scheme.lower() == "basic":
+    if (headers.get("authorization") or "").lower().startswith("basic "):
         check_basic_auth(headers, secret)
         return
-    if scheme.lower() != "bearer":
-        raise credentials_error("webhook call carries no bearer or basic credentials")
-    if not same(value.strip().encode("utf-8"), secret.encode("utf-8")):
-        raise credentials_error()
+    check_bearer(headers, secret)
 
 
 def sent_at_of_operation_id(operation_id: Optional[str]) -> Optional[float]:

@@ -16,7 +16,6 @@ it lists). The first of ``tags`` is the category, as on the send span.
 
 from __future__ import annotations
 
-import json
 from typing import Any, List, Mapping, Optional
 
 from opentelemetry.instrumentation.email import _conventions as c
@@ -26,6 +25,7 @@ from opentelemetry.instrumentation.email.delivery._event import (
     EventTable,
     diagnostic_codes,
     event_of,
+    json_object,
     load_json,
     objects,
     propagated,
@@ -34,8 +34,7 @@ from opentelemetry.instrumentation.email.delivery._event import (
 )
 from opentelemetry.instrumentation.email.delivery._verify import (
     check_basic_auth,
-    credentials_error,
-    same,
+    check_bearer,
 )
 from opentelemetry.instrumentation.email.delivery.receivers import (
     Reading,
@@ -64,9 +63,6 @@ TABLE: EventTable = {
     "unsubscribe": (c.UNSUBSCRIBED, None),
 }
 
-# Far more than the ~100 bytes the send side writes.
-_MAX_CUSTOM = 4096
-
 
 class BrevoReceiver(Receiver):
     system = c.SYSTEM_BREVO
@@ -75,7 +71,7 @@ class BrevoReceiver(Receiver):
 
     def verify(self, request: WebhookRequest) -> None:
         if self.secret and ":" not in self.secret:
-            _check_bearer(request.headers, self.secret)
+            check_bearer(request.headers, self.secret)
         else:
             check_basic_auth(request.headers, self.secret)
 
@@ -91,7 +87,7 @@ class BrevoReceiver(Receiver):
         name = body.get("event")
         if not isinstance(name, str):
             raise ValueError("webhook body is not a Brevo event (no event)")
-        traceparent, sent_at = propagated(_custom(body.get("X-Mailin-custom")))
+        traceparent, sent_at = propagated(json_object(body.get("X-Mailin-custom")))
         code, enhanced = diagnostic_codes(text(body.get("reason")))
         return event_of(
             TABLE,
@@ -106,27 +102,6 @@ class BrevoReceiver(Receiver):
             sent_at=sent_at,
             category=_first_tag(body.get("tags")),
         )
-
-
-def _check_bearer(headers: Mapping[str, str], token: str) -> None:
-    given = headers.get("authorization") or ""
-    scheme, _, value = given.partition(" ")
-    if scheme.lower() != "bearer":
-        raise credentials_error("webhook call carries no bearer token")
-    if not same(value.strip().encode("utf-8"), token.encode("utf-8")):
-        raise credentials_error()
-
-
-def _custom(value: Any) -> Any:
-    """``X-Mailin-custom`` as the mapping the send side wrote, else None."""
-    if isinstance(value, Mapping):
-        return value
-    if not isinstance(value, str) or not value.startswith("{") or len(value) > _MAX_CUSTOM:
-        return None
-    try:
-        return json.loads(value)
-    except ValueError:
-        return None
 
 
 def _time(body: Mapping[str, Any]) -> Optional[float]:

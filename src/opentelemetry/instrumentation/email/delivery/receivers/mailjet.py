@@ -16,7 +16,6 @@ kind of mail), so events carry no category.
 
 from __future__ import annotations
 
-import json
 from typing import Any, List, Mapping, Optional
 
 from opentelemetry.instrumentation.email import _conventions as c
@@ -26,6 +25,7 @@ from opentelemetry.instrumentation.email.delivery._event import (
     bounce_type_of_status,
     diagnostic_codes,
     event_of,
+    json_object,
     load_json,
     objects,
     propagated,
@@ -57,9 +57,6 @@ TABLE: EventTable = {
     "unsub": (c.UNSUBSCRIBED, None),
 }
 
-# Far more than the ~100 bytes the send side writes.
-_MAX_PAYLOAD = 4096
-
 
 class MailjetReceiver(Receiver):
     system = c.SYSTEM_MAILJET
@@ -88,7 +85,7 @@ class MailjetReceiver(Receiver):
         if name == "bounce":
             name = _bounce_name(body)
             bounce_type = bounce_type_of_status(enhanced, code)
-        traceparent, sent_at = propagated(_payload(body.get("Payload")))
+        traceparent, sent_at = propagated(json_object(body.get("Payload")))
         return event_of(
             TABLE,
             self.system,
@@ -113,18 +110,6 @@ def _bounce_name(body: Mapping[str, Any]) -> str:
     if hard is False:
         return "bounce (hard_bounce false)"
     return "bounce"
-
-
-def _payload(value: Any) -> Any:
-    """``Payload`` as the mapping the send side wrote, else None."""
-    if isinstance(value, Mapping):
-        return value
-    if not isinstance(value, str) or not value.startswith("{") or len(value) > _MAX_PAYLOAD:
-        return None
-    try:
-        return json.loads(value)
-    except ValueError:
-        return None
 
 
 def _message_id(value: Any) -> Optional[str]:
