@@ -208,3 +208,41 @@ def test_with_botocore_instrumentation_the_adopted_span_is_carried(
     (sent,) = telemetry.spans("send ses")
     assert sent.instrumentation_scope.name.startswith("opentelemetry.instrumentation.botocore")
     carried(query_tags(bodies[-1]), sent)
+
+
+def test_adopting_the_botocore_span_never_breaks_the_app_when_the_span_fails(moto: str) -> None:
+    """The fault-injection suite (``tests/test_faults.py``) for the one call
+    only this path makes: renaming the adopted span raises; SES's answers
+    reach the application as they do uninstrumented, and metrics and logs
+    still record each send."""
+    from tests.outcome import Outcome
+    from tests.support.faults import Run, Scenario, run_faults
+
+    def scenarios() -> List[Scenario]:
+        def sent(source: str) -> Callable[[], Any]:
+            return lambda: send(client("ses", moto), Source=source)
+
+        def response(outcome: Outcome) -> Any:
+            kind, value = outcome
+            if kind == "returned":
+                return kind, sorted(value)
+            return kind, value["type"], value["state"].get("response", {}).get("Error")
+
+        return [
+            ("sent", sent("orders@shop.example"), response),
+            ("rejected", sent("unverified@elsewhere.example"), response),
+        ]
+
+    def instrument(run: Run) -> Callable[[], None]:
+        providers = run.providers()
+        # Both on the faulty SDK: the span adopted is a faulty span too.
+        BotocoreInstrumentor().instrument(tracer_provider=providers["tracer_provider"])
+        EmailInstrumentor().instrument(**providers)
+
+        def uninstrument() -> None:
+            EmailInstrumentor().uninstrument()
+            BotocoreInstrumentor().uninstrument()
+
+        return uninstrument
+
+    run_faults("ses-adopted", "span.update_name", scenarios, instrument)

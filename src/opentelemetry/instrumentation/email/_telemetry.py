@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from contextvars import ContextVar, Token
 from time import monotonic, perf_counter, time_ns
-from typing import Any, Awaitable, Callable, Dict, Optional, Tuple, TypeVar
+from typing import Any, Awaitable, Callable, Dict, Optional, Tuple, TypeVar, cast
 
 from opentelemetry._logs import get_logger_provider
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
@@ -191,7 +191,13 @@ class _Call:
         self.owned = owned  # False: another instrumentation's span, which it ends
         self.attributes = attributes
         self.start = perf_counter()
-        self.token = context.attach(trace.set_span_in_context(span))
+        # Current for what the library does inside the call; without it (the
+        # context cannot be attached), the span still records the call.
+        self.token: Optional[Token[Any]] = None
+        try:
+            self.token = context.attach(trace.set_span_in_context(span))
+        except Exception:
+            _logger.debug("email instrumentation: could not attach", exc_info=True)
         # Set once the request hook has run: a send it makes is its own.
         self.active_token: Optional[Token[Optional[_Active]]] = None
         # A framework call's record of what the transports beneath it did.
@@ -207,10 +213,11 @@ class _Call:
         except Exception:
             _logger.warning("email instrumentation: could not end the span", exc_info=True)
         finally:
-            try:
-                context.detach(self.token)
-            except Exception:
-                _logger.debug("email instrumentation: could not detach", exc_info=True)
+            if self.token is not None:
+                try:
+                    context.detach(self.token)
+                except Exception:
+                    _logger.debug("email instrumentation: could not detach", exc_info=True)
 
 
 class EmailTelemetry:
@@ -447,11 +454,14 @@ class EmailTelemetry:
                 kind = SpanKind.CLIENT
             adopted = _adoptable(op.adopt) if op.adopt is not None else None
             if adopted is None:
-                span = self._tracer.start_span(name, kind=kind, attributes=attributes)
+                span = self._start_span(name, kind, attributes)
             else:
                 span = adopted
-                span.update_name(name)
-                span.set_attributes(attributes)
+                try:
+                    span.update_name(name)
+                    span.set_attributes(attributes)
+                except Exception:  # the span stays the other's: still adopted
+                    _logger.warning("email instrumentation: could not adopt", exc_info=True)
             call = _Call(op, attempt, span, attributes, adopted is None, args, kwargs)
         except Exception:
             _logger.warning("email instrumentation: could not start telemetry", exc_info=True)
@@ -471,6 +481,15 @@ class EmailTelemetry:
             call.scope = Scope()
             call.scope_token = SCOPE.set(call.scope)
         return call
+
+    def _start_span(self, name: str, kind: SpanKind, attributes: Dict[str, Any]) -> trace.Span:
+        """The call's span; a tracer that fails gives a non-recording one, so
+        the metrics and the log record still go out."""
+        try:
+            return self._tracer.start_span(name, kind=kind, attributes=attributes)
+        except Exception:
+            _logger.warning("email instrumentation: could not start a span", exc_info=True)
+            return trace.INVALID_SPAN
 
     def _inject(self, op: Operation, call: _Call, instance: Any) -> None:
         """Let the adapter put the send span's context and the send time in
@@ -501,10 +520,16 @@ class EmailTelemetry:
         if call.active_token is not None:
             # The library's call is over: a send a hook makes from here on is
             # a send of its own, not a nested call.
-            _ACTIVE.reset(call.active_token)
+            try:
+                _ACTIVE.reset(call.active_token)
+            except ValueError:  # a token of another context: set it off instead
+                _ACTIVE.set(None)
         if call.scope is not None:
             self._finish_framework(op, call, result, exc, duration)
             return
+        # Each signal on its own guard: a fault in one (a span processor that
+        # raises, a broken exporter) loses that signal only, never the others,
+        # and nothing raised here reaches the application.
         try:
             _read_outcome(op, attempt, result, exc)
             scope = SCOPE.get()
@@ -514,6 +539,10 @@ class EmailTelemetry:
             attempt.category = self._categories.resolve(attempt) if attempt.is_send else None
             response = response_attributes(self._privacy, attempt, call.attributes)
             call.attributes.update(response)
+        except Exception:
+            _logger.warning("email instrumentation: could not read the outcome", exc_info=True)
+            response = {}
+        try:
             if span.is_recording():
                 span.set_attributes(response)
                 if attempt.failure is not None:
@@ -523,18 +552,37 @@ class EmailTelemetry:
                 if attempt.rejected:
                     for event in rejected_events(self._privacy, attempt):
                         span.add_event(c.EVENT_RECIPIENT_REJECTED, event)
-            if self._response_hook is not None:
-                try:
-                    self._response_hook(span, attempt, exc if exc is not None else result)
-                except Exception:
-                    _logger.warning("email instrumentation: response hook failed", exc_info=True)
-            self._metrics.record(attempt, duration)
-            if self._log is not None and attempt.is_send:
-                self._log.emit(attempt, call.attributes, duration)
         except Exception:
-            _logger.warning("email instrumentation: could not record the outcome", exc_info=True)
+            _logger.warning("email instrumentation: could not complete the span", exc_info=True)
+        try:
+            self._run_response_hook(span, attempt, result, exc)
+            self._record_signals(attempt, call.attributes, duration)
         finally:
             call.end()
+
+    def _run_response_hook(
+        self, span: trace.Span, attempt: EmailAttempt, result: Any, exc: Optional[BaseException]
+    ) -> None:
+        if self._response_hook is not None:
+            try:
+                self._response_hook(span, attempt, exc if exc is not None else result)
+            except Exception:
+                _logger.warning("email instrumentation: response hook failed", exc_info=True)
+
+    def _record_signals(
+        self, attempt: EmailAttempt, attributes: Dict[str, Any], duration: float
+    ) -> None:
+        """The metric points and the log record of one finished attempt, each
+        on its own guard."""
+        try:
+            self._metrics.record(attempt, duration)
+        except Exception:
+            _logger.warning("email instrumentation: could not record metrics", exc_info=True)
+        if self._log is not None and attempt.is_send:
+            try:
+                self._log.emit(attempt, attributes, duration)
+            except Exception:
+                _logger.warning("email instrumentation: could not emit the log", exc_info=True)
 
     def _finish_framework(
         self,
@@ -546,38 +594,54 @@ class EmailTelemetry:
     ) -> None:
         """End a framework call's span, and count the messages no transport
         beneath it saw (see :class:`FrameworkAttempt`)."""
-        attempt = call.attempt
+        # Only a framework call has a scope (see _start).
+        attempt = cast(FrameworkAttempt, call.attempt)
+        scope = cast(Scope, call.scope)
         span = call.span
         try:
-            assert isinstance(attempt, FrameworkAttempt) and call.scope is not None
             if call.scope_token is not None:
                 SCOPE.reset(call.scope_token)
-            _read_outcome(op, attempt, result, exc, call.scope)
+            _read_outcome(op, attempt, result, exc, scope)
+            outer = SCOPE.get()
+            if outer is not None:
+                outer.saw(attempt)
+            unseen = scope.unseen(attempt)
+        except Exception:
+            _logger.warning("email instrumentation: could not read the outcome", exc_info=True)
+            unseen = []
+        try:
             if span.is_recording():
                 if attempt.sent is not None:
                     span.set_attribute(c.EMAIL_MESSAGE_SENT_COUNT, attempt.sent)
                 if attempt.failure is not None:
                     span.set_attribute(c.ERROR_TYPE, attempt.failure.error_type)
                     span.set_status(Status(StatusCode.ERROR, attempt.failure.error_type))
-            if self._response_hook is not None:
-                try:
-                    self._response_hook(span, attempt, exc if exc is not None else result)
-                except Exception:
-                    _logger.warning("email instrumentation: response hook failed", exc_info=True)
-            unseen = call.scope.unseen(attempt)
-            context_attributes = framework_attributes(attempt) if unseen else {}
-            for message in unseen:
-                message.category = self._categories.resolve(message)
-                self._metrics.record_messages(message)
-                if self._log is not None:
-                    attributes = request_attributes(self._privacy, message)
-                    attributes.update(response_attributes(self._privacy, message, attributes))
-                    attributes.update(context_attributes)
-                    self._log.emit(message, attributes, duration)
-            outer = SCOPE.get()
-            if outer is not None:
-                outer.saw(attempt)
         except Exception:
-            _logger.warning("email instrumentation: could not record the outcome", exc_info=True)
+            _logger.warning("email instrumentation: could not complete the span", exc_info=True)
+        try:
+            self._run_response_hook(span, attempt, result, exc)
+            if unseen:
+                context_attributes = framework_attributes(attempt)
+                for message in unseen:
+                    self._record_unseen(message, context_attributes, duration)
         finally:
             call.end()
+
+    def _record_unseen(
+        self, message: EmailAttempt, context_attributes: Dict[str, Any], duration: float
+    ) -> None:
+        """The metric points and log record of a message no transport saw,
+        each on its own guard."""
+        try:
+            message.category = self._categories.resolve(message)
+            self._metrics.record_messages(message)
+        except Exception:
+            _logger.warning("email instrumentation: could not record metrics", exc_info=True)
+        if self._log is not None:
+            try:
+                attributes = request_attributes(self._privacy, message)
+                attributes.update(response_attributes(self._privacy, message, attributes))
+                attributes.update(context_attributes)
+                self._log.emit(message, attributes, duration)
+            except Exception:
+                _logger.warning("email instrumentation: could not emit the log", exc_info=True)

@@ -11,6 +11,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 
 from opentelemetry._logs import LogRecord, SeverityNumber, get_logger
 from opentelemetry.trace import (
+    INVALID_SPAN_CONTEXT,
     Link,
     NonRecordingSpan,
     SpanContext,
@@ -161,24 +162,37 @@ class DeliveryTelemetry:
             else:
                 attributes[c.EMAIL_DELIVERY_TIME] = event.time
         links = [Link(send)] if send is not None else None
-        span = self._tracer.start_span(
-            f"{c.OP_DELIVER} {event.system}",
-            kind=SpanKind.CONSUMER,
-            attributes=attributes,
-            links=links,
-            start_time=start_ns,
-        )
+        # Each signal on its own guard: a fault in one loses that one only.
+        span: Optional[trace.Span] = None
         try:
+            span = self._tracer.start_span(
+                f"{c.OP_DELIVER} {event.system}",
+                kind=SpanKind.CONSUMER,
+                attributes=attributes,
+                links=links,
+                start_time=start_ns,
+            )
             if event.event in (c.BOUNCED, c.REJECTED, c.COMPLAINED) and span.is_recording():
                 # What the provider reported, not a failure of this call:
                 # error.type stays off the span, the status says it.
                 span.set_status(Status(StatusCode.ERROR, event.event))
+        except Exception:
+            _logger.warning("email delivery: could not trace an event", exc_info=True)
+        try:
             self._count(event, category)
+        except Exception:
+            _logger.warning("email delivery: could not count an event", exc_info=True)
+        try:
             self._emit(event, attributes, send, span)
-        finally:
+        except Exception:
+            _logger.warning("email delivery: could not log an event", exc_info=True)
+        if span is not None:
             # A backdated span lasts as long as recording it took.
             end_ns = None if start_ns is None else start_ns + max(0, time_ns() - int(now * 1e9))
-            span.end(end_time=end_ns)
+            try:
+                span.end(end_time=end_ns)
+            except Exception:
+                _logger.warning("email delivery: could not end a span", exc_info=True)
 
     def _count(self, event: DeliveryEvent, category: Optional[str]) -> None:
         domain = recipient_domain(event.recipient) if event.recipient else OTHER_DOMAIN
@@ -210,14 +224,18 @@ class DeliveryTelemetry:
         event: DeliveryEvent,
         attributes: Dict[str, Any],
         send: Optional[SpanContext],
-        span: trace.Span,
+        span: Optional[trace.Span],
     ) -> None:
         if self._logger is None:
             return
         severity, severity_text = _SEVERITY.get(event.event, (SeverityNumber.INFO, "INFO"))
         # The send's ids when they came back, so a log line opens the send's
         # trace; else this event's span.
-        where = send if send is not None else span.get_span_context()
+        where = (
+            send
+            if send is not None
+            else (span.get_span_context() if span is not None else INVALID_SPAN_CONTEXT)
+        )
         log_context = trace.set_span_in_context(NonRecordingSpan(where))
         detail = f" ({event.bounce_type})" if event.bounce_type else ""
         code = f", smtp {event.smtp_code}" if event.smtp_code is not None else ""
