@@ -4,10 +4,11 @@ returning what aiosmtplib returned or letting its exception out."""
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Dict, Iterator, Optional
 
 import aiosmtplib
 
@@ -106,7 +107,8 @@ class FailureCase:
     error_type: str
     retryable: bool
     smtp_code: Optional[int] = None
-    # Operations under the send span that fail with it, outermost first.
+    # The SMTP operations under aiosmtplib.send's framework span that fail
+    # with it, outermost first (the message never reached a send smtp).
     failing_children: tuple = ()
     server: str = "127.0.0.1"
     min_duration: float = 0.0
@@ -219,6 +221,15 @@ FAILURES = [
         failing_children=("connect", "starttls"),
     ),
     FailureCase(
+        "login_refused_535",
+        lambda s: _send(s, s.smtp.host, s.smtp.port, username=USER, password="wrong-password"),
+        aiosmtplib.SMTPAuthenticationError,
+        "535",
+        False,
+        535,
+        failing_children=("connect", "login"),  # aiosmtplib logs in inside connect
+    ),
+    FailureCase(
         "unknown_host",
         lambda s: _send(s, UNKNOWN_HOST, 25),
         aiosmtplib.SMTPConnectError,
@@ -281,6 +292,51 @@ async def _implicit_tls(servers: Servers) -> Any:
         smtp.close()
 
 
+async def _send_cancelled(servers: Servers, server: Any, recipient: str) -> Any:
+    """``aiosmtplib.send`` under ``asyncio.wait_for``, cancelled after 0.5 s:
+    the application gets a ``TimeoutError``."""
+    return await asyncio.wait_for(
+        aiosmtplib.send(
+            raw_message([recipient]),
+            sender=SENDER,
+            recipients=[recipient],
+            hostname=server.host,
+            port=server.port,
+            local_hostname=LOCAL_HOSTNAME,
+        ),
+        0.5,
+    )
+
+
+def _send_to(
+    servers: Servers, recipients: list, server: Optional[Server] = None, **kwargs: Any
+) -> Any:
+    server = server or servers.smtp
+    return aiosmtplib.send(
+        raw_message(recipients),
+        sender=SENDER,
+        recipients=recipients,
+        hostname=server.host,
+        port=server.port,
+        local_hostname=LOCAL_HOSTNAME,
+        **kwargs,
+    )
+
+
+# aiosmtplib.send, once for each outcome its message can have.
+MODULE_SEND: Dict[str, Callable[[Servers], Any]] = {
+    "module_send_some_refused": lambda s: _send_to(s, ["bob@example.com", "refuse1@example.com"]),
+    "module_send_all_refused": lambda s: _send_to(s, ["refuse1@example.com"]),
+    "module_send_read_timeout_at_data": lambda s: _send_to(
+        s, ["stall@example.com"], s.timed, timeout=0.5
+    ),
+    "module_send_cancelled_while_connecting": lambda s: _send_cancelled(
+        s, s.silent, "bob@example.com"
+    ),
+    "module_send_cancelled_during_data": lambda s: _send_cancelled(s, s.timed, "stall@example.com"),
+}
+
+
 def _sendmail_sync(servers: Servers) -> Any:
     return client(servers.smtp).sendmail_sync(
         SENDER, ["bob@example.com"], raw_message(["bob@example.com"])
@@ -314,4 +370,5 @@ OPERATIONS = {
     ),
     "sendmail_sync": _sendmail_sync,
     "send_message_sync": _send_message_sync,
+    **MODULE_SEND,
 }

@@ -398,9 +398,12 @@ def test_send_message_without_message_id_records_none(
 
 
 @pytest.mark.parametrize("module", [aiosmtplib, aiosmtplib.api], ids=lambda m: m.__name__)
-def test_module_send_gives_one_send_span_over_connect_starttls_login(
+def test_module_send_is_a_framework_span_over_connect_and_send(
     telemetry: Telemetry, starttls_server: Server, client_tls: Any, module: Any
 ) -> None:
+    """``aiosmtplib.send`` connects, sends and quits in one call: one INTERNAL
+    ``send aiosmtplib``; beneath it ``connect smtp`` (STARTTLS and login
+    inside it) and then, its sibling, the ``send smtp`` of the message."""
     message = email_message(["bob@example.com"], attachments=1)
     send = module.send  # looked up now: instrumenting replaced it
 
@@ -417,15 +420,27 @@ def test_module_send_gives_one_send_span_over_connect_starttls_login(
     )
 
     assert refused == {}
+    framework = only(telemetry.spans("send aiosmtplib"))
     send_span = only(telemetry.spans("send smtp"))
     connect = only(telemetry.spans("connect smtp"))
     starttls = only(telemetry.spans("starttls smtp"))
     login = only(telemetry.spans("login smtp"))
-    assert len(telemetry.spans()) == 4
-    assert_client_span(send_span)
-    assert_client_span(connect, parent=send_span)
+    assert len(telemetry.spans()) == 5
+    assert framework.kind is SpanKind.INTERNAL
+    assert framework.parent is None
+    assert framework.status.status_code is StatusCode.UNSET
+    assert dict(framework.attributes) == {
+        "email.framework": "aiosmtplib",
+        "email.message.count": 1,
+        "email.message.sent.count": 1,
+    }
+    assert_client_span(connect, parent=framework)
+    assert_client_span(send_span, parent=framework)
     assert_client_span(starttls, parent=connect)
     assert_client_span(login, parent=connect)
+    # The send covers the message transaction only: it starts once connected.
+    assert framework.start_time <= connect.start_time < connect.end_time <= send_span.start_time
+    assert send_span.end_time <= framework.end_time
     assert dict(send_span.attributes) == {
         **base(starttls_server, "send"),
         "email.from.address": "a***@example.org",
@@ -441,8 +456,13 @@ def test_module_send_gives_one_send_span_over_connect_starttls_login(
         **base(starttls_server, "login"),
         "email.smtp.response.code": 235,
     }
+    # Counted once, by the send beneath: one log record, in that span.
     assert telemetry.counter("email.client.sent.messages") == 1
     assert_send_log(telemetry, send_span, SeverityNumber.INFO, [SENDER, "bob@example.com"])
+    operations = sorted(
+        a["email.operation.name"] for a, _ in telemetry.points("email.client.operation.duration")
+    )
+    assert operations == ["connect", "login", "send", "starttls"]
 
 
 def test_module_send_with_a_raw_message_reads_the_envelope(
@@ -466,7 +486,7 @@ def test_module_send_with_a_raw_message_reads_the_envelope(
     assert span.attributes["email.to.address"] == ("b***@example.com",)
     assert span.attributes["email.message_id"] == MESSAGE_ID
     assert span.attributes["email.message.size"] == len(message)
-    assert [s.name for s in telemetry.spans()] == ["connect smtp", "send smtp"]
+    assert [s.name for s in telemetry.spans()] == ["connect smtp", "send smtp", "send aiosmtplib"]
 
 
 @pytest.mark.parametrize("variant", ["sendmail_sync", "send_message_sync"])

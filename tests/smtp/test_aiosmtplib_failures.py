@@ -32,8 +32,11 @@ from tests.smtp.aiosmtplib_support import (
     raw_message,
 )
 
+SEND_FAILURES = [case for case in FAILURES if not case.failing_children]
+CONNECT_FAILURES = [case for case in FAILURES if case.failing_children]
 
-@pytest.mark.parametrize("case", FAILURES, ids=lambda case: case.id)
+
+@pytest.mark.parametrize("case", SEND_FAILURES, ids=lambda case: case.id)
 def test_failure_is_reported_on_span_metrics_and_log(
     telemetry: Telemetry, servers: Servers, case: FailureCase
 ) -> None:
@@ -58,29 +61,17 @@ def test_failure_is_reported_on_span_metrics_and_log(
     assert "email.provider.message_id" not in send.attributes
     assert duration_s(send) >= case.min_duration
 
-    # A failure while connecting (under aiosmtplib.send) fails each span on
-    # the way down the same way.
-    parent = send
-    for operation in case.failing_children:
-        span = only(telemetry.spans(f"{operation} smtp"))
-        assert span.parent is not None and span.parent.span_id == parent.context.span_id
-        assert span.status.status_code is StatusCode.ERROR
-        assert span.status.description == case.error_type
-        assert {k: span.attributes.get(k) for k in failed} == failed
-        parent = span if operation == "connect" else parent
-
     outcome = {"email.system": "smtp", "server.address": case.server, **failed}
     assert counter_points(telemetry, "email.client.sent.messages") == {
         frozenset(outcome.items()): 1
     }
-    for operation in ("send", *case.failing_children):
-        point = histogram(
-            telemetry,
-            "email.client.operation.duration",
-            **{k.replace(".", "__"): v for k, v in outcome.items()},
-            email__operation__name=operation,
-        )
-        assert point.count == 1
+    point = histogram(
+        telemetry,
+        "email.client.operation.duration",
+        **{k.replace(".", "__"): v for k, v in outcome.items()},
+        email__operation__name="send",
+    )
+    assert point.count == 1
     # Recipients of a failed send were not accepted.
     assert telemetry.counter("email.client.recipients", email__recipient__status="accepted") == 0
 
@@ -92,6 +83,90 @@ def test_failure_is_reported_on_span_metrics_and_log(
     )
     retry = "retryable" if case.retryable else "permanent"
     assert f"failed: error.type={case.error_type} ({retry})" in record.body
+
+
+@pytest.mark.parametrize("case", CONNECT_FAILURES, ids=lambda case: case.id)
+def test_a_message_aiosmtplib_send_never_sent_is_counted_failed_once(
+    telemetry: Telemetry, servers: Servers, case: FailureCase
+) -> None:
+    """A failure while ``aiosmtplib.send`` connects: each span on the way
+    down (connect, then starttls inside it) fails the same way, no
+    ``send smtp`` ran, and the framework span counts the message, failed on
+    smtp with that error.type, with its own log record."""
+    with pytest.raises(case.exception) as raised:
+        asyncio.run(case.run(servers))
+    assert type(raised.value) is case.exception
+
+    failed = {
+        "error.type": case.error_type,
+        "email.error.retryable": case.retryable,
+    }
+    assert telemetry.spans("send smtp") == []
+    framework = only(telemetry.spans("send aiosmtplib"))
+    assert framework.kind is SpanKind.INTERNAL
+    assert framework.parent is None
+    assert framework.status.status_code is StatusCode.ERROR
+    assert framework.status.description == case.error_type
+    assert dict(framework.attributes) == {
+        "email.framework": "aiosmtplib",
+        "email.message.count": 1,
+        "error.type": case.error_type,
+    }
+    assert duration_s(framework) >= case.min_duration
+
+    parent = framework
+    for operation in case.failing_children:
+        span = only(telemetry.spans(f"{operation} smtp"))
+        assert span.kind is SpanKind.CLIENT
+        assert span.parent is not None and span.parent.span_id == parent.context.span_id
+        assert span.status.status_code is StatusCode.ERROR
+        assert span.status.description == case.error_type
+        assert {k: span.attributes.get(k) for k in failed} == failed
+        assert span.attributes["server.address"] == case.server
+        parent = span if operation == "connect" else parent
+    assert len(telemetry.spans()) == 1 + len(case.failing_children)
+
+    outcome = {"email.system": "smtp", "server.address": case.server, **failed}
+    assert counter_points(telemetry, "email.client.sent.messages") == {
+        frozenset(outcome.items()): 1
+    }
+    # A duration for each operation that ran; none for a send that did not.
+    for operation in case.failing_children:
+        point = histogram(
+            telemetry,
+            "email.client.operation.duration",
+            **{k.replace(".", "__"): v for k, v in outcome.items()},
+            email__operation__name=operation,
+        )
+        assert point.count == 1
+    assert sorted(
+        a["email.operation.name"] for a, _ in telemetry.points("email.client.operation.duration")
+    ) == sorted(case.failing_children)
+    assert telemetry.points("email.client.recipients") == []
+
+    record = only(telemetry.logs())
+    assert record.event_name == "email.send.result"
+    assert record.severity_number == SeverityNumber.ERROR
+    assert (record.trace_id, record.span_id) == (
+        framework.context.trace_id,
+        framework.context.span_id,
+    )
+    expected = {
+        "email.framework": "aiosmtplib",
+        "email.system": "smtp",
+        "email.operation.name": "send",
+        "server.address": case.server,
+        "email.from.address": "a***@example.org",
+        "email.to.address": ("b***@example.com",),
+        "email.recipient.count": 1,
+        **failed,
+    }
+    assert {k: record.attributes.get(k) for k in expected} == expected
+    retry = "retryable" if case.retryable else "permanent"
+    assert f"failed: error.type={case.error_type} ({retry})" in record.body
+    text = f"{record.body} {record.attributes}"
+    for address in (SENDER, "bob@example.com"):
+        assert address.split("@")[0] not in text
 
 
 def test_all_recipients_refused_names_each_refusal(telemetry: Telemetry, servers: Servers) -> None:
@@ -237,9 +312,10 @@ def test_connection_refused_on_every_address_of_a_dual_stack_name(
         asyncio.run(main())
 
     assert "Multiple exceptions: [Errno " in str(raised.value)
-    for name in ("send smtp", "connect smtp"):
-        span = only(telemetry.spans(name))
-        assert span.status.description == "connection_refused"
-        assert span.attributes["error.type"] == "connection_refused"
-        assert span.attributes["email.error.retryable"] is True
+    connect = only(telemetry.spans("connect smtp"))
+    assert connect.status.description == "connection_refused"
+    assert connect.attributes["error.type"] == "connection_refused"
+    assert connect.attributes["email.error.retryable"] is True
+    framework = only(telemetry.spans("send aiosmtplib"))
+    assert framework.attributes["error.type"] == "connection_refused"
     assert telemetry.counter("email.client.sent.messages", error__type="connection_refused") == 1

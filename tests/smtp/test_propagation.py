@@ -5,7 +5,11 @@ With ``propagate="headers"`` every traced send (smtplib ``sendmail`` and
 delivers ``X-Otel-Traceparent`` (the send span's context) and
 ``X-Otel-Sent-At``, and ``ENVID=<traceparent>`` in MAIL FROM when the server
 offered DSN at an EHLO the client already made; the application's message
-and options are never changed, and what it set itself is kept. With
+and options are never changed, and what it set itself is kept. For
+``aiosmtplib.send`` the ``send smtp`` inside it injects (its own span is
+``send aiosmtplib``): with ENVID when its connect made an EHLO (``start_tls``
+left at ``None``), without when ``start_tls=False`` left the EHLO to the
+send itself. With
 ``metadata`` (the default) and ``none`` the server receives, byte for byte,
 what an uninstrumented send delivers."""
 
@@ -210,6 +214,24 @@ def aiosmtplib_send_message(server: Server, message: Any, kwargs: Dict[str, Any]
 
 
 def aiosmtplib_send(server: Server, message: Any, kwargs: Dict[str, Any]) -> None:
+    """``start_tls`` left at ``None``: connect makes an EHLO to look for
+    STARTTLS (these servers offer none), so the send inside knows about DSN."""
+    asyncio.run(
+        aiosmtplib.send(
+            message,
+            sender=SENDER,
+            recipients=RECIPIENTS,
+            hostname=server.host,
+            port=server.port,
+            local_hostname=LOCAL_HOSTNAME,
+            **kwargs,
+        )
+    )
+
+
+def aiosmtplib_send_no_starttls(server: Server, message: Any, kwargs: Dict[str, Any]) -> None:
+    """``start_tls=False``: connect makes no EHLO; sendmail makes it inside
+    the send span, too late for ENVID."""
     asyncio.run(
         aiosmtplib.send(
             message,
@@ -239,7 +261,8 @@ def _cases() -> List[Case]:
         ("smtplib.send_message", smtplib_send_message, ("message",), True),
         ("aiosmtplib.sendmail", aiosmtplib_sendmail, RAW_KINDS, True),
         ("aiosmtplib.send_message", aiosmtplib_send_message, ("message",), True),
-        ("aiosmtplib.send", aiosmtplib_send, (*RAW_KINDS, "message"), False),
+        ("aiosmtplib.send", aiosmtplib_send, (*RAW_KINDS, "message"), True),
+        ("aiosmtplib.send_start_tls_false", aiosmtplib_send_no_starttls, ("str_crlf",), False),
     ):
         cases.extend(Case(f"{name}-{kind}", path, kind, envid) for kind in kinds)
     return cases
@@ -430,7 +453,7 @@ def test_envid_is_sent_when_the_server_offers_dsn(
     received = send(case, dsn_server, mail_options=options)
     span = telemetry.span("send smtp")
     assert options == ["BODY=8BITMIME"]  # the app's list, unchanged
-    if not case.envid:  # aiosmtplib.send connects inside: it cannot know
+    if not case.envid:  # aiosmtplib.send(start_tls=False): no EHLO before the send
         assert envids(received) == []
         assert carried(received)[0] == traceparent(span)
         return

@@ -52,6 +52,7 @@ FRAMEWORK_FLASK_MAIL: Final = "flask_mail"
 FRAMEWORK_FASTAPI_MAIL: Final = "fastapi_mail"
 FRAMEWORK_REDMAIL: Final = "redmail"
 FRAMEWORK_YAGMAIL: Final = "yagmail"
+FRAMEWORK_AIOSMTPLIB: Final = "aiosmtplib"
 
 # Metric-only attributes.
 EMAIL_RECIPIENT_STATUS: Final = "email.recipient.status"

@@ -8,16 +8,32 @@ coroutine. ``sendmail_sync`` / ``send_message_sync`` run the same coroutines
 in a loop of their own, so they are traced through them (the span's parent
 is the caller's current span: ``asyncio.run`` copies the context).
 
-With ``propagate="headers"``, each ``sendmail``, ``send_message`` and
-``send`` carries the send span's context, added where the span starts (the
-calls they make inside already get the copy): the headers
-``X-Otel-Traceparent`` and ``X-Otel-Sent-At`` on a copy of the message, and
-``ENVID`` in a copy of ``mail_options`` when ``supports_extension("dsn")``
-is already true (an EHLO was made on this connection before: ``connect``
-makes one unless ``start_tls=False``). ``aiosmtplib.send`` opens its
-connection inside the call, so it never knows and never adds ``ENVID``.
-Never ``RET`` or ``NOTIFY``. The other modes send nothing extra. The rules,
-and what ``email.message.size`` then counts, are in
+On a client the application connected itself, ``sendmail`` and
+``send_message`` are CLIENT ``send smtp`` spans, siblings of its
+``connect smtp`` (``send_message`` ends in ``sendmail``: still one span).
+``aiosmtplib.send`` connects, sends and quits in one call, so it is traced
+like a framework call (as yagmail's ``send`` is): one INTERNAL span,
+``send aiosmtplib`` (``email.framework`` ``aiosmtplib``), carrying its one
+message, ``email.message.sent.count`` 1 when it returned. Beneath it,
+``connect smtp`` (with ``starttls smtp`` and ``login smtp`` under that, as
+aiosmtplib upgrades and logs in inside ``connect``), then the ``send smtp``
+of the ``sendmail`` or ``send_message`` it calls: that span, and the
+``send`` duration, cover the message transaction only, as for smtplib. A
+message stopped by a refused connection, a failed TLS handshake or a
+refused login is counted at the framework layer, failed on ``smtp`` with
+that ``error.type``.
+
+With ``propagate="headers"``, each ``sendmail`` and ``send_message`` carries
+the send span's context, added where the span starts (``send_message``'s
+``sendmail`` already gets the copy): the headers ``X-Otel-Traceparent`` and
+``X-Otel-Sent-At`` on a copy of the message, and ``ENVID`` in a copy of
+``mail_options`` when ``supports_extension("dsn")`` is already true (an EHLO
+was made on this connection before: ``connect`` makes one unless
+``start_tls=False``). ``aiosmtplib.send`` adds nothing itself: the send
+inside it does, so it carries ``ENVID`` too when its connection made that
+EHLO (``start_tls`` left at ``None``, or a login) and the server offered
+DSN. Never ``RET`` or ``NOTIFY``. The other modes send nothing extra. The
+rules, and what ``email.message.size`` then counts, are in
 :mod:`~opentelemetry.instrumentation.email._smtp`.
 
 Usage::
@@ -38,6 +54,7 @@ from opentelemetry.instrumentation.email import _conventions as c
 from opentelemetry.instrumentation.email import _errors
 from opentelemetry.instrumentation.email._attempt import (
     EmailAttempt,
+    FrameworkAttempt,
     Observer,
     Operation,
     Rejected,
@@ -219,31 +236,46 @@ def _describe_send_message(
     return attempt
 
 
-def _describe_send(
-    attempt: EmailAttempt, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
-) -> EmailAttempt:
-    """Module-level ``aiosmtplib.send(message, sender=, recipients=, hostname=, port=, ...)``."""
+def _send_server(kwargs: Dict[str, Any]) -> Tuple[Optional[str], Optional[int]]:
+    """Where ``aiosmtplib.send(..., hostname=, port=, ...)`` connects."""
     host = kwargs.get("hostname", _DEFAULT_HOST)
     if kwargs.get("socket_path") and not host:
         host = str(kwargs["socket_path"])
     elif not host and not kwargs.get("sock"):
         host = _DEFAULT_HOST
     port = kwargs.get("port") or _default_port(kwargs.get("use_tls"), kwargs.get("start_tls"))
-    attempt.server_address, attempt.server_port = host, port
+    return host, port
+
+
+def _describe_send(
+    attempt: EmailAttempt, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
+) -> EmailAttempt:
+    """Module-level ``aiosmtplib.send(message, sender=, recipients=, hostname=,
+    port=, ...)``: a framework call carrying one message, on ``smtp``."""
+    assert isinstance(attempt, FrameworkAttempt)
+    message = EmailAttempt(SYSTEM, c.OP_SEND, *_send_server(kwargs))
     _read_message(
-        attempt,
+        message,
         arg(args, kwargs, 0, "message"),
         arg(args, kwargs, 1, "sender"),
         arg(args, kwargs, 2, "recipients"),
     )
+    attempt.messages = [message]
     return attempt
+
+
+def _send_returned(attempt: EmailAttempt, result: Any) -> None:
+    """``aiosmtplib.send`` returns ``sendmail``'s (refused, reply): it went out
+    (it raises otherwise, all recipients refused included)."""
+    if isinstance(attempt, FrameworkAttempt) and isinstance(result, tuple) and len(result) == 2:
+        attempt.sent = 1
 
 
 def _nested_sendmail(
     outer: EmailAttempt, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
 ) -> None:
-    """``send_message`` and ``send`` end in ``sendmail`` with the flattened
-    message and the real envelope: take both, with no second span."""
+    """``send_message`` ends in ``sendmail`` with the flattened message and
+    the real envelope: take both, with no second span."""
     _envelope(outer, arg(args, kwargs, 0, "sender"), arg(args, kwargs, 1, "recipients"))
     message = arg(args, kwargs, 2, "message")
     if isinstance(message, (str, bytes)):
@@ -278,8 +310,19 @@ def _sent(attempt: EmailAttempt, result: Any) -> None:
 
 # With propagate="headers", every send carries the send span's context (module
 # docstring). The message is positional-only, mail_options keyword-only.
+# aiosmtplib.send has no inject: the sendmail or send_message inside it does.
 _INJECT_SENDMAIL = injector(2, "message", None, _has_dsn)
 _INJECT_MESSAGE = injector(0, "message", None, _has_dsn)
+
+# aiosmtplib.send: the framework-style call around connect and sendmail.
+SEND = Operation(
+    c.FRAMEWORK_AIOSMTPLIB,
+    c.OP_SEND,
+    _describe_send,
+    _send_returned,
+    _failure,
+    attempt_type=FrameworkAttempt,
+)
 
 PATCHES = (
     Patch(
@@ -328,18 +371,8 @@ PATCHES = (
         is_async=True,
     ),
     Patch("aiosmtplib", "SMTP.mail", Observer(SYSTEM, c.OP_SEND, _declared_size)),
-    Patch(
-        "aiosmtplib.api",
-        "send",
-        Operation(SYSTEM, c.OP_SEND, _describe_send, _sent, _failure, inject=_INJECT_MESSAGE),
-        is_async=True,
-    ),
-    Patch(
-        "aiosmtplib",
-        "send",
-        Operation(SYSTEM, c.OP_SEND, _describe_send, _sent, _failure, inject=_INJECT_MESSAGE),
-        is_async=True,
-    ),
+    Patch("aiosmtplib.api", "send", SEND, is_async=True),
+    Patch("aiosmtplib", "send", SEND, is_async=True),
 )
 
 
