@@ -356,7 +356,8 @@ def case_d(args: argparse.Namespace) -> Dict[str, Any]:
         connection = f"{args.aio_pool} persistent aiosmtplib.SMTP connections, sendmail"
     else:
         # One connection per send, as aiosmtplib.send() makes it: spans
-        # "send smtp" and, inside it, "connect smtp". Tens of thousands of
+        # "send aiosmtplib" and, inside it, "connect smtp" and "send smtp".
+        # Tens of thousands of
         # short connections fill the port range with TIME_WAIT sockets, which
         # makes this mode much noisier.
         async def one() -> Any:
