@@ -164,3 +164,36 @@ def test_no_raw_address_from_a_webhook_body_is_exported(
 
 # Samples of events the vocabulary skips.
 _NO_EVENT = {"processed", "sent", "send", "request", "expanded"}
+
+
+@pytest.mark.parametrize("mode", ["masked", "domain", "hashed", "none"])
+def test_a_provider_id_echoing_the_recipient_is_not_recorded(mode: str) -> None:
+    """The send side's rule for provider ids on the delivery side too: a
+    VERP-style id holding the recipient's local part is left out; another
+    id of the same event kept (in ``none`` mode, not one with an ``@``)."""
+    from opentelemetry.instrumentation.email.delivery import DeliveryEvent
+
+    telemetry = Telemetry()
+    webhook = DeliveryWebhook("postmark", "u:p", **telemetry.providers(), capture_addresses=mode)
+    recipient = "alice.smith@example.org"
+    webhook.record(
+        [
+            DeliveryEvent(
+                "postmark",
+                "delivered",
+                "Delivery",
+                recipient=recipient,
+                provider_message_id="<bounce-alice.smith=example.org@lists.example>",
+            ),
+            DeliveryEvent(
+                "postmark",
+                "delivered",
+                "Delivery",
+                recipient=recipient,
+                provider_message_id="4Bx2Lk",
+            ),
+        ]
+    )
+    ids = [s.attributes.get("email.provider.message_id") for s in telemetry.spans()]
+    assert ids == [None, "4Bx2Lk"]
+    assert "alice.smith" not in "\n".join(privacy.exported(telemetry))

@@ -6,7 +6,10 @@ default settings export no raw address, subject or body for fuzzed input.
 
 A provider's test module describes itself with one :class:`ProviderCase`
 named ``CASE`` and keeps only the tests specific to its SDK; the contract
-suite finds the case through ``CASES`` below.
+suite finds the case through ``CASES`` below. Its ``hostile`` calls feed the
+hostile-input suite (``test_hostile.py``): the application's hostile
+display names, tags and headers, and the provider's hostile answers, in
+every address mode.
 
 The kit also holds what the provider modules' own tests expect alike: the
 attributes every span against the local server starts with
@@ -29,6 +32,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from tests.outcome import Outcome
 from tests.providers.http_server import ProviderServer
 from tests.support.expected import Points, accepted_recipients, assert_sent_log, by_attributes
+from tests.support.privacy import Hostile
 
 if TYPE_CHECKING:
     from tests.conftest import Telemetry
@@ -48,6 +52,12 @@ class Private:
 
 # (server, closed_url) -> {scenario name: the call the application makes}
 Scenarios = Callable[[ProviderServer, str], Dict[str, Callable[[], Any]]]
+
+# (server, hostile example) -> {name: a call the application makes with the
+# example's hostile input, each first registering the hostile answers it
+# gets}. Run by the hostile-input tests (``test_hostile.py``): in every
+# address mode for fuzzed examples, and instrumented vs not for fixed ones.
+HostileCalls = Callable[[ProviderServer, Hostile], Dict[str, Callable[[], Any]]]
 
 
 def _repr(outcome: Outcome) -> Any:
@@ -82,6 +92,11 @@ class ProviderCase:
     #: text that must appear exactly so many times (``'"send mailgun"': 2``:
     #: two spans of that name)
     exported_counts: Mapping[str, int] = field(default_factory=dict)
+    #: the calls of the hostile-input tests (see :data:`HostileCalls`); every
+    #: case has them (``test_hostile.py`` checks)
+    hostile: Optional[HostileCalls] = None
+    #: hypothesis examples per address mode for the hostile property
+    hostile_examples: int = 4
 
 
 # -- what the provider tests expect alike ---------------------------------------------------

@@ -2,8 +2,9 @@
 of the same scenario, instrumented and not, must then have sent the same
 requests (method, path, body). Propagation adds entries keyed
 ``otel_traceparent`` / ``otel_sent_at`` (custom args, metadata, tags,
-variables), JSON strings holding them (Mailjet's EventPayload, Brevo's
-X-Mailin-custom) and the ``X-Otel-*`` headers; nothing else may differ."""
+variables, SES's query-form ``Tags.member.N``), JSON strings holding them
+(Mailjet's EventPayload, Brevo's X-Mailin-custom) and the ``X-Otel-*``
+headers; nothing else may differ."""
 
 from __future__ import annotations
 
@@ -62,7 +63,13 @@ def _body(request: Recorded) -> Any:
         pass
     text = body.decode("utf-8", "replace")
     if "=" in text and "\n" not in text:
-        pairs = [(k, v) for k, v in parse_qsl(text, keep_blank_values=True) if not _ours(k)]
+        pairs = parse_qsl(text, keep_blank_values=True)
+        # AWS query-protocol lists (SES's Tags): a member's Name pair names
+        # the entry, its Value pair goes with it.
+        members = {k.rsplit(".", 1)[0] for k, v in pairs if k.endswith(".Name") and _ours(v)}
+        pairs = [
+            (k, v) for k, v in pairs if not _ours(k) and k.rsplit(".", 1)[0] not in members
+        ]
         return ("form", urlencode(pairs))
     return ("raw", _unbounded(text))
 

@@ -8,6 +8,7 @@ throttling, network failures, and the contract suite's case."""
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any, Callable, Dict, Optional
 
 import pytest
@@ -30,6 +31,7 @@ from tests.providers import aliyun_directmail_responses as r
 from tests.providers import kit
 from tests.providers.http_server import ProviderServer
 from tests.support.expected import assert_failed_span, assert_one_failed_send
+from tests.support.privacy import Hostile
 
 SYSTEM = "aliyun_directmail"
 ORDER_HEADERS = '{"Message-ID": "<order-1042@shop.example>", "X-User-UniqueId": "1042"}'
@@ -494,6 +496,68 @@ def _send_private(server: ProviderServer, example: kit.Private) -> None:
         client.single_send_mail(_order(to_address=addresses["to"], subject=example.subject))
 
 
+def _hostile(server: ProviderServer, example: Hostile) -> Dict[str, Callable[[], Any]]:
+    """The example's written forms, alias, tag and JSON headers (with its
+    Message-ID): a single send answered with its id, a batch to inline
+    receivers, and refusals whose Code is the recipient's address or local
+    part and whose Message quotes the addresses."""
+    w = example.written
+    headers = json.dumps({"X-Customer": example.header, "Message-ID": example.message_id})
+    client = _client(server.url)
+
+    def order() -> Any:
+        return _order(
+            account_name=example.sender,
+            from_alias=example.names["from"],
+            to_address=f"{w['to']},{example.other}",
+            bcc_address=w["cc"],
+            subject=example.subject,
+            text_body=example.body,
+            html_body=None,
+            tag_name=example.tag,
+            headers=headers,
+            attachments=None,
+        )
+
+    def send() -> Any:
+        server.on("POST", r.PATH, json=r.accepted(example.answer_id))
+        return client.single_send_mail(order())
+
+    def batch() -> Any:
+        server.on("POST", r.PATH, json=r.accepted(example.answer_id))
+        receivers = [
+            dm.BatchSendMailRequestReceivers(to=[w["to"]], template_data={"c": example.tag}),
+            dm.BatchSendMailRequestReceivers(to=[example.cc, example.other]),
+        ]
+        return client.batch_send_mail(
+            _newsletter(
+                account_name=w["from"],
+                receivers_name=None,
+                template_name=None,
+                tag_name=example.tag,
+                headers=headers,
+                template_content=dm.BatchSendMailRequestTemplateContent(
+                    alias=example.names["from"], subject=example.subject, text_body=example.body
+                ),
+                receivers=receivers,
+            )
+        )
+
+    def refused(code: str) -> Callable[[], Any]:
+        def call() -> Any:
+            server.on("POST", r.PATH, 400, json=r.error(code, example.answer_text))
+            return client.single_send_mail(order())
+
+        return call
+
+    return {
+        "send": send,
+        "batch": batch,
+        "refused by address": refused(example.to),
+        "refused by local part": refused(example.local("to")),
+    }
+
+
 CASE = kit.ProviderCase(
     system=SYSTEM,
     scenario_names=(
@@ -517,4 +581,5 @@ CASE = kit.ProviderCase(
     privacy_examples=15,
     exported_names=('"send aliyun_directmail"', '"send_batch aliyun_directmail"'),
     exported_counts={'"send aliyun_directmail"': 2, '"send_batch aliyun_directmail"': 1},
+    hostile=_hostile,
 )

@@ -28,6 +28,7 @@ from tests.providers import azure_communication_email_responses as r
 from tests.providers import kit
 from tests.providers.http_server import ProviderServer
 from tests.support.expected import assert_failed_span, assert_one_failed_send, assert_one_sent
+from tests.support.privacy import Hostile
 
 SYSTEM = "azure_communication_email"
 SPAN = f"send {SYSTEM}"
@@ -359,6 +360,9 @@ SCENARIOS: Dict[str, Scenario] = {
 _NOISE = [
     (re.compile(r" at 0x[0-9a-f]+"), " at 0x?"),
     (re.compile(r"'(Date|x-ms-date|x-ms-client-request-id)': '[^']*'"), r"'\1': ?"),
+    # A failed operation's error keeps the poller's state, the request's
+    # client request id included, base64-encoded.
+    (re.compile(r"'continuation_token': '[^']*'"), "'continuation_token': ?"),
 ]
 
 
@@ -409,6 +413,43 @@ def _send_private(server: ProviderServer, example: kit.Private) -> None:
     _client(server.url).begin_send(message, polling_interval=0).result()
 
 
+def _hostile(server: ProviderServer, example: Hostile) -> Dict[str, Callable[[], Any]]:
+    """The example's addresses, display names and headers (with its
+    Message-ID): accepted with its id in the answer and a final status whose
+    error quotes the addresses, and refused with an error quoting them."""
+    a, n = example.addresses, example.names
+    message = {
+        "senderAddress": a["from"],
+        "recipients": {
+            "to": [{"address": a["to"], "displayName": n["to"]}],
+            "cc": [{"address": example.written["cc"]}],
+            "bcc": [{"address": example.other, "displayName": n["cc"]}],
+        },
+        "content": {"subject": example.subject, "plainText": example.body},
+        "replyTo": [{"address": example.other, "displayName": example.header}],
+        "headers": {"X-Customer": example.header, "Message-ID": example.message_id},
+    }
+
+    def accepted() -> Any:
+        answer = {"id": example.answer_id, "status": "Running", "error": None}
+        headers = r.accepted_headers(server.url)
+        server.on("POST", r.SEND_PATH, 202, json=answer, headers=headers)
+        failed = {
+            "id": example.answer_id,
+            "status": "Failed",
+            "error": {"code": example.to, "message": example.answer_text},
+        }
+        server.on("GET", r.poll_path(), json=failed)
+        poller = _client(server.url).begin_send(message, polling_interval=0)
+        return (type(poller), poller.result(), poller.status())
+
+    def refused() -> Any:
+        server.on("POST", r.SEND_PATH, 400, json=r.error(example.to, example.answer_text))
+        return _client(server.url).begin_send(message, polling_interval=0)
+
+    return {"accepted": accepted, "refused": refused}
+
+
 CASE = kit.ProviderCase(
     system=SYSTEM,
     scenario_names=tuple(SCENARIOS),
@@ -417,4 +458,6 @@ CASE = kit.ProviderCase(
     normalise=_comparable,
     privacy_examples=15,
     exported_names=(f'"{SPAN}"',),
+    hostile=_hostile,
+    hostile_examples=6,
 )

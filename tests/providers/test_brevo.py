@@ -21,6 +21,7 @@ from tests.providers import brevo_responses as r
 from tests.providers import kit
 from tests.providers.http_server import ProviderServer
 from tests.support.expected import assert_failed_span, assert_one_failed_send
+from tests.support.privacy import Hostile
 
 NO_RETRY: Any = {"max_retries": 0}
 
@@ -451,6 +452,46 @@ def _send_private(server: ProviderServer, example: kit.Private) -> None:
     )
 
 
+def _hostile(server: ProviderServer, example: Hostile) -> Dict[str, Callable[[], Any]]:
+    """The example's names, written forms, tags, params and headers (with
+    its Message-ID): a send answered with its id, message versions answered
+    with its ids, and a refusal whose code and message quote the addresses."""
+    a, n, w = example.addresses, example.names, example.written
+    fields: Dict[str, Any] = {
+        "sender": {"email": a["from"], "name": n["from"]},
+        "to": [{"email": a["to"], "name": n["to"]}],
+        "cc": [{"email": w["cc"]}],
+        "bcc": [{"email": example.other, "name": n["cc"]}],
+        "reply_to": {"email": example.other, "name": example.header},
+        "subject": example.subject,
+        "text_content": example.body,
+        "headers": {"X-Customer": example.header, "Message-ID": example.message_id},
+        "tags": [example.tag],
+        "params": {"customer": example.tag},
+    }
+
+    def send() -> Any:
+        server.on("POST", r.PATH, 201, json={"messageId": example.answer_id})
+        return _send(server, **fields)
+
+    def versions() -> Any:
+        server.on("POST", r.PATH, 201, json={"messageIds": example.answer_ids(2)})
+        return _send(
+            server,
+            **{k: v for k, v in fields.items() if k not in ("to", "cc", "bcc")},
+            message_versions=[
+                {"to": [{"email": a["to"], "name": n["to"]}], "subject": example.subject},
+                {"to": [{"email": w["cc"]}], "bcc": [{"email": example.other}]},
+            ],
+        )
+
+    def refused() -> Any:
+        server.on("POST", r.PATH, 400, json=r.error(example.to, example.answer_text))
+        return _send(server, **fields)
+
+    return {"send": send, "versions": versions, "refused": refused}
+
+
 CASE = kit.ProviderCase(
     system="brevo",
     scenario_names=tuple(SCENARIOS),
@@ -459,4 +500,6 @@ CASE = kit.ProviderCase(
     normalise=_normalise,
     privacy_examples=15,
     exported_names=('"send brevo"', '"send_batch brevo"'),
+    hostile=_hostile,
+    hostile_examples=6,
 )

@@ -6,6 +6,8 @@ the app sees the same results."""
 from __future__ import annotations
 
 import base64
+import csv
+import io
 import json
 import re
 from typing import Any, Callable, Dict, List, Optional
@@ -35,6 +37,7 @@ from tests.providers import elastic_email_responses as r
 from tests.providers import kit
 from tests.providers.http_server import ProviderServer
 from tests.support.expected import assert_failed_span, assert_one_failed_send
+from tests.support.privacy import Hostile
 
 SYSTEM = "elastic_email"
 PDF = base64.b64encode(b"%PDF-1.7").decode()  # the SDK cannot serialise bytes
@@ -533,6 +536,62 @@ def _send_private(server: ProviderServer, example: kit.Private) -> None:
         )
 
 
+def _hostile(server: ProviderServer, example: Hostile) -> Dict[str, Callable[[], Any]]:
+    """The example's written forms, reply-to, postback, merge fields,
+    channel and headers (with its Message-ID), as dicts the SDK serialises:
+    a transactional send answered with its id, a bulk send, a merge file of
+    the written forms, and a refusal quoting the addresses."""
+    w = example.written
+    api = _api(server.url)
+    content: Dict[str, Any] = {
+        "From": w["from"],
+        "ReplyTo": example.header,
+        "Subject": example.subject,
+        "Body": [{"ContentType": "PlainText", "Content": example.body}],
+        "Merge": {"customer": example.tag},
+        "Headers": {"X-Customer": example.header, "Message-ID": example.message_id},
+        "Postback": example.tag,
+    }
+    message = {
+        "Recipients": {
+            "To": [w["to"], example.other],
+            "CC": [w["cc"]],
+            "BCC": [f"{example.names['cc']} <{example.other}>"],
+        },
+        "Content": content,
+        "Options": {"ChannelName": example.tag},
+    }
+
+    def send() -> Any:
+        server.on("POST", r.PATH, json=r.sent(example.answer_id, example.answer_id))
+        return api.emails_transactional_post(message)
+
+    def refused() -> Any:
+        server.on("POST", r.PATH, 400, json=r.error(example.answer_text))
+        return api.emails_transactional_post(message)
+
+    def bulk() -> Any:
+        server.on("POST", r.BULK_PATH, json=r.sent(example.answer_id, None))
+        recipients = [
+            {"Email": w["to"], "Fields": {"customer": example.tag}},
+            {"Email": example.cc},
+        ]
+        return api.emails_post(
+            {"Recipients": recipients, "Content": content, "Options": message["Options"]}
+        )
+
+    def merge_file() -> Any:
+        server.on("POST", r"^/v4/emails/mergefile$", json=r.sent(example.answer_id, None))
+        row = io.StringIO()
+        csv.writer(row).writerow([w["to"], example.tag])  # quoted as CSV quotes
+        rows = _csv(row.getvalue().strip(), example.cc)
+        return api.emails_mergefile_post(
+            {"MergeFile": {"BinaryContent": rows, "Name": "l.csv"}, "Content": content}
+        )
+
+    return {"send": send, "refused": refused, "bulk": bulk, "merge file": merge_file}
+
+
 CASE = kit.ProviderCase(
     system=SYSTEM,
     scenario_names=(*SCENARIOS, "refused"),
@@ -542,4 +601,5 @@ CASE = kit.ProviderCase(
     spans_per_scenario=1,
     privacy_examples=15,
     exported_names=('"send elastic_email"',),
+    hostile=_hostile,
 )

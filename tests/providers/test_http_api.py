@@ -42,6 +42,7 @@ from tests.outcome import repr_without_addresses
 from tests.providers import kit
 from tests.providers.http_server import ProviderServer
 from tests.support.expected import assert_failed_span, assert_one_failed_send
+from tests.support.privacy import Hostile
 from tests.support.smtp_server import free_port
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -831,6 +832,59 @@ def _send_private(server: ProviderServer, example: kit.Private) -> None:
     urllib3.request("GET", API.url + GATE, fields={"to": addresses["to"], "tpl": "reset"})
 
 
+def _hostile(server: ProviderServer, example: Hostile) -> Dict[str, Callable[[], Any]]:
+    """The example through the three declared APIs (this module's own
+    server, as the declaration names it): a form answered with its id or
+    with a result code that is the recipient's local part, a JSON body of
+    names and written forms answered with its id in a header, and a query
+    string whose answer's status is the recipient's address."""
+    a, n, w = example.addresses, example.names, example.written
+    header_tag = example.tag.replace("\r", " ").replace("\n", " ")
+
+    def form(answer: Any) -> Callable[[], Any]:
+        def call() -> Any:
+            API.reset()
+            API.on("POST", SEND, json=answer)
+            to = f"{w['to']},{example.other}"
+            return _seen(requests.post(API.url + SEND, data={"to": to, "template_id": "E_1"}))
+
+        return call
+
+    def hub() -> Any:
+        API.reset()
+        API.on("POST", HUB, 202, json={}, headers={"X-Message-Id": example.header_answer_id})
+        body = {
+            "from": {"email": a["from"], "name": n["from"]},
+            "to": [{"email": w["to"], "name": n["to"]}, {"email": example.other}],
+            "cc": [w["cc"]],
+            "bcc": json.dumps([f"{n['cc']} <{example.other}>"]),
+            "subject": example.subject,
+            "text": example.body,
+            "tags": [example.tag],
+            "headers": {"Message-ID": example.message_id},
+        }
+        return _seen(httpx.post(API.url + HUB, json=body))
+
+    def gate() -> Any:
+        API.reset()
+        API.on("GET", GATE, json={"status": example.to, "result": {"msgid": example.answer_id}})
+        return _seen(
+            urllib3.request(
+                "GET",
+                API.url + GATE,
+                fields={"to": w["to"], "tpl": "reset"},
+                headers={"X-Kind": header_tag},
+            )
+        )
+
+    return {
+        "form": form({"code": 200, "data": {"id": example.answer_id}}),
+        "form refused": form({"code": example.local("to"), "message": example.answer_text}),
+        "hub": hub,
+        "gate": gate,
+    }
+
+
 CASE = kit.ProviderCase(
     system="aoksend",
     scenario_names=(
@@ -855,4 +909,6 @@ CASE = kit.ProviderCase(
     privacy_examples=15,
     exported_names=('"send aoksend"', '"send notifyhub"', '"send mailgate"'),
     exported_counts={'"send aoksend"': 1, '"send notifyhub"': 1, '"send mailgate"': 1},
+    hostile=_hostile,
+    hostile_examples=6,
 )

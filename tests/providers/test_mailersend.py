@@ -21,11 +21,13 @@ from mailersend import (
     MailerSendClient,
 )
 from mailersend import exceptions as ms_errors
+from mailersend.models.email import EmailHeader, EmailPersonalization
 from opentelemetry.trace import StatusCode
 
 from tests.conftest import Telemetry
 from tests.providers import kit
 from tests.providers.http_server import ProviderServer
+from tests.support.privacy import Hostile
 from tests.support.smtp_server import free_port
 
 SEND = r"^/v1/email$"
@@ -558,6 +560,63 @@ def _send_private(server: ProviderServer, example: kit.Private) -> None:
         _quietly(lambda: ms.emails.send(request))()
 
 
+def _hostile(server: ProviderServer, example: Hostile) -> Dict[str, Callable[[], Any]]:
+    """The example's names, tags, headers and personalization: a send
+    answered with its id and warnings naming the addresses in written forms,
+    every recipient suppressed, a bulk answered with its id, and a refusal
+    quoting the addresses. Built without validation where pydantic's
+    EmailStr refuses an address (10,000 characters): what the SDK sends is
+    what the application gave."""
+    a, n, w = example.addresses, example.names, example.written
+
+    def contact(email: str, name: Any = None) -> EmailContact:
+        try:
+            return EmailContact(email=email, name=name)
+        except ValueError:
+            return EmailContact.model_construct(email=email, name=name)
+
+    def request() -> EmailRequest:
+        return EmailRequest.model_construct(
+            from_email=contact(a["from"], n["from"]),
+            to=[contact(a["to"], n["to"]), contact(example.other)],
+            cc=[contact(a["cc"], example.header)],
+            reply_to=contact(example.other, n["cc"]),
+            subject=example.subject,
+            text=example.body,
+            tags=[example.tag],
+            headers=[EmailHeader(name="X-Customer", value=example.header)],
+            personalization=[
+                EmailPersonalization.model_construct(email=a["to"], data={"c": example.tag})
+            ],
+        )
+
+    def warned(kind: str) -> Callable[[], Any]:
+        def send() -> Any:
+            warnings = suppressed(kind, w["to"], w["cc"], example.answer_text)
+            headers = {"X-Message-Id": example.header_answer_id}
+            server.on("POST", SEND, 202, headers=headers, json=warnings)
+            return client(server).emails.send(request())
+
+        return _quietly(send)
+
+    def bulk() -> Any:
+        answer = {"message": example.answer_text, "bulk_email_id": example.answer_id}
+        server.on("POST", BULK, 202, json=answer)
+        return client(server).emails.send_bulk([request(), request()])
+
+    def refused() -> Any:
+        answer = {"message": example.answer_text, "errors": {example.to: [example.answer_text]}}
+        server.on("POST", SEND, 422, json=answer)
+        return client(server).emails.send(request())
+
+    return {
+        "some suppressed": warned("SOME_SUPPRESSED"),
+        "all suppressed": warned("ALL_SUPPRESSED"),
+        "bulk": _quietly(bulk),
+        "refused": _quietly(refused),
+    }
+
+
 CASE = kit.ProviderCase(
     system="mailersend",
     scenario_names=(
@@ -575,4 +634,6 @@ CASE = kit.ProviderCase(
     normalise=_normalise,
     spans_per_scenario=1,
     privacy_examples=25,
+    hostile=_hostile,
+    hostile_examples=10,
 )

@@ -18,6 +18,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from tests.conftest import Telemetry
 from tests.providers import kit
 from tests.providers.http_server import ProviderServer
+from tests.support.privacy import Hostile, hostile_mime
 
 DOMAIN = "mg.shop.example"
 SEND_PATH = rf"^/v3/{DOMAIN}/messages$"
@@ -483,6 +484,53 @@ def _send_private(server: ProviderServer, example: kit.Private) -> None:
         )
 
 
+def _hostile(server: ProviderServer, example: Hostile) -> Dict[str, Callable[[], Any]]:
+    """A form with the example's written addresses, tag, header, variables
+    and Message-ID, answered with its id or with an error quoting the
+    addresses (Mailgun returns errors); the raw message, sync and async."""
+    w = example.written
+    data = {
+        "from": w["from"],
+        "to": [w["to"], example.other],
+        "cc": w["cc"],
+        "bcc": f"{example.names['cc']} <{example.other}>",
+        "subject": example.subject,
+        "text": example.body,
+        "o:tag": example.tag,
+        "h:Reply-To": example.header,
+        "h:Message-Id": example.message_id,
+        "v:customer": example.tag,
+    }
+
+    def send() -> Any:
+        server.on("POST", SEND_PATH, 200, json={"id": example.answer_id, "message": "Queued."})
+        with _client(server) as client:
+            response = client.messages.create(data=data, domain=DOMAIN)
+        return response.status_code, response.content
+
+    def refused() -> Any:
+        server.on("POST", SEND_PATH, 400, json={"message": example.answer_text})
+        with _client(server) as client:
+            response = client.messages.create(data=data, domain=DOMAIN)
+        return response.status_code, response.content
+
+    def mime_async() -> Any:
+        server.on("POST", MIME_PATH, 200, json={"id": example.answer_id, "message": "Queued."})
+
+        async def run() -> Any:
+            async with _async_client(server.url) as client:
+                response = await client.mimemessage.create(
+                    data={"to": [w["to"], w["cc"]]},
+                    files={"message": hostile_mime(example)},
+                    domain=DOMAIN,
+                )
+                return response.status_code, response.content
+
+        return asyncio.run(run())
+
+    return {"send": send, "refused": refused, "mime async": mime_async}
+
+
 CASE = kit.ProviderCase(
     system="mailgun",
     scenario_names=("sent", "400", "401", "500", "refused", "async-mime", "async-dropped"),
@@ -491,4 +539,6 @@ CASE = kit.ProviderCase(
     privacy_examples=25,
     exported_names=('"send mailgun"',),
     exported_counts={'"send mailgun"': 2},
+    hostile=_hostile,
+    hostile_examples=6,
 )

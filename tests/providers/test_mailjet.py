@@ -29,6 +29,7 @@ from tests.support.expected import (
     assert_failed_span,
     by_attributes,
 )
+from tests.support.privacy import Hostile
 
 V31, V3 = r"^/v3\.1/send$", r"^/v3/send$"
 IDS = [288230376456789012, 288230376456789013, 288230376456789014]
@@ -527,10 +528,67 @@ def _send_private(server: ProviderServer, example: kit.Private) -> None:
         )
 
 
+def _hostile(server: ProviderServer, example: Hostile) -> Dict[str, Any]:
+    """A v3.1 batch with the example's names, custom id, event payload,
+    monitoring category and headers, answered with its id and per-message
+    errors quoting the addresses; a v3 send of the written forms, refused
+    with a body quoting them."""
+    a, n, w = example.addresses, example.names, example.written
+    message = {
+        "From": {"Email": a["from"], "Name": n["from"]},
+        "To": [{"Email": a["to"], "Name": n["to"]}, {"Email": example.other}],
+        "Cc": [{"Email": w["cc"]}],
+        "ReplyTo": {"Email": example.other, "Name": example.header},
+        "Subject": example.subject,
+        "TextPart": example.body,
+        "CustomID": example.tag,
+        "EventPayload": example.header,
+        "MonitoringCategory": example.tag,
+        "Headers": {"X-Customer": example.header, "Message-ID": example.message_id},
+    }
+
+    def batch() -> Any:
+        delivered = {
+            "Status": "success",
+            "To": [{"Email": w["to"], "MessageID": example.answer_id, "MessageUUID": w["to"]}],
+        }
+        quoted = _rejected(example.local("to"), example.answer_text, w["to"])
+        answer = {"Messages": [delivered, quoted, {"Status": example.to, "Errors": [a["cc"]]}]}
+        server.on("POST", V31, 200, json=answer)
+        response = _client(server.url).send.create(data={"Messages": [message] * 3})
+        return response.status_code, response.content
+
+    def v3_refused() -> Any:
+        server.on("POST", V3, 400, json={"ErrorMessage": example.answer_text, "StatusCode": 400})
+        return _client(server.url, "v3").send.create(
+            data={
+                "FromEmail": a["from"],
+                "FromName": n["from"],
+                "To": f"{w['to']}, {example.other}",
+                "Cc": w["cc"],
+                "Subject": example.subject,
+                "Text-part": example.body,
+                "Mj-CustomID": example.tag,
+            }
+        )
+
+    def v3_sent() -> Any:
+        answer = {"Sent": [{"Email": example.to, "MessageID": example.answer_id}]}
+        server.on("POST", V3, 200, json=answer)
+        response = _client(server.url, "v3").send.create(
+            data={"FromEmail": a["from"], "To": w["to"], "Text-part": example.body}
+        )
+        return response.status_code, response.content
+
+    return {"batch": batch, "v3 refused": v3_refused, "v3 sent": v3_sent}
+
+
 CASE = kit.ProviderCase(
     system="mailjet",
     scenario_names=("sent", "partial-200", "400", "401", "429", "500", "refused"),
     scenarios=_scenarios,
     send_private=_send_private,
     exported_names=('"send_batch mailjet"', '"send mailjet"'),
+    hostile=_hostile,
+    hostile_examples=6,
 )

@@ -21,6 +21,7 @@ from tests.providers import kit
 from tests.providers import mandrill_responses as r
 from tests.providers.http_server import ProviderServer
 from tests.support.expected import assert_failed_span
+from tests.support.privacy import Hostile, hostile_mime
 
 SENDER = "orders@shop.example"
 
@@ -439,6 +440,60 @@ def _send_private(server: ProviderServer, example: kit.Private) -> None:
     client.messages.send_raw({"raw_message": mime.as_string()})
 
 
+def _hostile(server: ProviderServer, example: Hostile) -> Dict[str, Callable[[], Any]]:
+    """The example's names, tags, metadata and headers (with its
+    Message-ID); per-recipient answers that quote the addresses (the id,
+    written forms, a reject reason holding an address), every recipient
+    rejected, the raw message, and an error quoting the addresses."""
+    a, n, w = example.addresses, example.names, example.written
+    message = {
+        "from_email": a["from"],
+        "from_name": n["from"],
+        "subject": example.subject,
+        "text": example.body,
+        "to": [
+            {"email": a["to"], "name": n["to"], "type": "to"},
+            {"email": w["cc"], "type": "cc"},
+            {"email": example.other, "name": n["cc"], "type": "bcc"},
+        ],
+        "headers": {"Reply-To": example.header, "Message-ID": example.message_id},
+        "tags": [example.tag],
+        "metadata": {"customer": example.tag},
+        "recipient_metadata": [{"rcpt": a["to"], "values": {"customer": example.header}}],
+    }
+
+    def send() -> Any:
+        answer = [
+            r.recipient(w["to"], id=example.answer_id),
+            r.recipient(w["cc"], "rejected", example.to),
+            r.recipient(w["from"], "invalid", example.local("cc")),
+        ]
+        server.on("POST", r.SEND_PATH, json=answer)
+        return _client(server).messages.send({"message": message})
+
+    def all_rejected() -> Any:
+        answer = [
+            r.recipient(w["to"], "rejected", example.answer_text, id=example.answer_id),
+            r.recipient(example.cc, "invalid", example.cc),
+        ]
+        server.on("POST", r.TEMPLATE_PATH, json=answer)
+        body = {"template_name": "t", "template_content": [], "message": message}
+        return _client(server).messages.send_template(body)
+
+    def raw() -> Any:
+        server.on("POST", r.RAW_PATH, json=[r.recipient(w["to"], id=example.answer_id)])
+        raw_message = hostile_mime(example).decode()
+        return _client(server).messages.send_raw(
+            {"raw_message": raw_message, "from_email": w["from"], "to": [w["to"], example.other]}
+        )
+
+    def refused() -> Any:
+        server.on("POST", r.SEND_PATH, 500, json=r.error(example.to, example.answer_text))
+        return _client(server).messages.send({"message": message})
+
+    return {"send": send, "all rejected": all_rejected, "raw": raw, "refused": refused}
+
+
 CASE = kit.ProviderCase(
     system="mandrill",
     scenario_names=(
@@ -458,4 +513,6 @@ CASE = kit.ProviderCase(
     privacy_examples=15,
     exported_names=('"send mandrill"',),
     exported_counts={'"send mandrill"': 2},
+    hostile=_hostile,
+    hostile_examples=10,
 )

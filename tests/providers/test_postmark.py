@@ -25,6 +25,7 @@ from tests.support.expected import (
     assert_failed_span,
     by_attributes,
 )
+from tests.support.privacy import Hostile
 
 SEND, TEMPLATE = r"^/email$", r"^/email/withTemplate/$"
 BATCH, TEMPLATE_BATCH = r"^/email/batch$", r"^/email/batchWithTemplates/$"
@@ -431,6 +432,51 @@ def _send_private(server: ProviderServer, example: kit.Private) -> None:
         )
 
 
+def _hostile(server: ProviderServer, example: Hostile) -> Dict[str, Callable[[], Any]]:
+    """The example's written addresses, tag, metadata and headers (with its
+    Message-ID): a send answered with its id, a batch whose answers quote
+    the addresses (in To, in Message, a local part as the ErrorCode), and a template
+    send refused with a text quoting them."""
+    w = example.written
+    message = {
+        "From": w["from"],
+        "To": f"{w['to']}, {example.other}",
+        "Cc": w["cc"],
+        "Bcc": f"{example.names['cc']} <{example.other}>",
+        "ReplyTo": example.header,
+        "Subject": example.subject,
+        "TextBody": example.body,
+        "Tag": example.tag,
+        "Metadata": {"customer": example.tag},
+        "Headers": {"X-Customer": example.header, "Message-ID": example.message_id},
+    }
+
+    def send() -> Any:
+        server.on("POST", SEND, 200, json=_accepted(w["to"], example.answer_id))
+        return _client(server).emails.send(**message)
+
+    def batch() -> Any:
+        answers = [
+            _accepted(w["to"], example.answer_id),
+            {"To": w["cc"], "ErrorCode": example.local("cc"), "Message": example.answer_text},
+            {"To": example.to, "ErrorCode": 406, "Message": example.answer_text},
+        ]
+        server.on("POST", BATCH, 200, json=answers)
+        return _client(server).emails.send_batch(message, message, message)
+
+    def refused() -> Any:
+        server.on("POST", TEMPLATE, 422, json={"ErrorCode": 406, "Message": example.answer_text})
+        return _client(server).emails.send_with_template(
+            TemplateAlias="welcome",
+            TemplateModel={"customer": example.tag},
+            From=w["from"],
+            To=w["to"],
+            Tag=example.tag,
+        )
+
+    return {"send": send, "batch": batch, "refused": refused}
+
+
 CASE = kit.ProviderCase(
     system="postmark",
     scenario_names=("sent", "401", "422", "429", "batch-partial", "key-error", "refused"),
@@ -439,4 +485,6 @@ CASE = kit.ProviderCase(
     privacy_examples=25,
     exported_names=('"send postmark"', '"send_batch postmark"'),
     exported_counts={'"send postmark"': 2},
+    hostile=_hostile,
+    hostile_examples=10,
 )

@@ -18,6 +18,7 @@ from resend import exceptions as resend_errors
 from tests.conftest import Telemetry
 from tests.providers import kit
 from tests.providers.http_server import ProviderServer
+from tests.support.privacy import Hostile
 from tests.support.smtp_server import free_port
 
 EMAIL_ID = "49a3999c-0ce1-4ea6-ab68-afcd6dc2e794"
@@ -441,6 +442,48 @@ def _send_private(server: ProviderServer, example: kit.Private) -> None:
         _against(server.url, lambda: resend.Emails.send(params))  # type: ignore[arg-type]
 
 
+def _hostile(server: ProviderServer, example: Hostile) -> Dict[str, Callable[[], Any]]:
+    """Params with the example's written addresses, tag and headers: one
+    send answered with its id, a permissive batch with errors quoting the
+    addresses, and a refusal quoting them."""
+    w = example.written
+
+    def params() -> Dict[str, Any]:
+        return {
+            "from": w["from"],
+            "to": [w["to"], example.other],
+            "cc": w["cc"],
+            "bcc": f"{example.names['cc']} <{example.other}>",
+            "reply_to": example.header,
+            "subject": example.subject,
+            "text": example.body,
+            "tags": [{"name": "customer", "value": example.tag}],
+            "headers": {"X-Customer": example.header, "Message-ID": example.message_id},
+        }
+
+    def send() -> Any:
+        server.on("POST", r"^/emails$", 200, json={"id": example.answer_id})
+        return _against(server.url, lambda: resend.Emails.send(params()))  # type: ignore[arg-type]
+
+    def batch() -> Any:
+        answer = {
+            "data": [{"id": i} for i in example.answer_ids(2)],
+            "errors": [
+                {"index": 1, "message": example.answer_text},
+                {"index": example.to, "message": example.to},
+            ],
+        }
+        server.on("POST", r"^/emails/batch$", 200, json=answer)
+        return _against(server.url, lambda: resend.Batch.send([params(), params(), params()]))
+
+    def refused() -> Any:
+        error = {"statusCode": 422, "message": example.answer_text, "name": example.to}
+        server.on("POST", r"^/emails$", 422, json=error)
+        return _against(server.url, lambda: resend.Emails.send(params()))  # type: ignore[arg-type]
+
+    return {"send": send, "batch": batch, "refused": refused}
+
+
 CASE = kit.ProviderCase(
     system="resend",
     scenario_names=("accepted", "accepted async", "batch", "422", "429", "500 async", "refused"),
@@ -449,4 +492,6 @@ CASE = kit.ProviderCase(
     normalise=lambda outcome: _VOLATILE.sub("<>", repr(outcome)),
     spans_per_scenario=1,
     privacy_examples=25,
+    hostile=_hostile,
+    hostile_examples=10,
 )

@@ -30,6 +30,7 @@ from sendgrid.helpers.mail import (
 from tests.conftest import Telemetry
 from tests.providers import kit
 from tests.providers.http_server import ProviderServer
+from tests.support.privacy import Hostile
 from tests.support.smtp_server import free_port
 
 SEND_PATH = r"^/v3/mail/send$"
@@ -455,6 +456,64 @@ def _send_private(server: ProviderServer, example: kit.Private) -> None:
         sg.send(mail)
 
 
+def _hostile(server: ProviderServer, example: Hostile) -> Dict[str, Callable[[], Any]]:
+    """A v3 body and a ``Mail`` with the example's names, written forms,
+    tag (a category and a custom arg), header and Message-ID; answered with
+    its id in X-Message-Id, or refused with errors quoting the addresses."""
+    a, n, w = example.addresses, example.names, example.written
+
+    def body() -> Dict[str, Any]:
+        return {
+            "personalizations": [
+                {
+                    "to": [{"email": a["to"], "name": n["to"]}],
+                    "cc": [{"email": w["cc"]}],
+                    "bcc": [{"email": example.other, "name": n["cc"]}],
+                    "subject": example.subject,
+                    "custom_args": {"customer": example.tag},
+                    "headers": {"X-Customer": example.header},
+                }
+            ],
+            "from": {"email": a["from"], "name": n["from"]},
+            "reply_to": {"email": example.other, "name": n["to"]},
+            "subject": example.subject,
+            "content": [{"type": "text/plain", "value": example.body}],
+            "categories": [example.tag],
+            "headers": {"X-Customer": example.header, "Message-ID": example.message_id},
+        }
+
+    def mail() -> Mail:
+        # The helpers parse a "Name <a@x>" string their own way: the
+        # recipient in its two fields, so that the answer echoes what was sent.
+        message = Mail(
+            from_email=From(w["from"]),
+            to_emails=To(a["to"], n["to"]),
+            subject=example.subject,
+            plain_text_content=example.body,
+        )
+        message.add_cc(Cc(a["cc"], n["cc"]))
+        message.add_category(Category(example.tag))
+        return message
+
+    def accepted() -> Any:
+        server.on("POST", SEND_PATH, 202, headers={"X-Message-Id": example.header_answer_id})
+        return client(server).send(body())
+
+    def accepted_mail() -> Any:
+        server.on("POST", SEND_PATH, 202, headers={"X-Message-Id": example.header_answer_id})
+        return client(server).send(mail())
+
+    def refused() -> Any:
+        errors = [
+            {"message": example.answer_text, "field": w["to"], "help": example.answer_id},
+            {"message": a["cc"], "field": "personalizations.0.cc", "help": None},
+        ]
+        server.on("POST", SEND_PATH, 400, json={"errors": errors})
+        return client(server).client.mail.send.post(request_body=body())
+
+    return {"accepted": accepted, "accepted mail": accepted_mail, "refused": refused}
+
+
 CASE = kit.ProviderCase(
     system="sendgrid",
     scenario_names=(
@@ -473,4 +532,6 @@ CASE = kit.ProviderCase(
     spans_per_scenario=1,
     privacy_examples=25,
     exported_names=("send sendgrid",),
+    hostile=_hostile,
+    hostile_examples=10,
 )

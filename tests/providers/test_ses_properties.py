@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from email.message import EmailMessage
 from typing import Any, Callable, Dict, List, Tuple
+from xml.sax.saxutils import escape
 
 import pytest
 from hypothesis import given, settings
@@ -22,11 +23,14 @@ from tests.providers.ses_support import (
     SIMPLE,
     V1_PATH,
     V2_BULK_PATH,
+    V2_SEND_PATH,
     XML,
     client,
     free_port,
+    moto_url,
     v1_bulk,
     v1_error,
+    v1_result,
     v2_error_headers,
 )
 from tests.support import privacy
@@ -305,3 +309,130 @@ def test_instrumented_and_uninstrumented_behave_the_same(
         if raises:
             assert traced[name][1]["frames"], f"{name}: no library frame compared"
     assert len(telemetry.spans()) == len(scenarios)
+
+
+# -- hostile input and answers (test_hostile.py) ----------------------------------------------
+
+HOSTILE_EXAMPLES = 6
+
+
+def normalise_outcome(outcome: Any) -> Any:
+    """An outcome as ``test_hostile.py`` compares it: :func:`_normalise`'s
+    view (ids, dates, ports and propagated tags blanked)."""
+    return _normalise(outcome)
+
+
+def _xml(value: str) -> str:
+    return escape(value, {'"': "&quot;"})
+
+
+def hostile_calls(server: ProviderServer, example: privacy.Hostile) -> Dict[str, Callable[[], Any]]:
+    """SES v1 and v2 with the example's addresses in every field that takes
+    one, tags and headers holding addresses, answered by the local server
+    with the example's id and error texts; and moto refusing the sender."""
+    written = example.written
+    destination = {
+        "ToAddresses": [written["to"]],
+        "CcAddresses": [written["cc"]],
+        "BccAddresses": [f"{example.names['to']} <{example.other}>"],
+    }
+    content = {"Subject": {"Data": example.subject}, "Body": {"Text": {"Data": example.body}}}
+    tags = [{"Name": "customer", "Value": example.tag}]
+    answer_id = example.answer_id
+
+    def v1_send() -> Any:
+        server.on(
+            "POST",
+            V1_PATH,
+            body=v1_result("SendEmail", f"<MessageId>{_xml(answer_id)}</MessageId>"),
+            headers=XML,
+        )
+        return client("ses", server.url).send_email(
+            Source=written["from"],
+            Destination=destination,
+            Message=content,
+            ReplyToAddresses=[example.header],
+            ReturnPath=example.other,
+            Tags=tags,
+        )
+
+    def v2_raw() -> Any:
+        server.on("POST", V2_SEND_PATH, json={"MessageId": answer_id}, headers=JSON)
+        return client("sesv2", server.url).send_email(
+            FromEmailAddress=written["from"],
+            Destination=destination,
+            Content={"Raw": {"Data": privacy.hostile_mime(example)}},
+            EmailTags=tags,
+        )
+
+    def v1_bulk_statuses() -> Any:
+        server.on(
+            "POST",
+            V1_PATH,
+            body=v1_result(
+                "SendBulkTemplatedEmail",
+                "<Status>"
+                f"<member><Status>Success</Status><MessageId>{_xml(answer_id)}</MessageId></member>"
+                f"<member><Status>{_xml(example.local('to'))}</Status>"
+                f"<Error>{_xml(example.answer_text)}</Error></member>"
+                "<member><Status>MessageRejected</Status>"
+                f"<Error>{_xml(example.answer_text)}</Error></member>"
+                "</Status>",
+            ),
+            headers=XML,
+        )
+        return client("ses", server.url).send_bulk_templated_email(
+            Source=written["from"],
+            Template="t",
+            DefaultTemplateData="{}",
+            DefaultTags=tags,
+            Destinations=[
+                {"Destination": destination},
+                {"Destination": {"ToAddresses": [written["cc"]]}},
+                {"Destination": {"ToAddresses": [example.other]}, "ReplacementTags": tags},
+            ],
+        )
+
+    def v2_bulk_refused() -> Any:
+        server.on(
+            "POST",
+            V2_BULK_PATH,
+            400,
+            json={"message": example.answer_text, "Code": example.to},
+            headers=v2_error_headers("MessageRejected"),
+        )
+        return client("sesv2", server.url).send_bulk_email(
+            FromEmailAddress=written["from"],
+            DefaultContent={"Template": {"TemplateName": "t", "TemplateData": "{}"}},
+            BulkEmailEntries=[
+                {"Destination": destination, "ReplacementTags": tags},
+                {"Destination": {"ToAddresses": [written["cc"]]}},
+            ],
+        )
+
+    def v1_error_quoting() -> Any:
+        server.on(
+            "POST",
+            V1_PATH,
+            400,
+            body=v1_error("MessageRejected", _xml(example.answer_text)),
+            headers=XML,
+        )
+        return client("ses", server.url).send_email(
+            Source=written["from"], Destination=destination, Message=content
+        )
+
+    def moto_unverified() -> Any:
+        # moto's own refusal, quoting the sender it did not verify.
+        return client("ses", moto_url()).send_email(
+            Source=written["from"], Destination=destination, Message=content
+        )
+
+    return {
+        "v1 send": v1_send,
+        "v2 raw": v2_raw,
+        "v1 bulk statuses": v1_bulk_statuses,
+        "v2 bulk refused": v2_bulk_refused,
+        "v1 error": v1_error_quoting,
+        "moto unverified": moto_unverified,
+    }

@@ -20,6 +20,7 @@ from tests.providers import kit
 from tests.providers import sparkpost_responses as r
 from tests.providers.http_server import ProviderServer
 from tests.support.expected import assert_failed_span, assert_one_failed_send, assert_one_sent
+from tests.support.privacy import Hostile, hostile_mime
 
 
 def _client(url: str) -> SparkPost:
@@ -343,6 +344,47 @@ def _send_private(server: ProviderServer, example: kit.Private) -> None:
     _send(server.url, recipients=[addresses["to"]], email_rfc822=mime.as_string())
 
 
+def _hostile(server: ProviderServer, example: Hostile) -> Dict[str, Callable[[], Any]]:
+    """The example's written forms and names in every recipient shape,
+    metadata, campaign and headers (with its Message-ID): a transmission
+    answered with its id, one refused with errors quoting the addresses,
+    and the raw message."""
+    a, n, w = example.addresses, example.names, example.written
+    fields: Dict[str, Any] = {
+        "recipients": [
+            w["to"],
+            {"address": {"email": a["cc"], "name": n["cc"]}},
+            {"address": example.other, "metadata": {"customer": example.tag}},
+        ],
+        "cc": [w["cc"]],
+        "bcc": [f"{n['to']} <{example.other}>"],
+        "from_email": w["from"],
+        "reply_to": example.header,
+        "subject": example.subject,
+        "text": example.body,
+        "metadata": {"customer": example.tag},
+        "campaign": example.tag,
+        "description": example.header,
+        "custom_headers": {"X-Customer": example.header, "Message-ID": example.message_id},
+    }
+
+    def send() -> Any:
+        server.on("POST", r.PATH, json=r.results(3, 1, id=example.answer_id))
+        return _send(server.url, **fields)
+
+    def refused() -> Any:
+        answer = r.errors(example.answer_text, example.to, example.answer_text)
+        server.on("POST", r.PATH, 422, json=answer)
+        return _send(server.url, **fields)
+
+    def rfc822() -> Any:
+        server.on("POST", r.PATH, json=r.results(0, 2, id=example.answer_id))
+        raw = hostile_mime(example).decode()
+        return _send(server.url, recipients=[w["to"], w["cc"]], email_rfc822=raw)
+
+    return {"send": send, "refused": refused, "rfc822": rfc822}
+
+
 CASE = kit.ProviderCase(
     system="sparkpost",
     scenario_names=(
@@ -363,4 +405,6 @@ CASE = kit.ProviderCase(
     privacy_examples=15,
     exported_names=('"send sparkpost"',),
     exported_counts={'"send sparkpost"': 2},
+    hostile=_hostile,
+    hostile_examples=10,
 )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from typing import Any, Callable, Dict, Optional
 
 import httpx
@@ -26,6 +27,7 @@ from tests.providers import kit
 from tests.providers import tencent_ses_responses as r
 from tests.providers.http_server import ProviderServer
 from tests.support.expected import assert_failed_span
+from tests.support.privacy import Hostile
 
 SYSTEM = "tencent_ses"
 SEND, SEND_BATCH = "send tencent_ses", "send_batch tencent_ses"
@@ -442,6 +444,53 @@ def _send_private(server: ProviderServer, example: kit.Private) -> None:
     )
 
 
+def _hostile(server: ProviderServer, example: Hostile) -> Dict[str, Callable[[], Any]]:
+    """The example's written forms, reply-to, SMTP headers, Message-ID and
+    HeaderFrom: a send answered with its id, async and sync refusals whose
+    Code is the recipient's local part or address, and a batch."""
+    w = example.written
+
+    def order() -> Any:
+        request = _order(
+            FromEmailAddress=w["from"],
+            Destination=[w["to"], example.other],
+            Cc=[w["cc"]],
+            Bcc=[f"{example.names['cc']} <{example.other}>"],
+            Subject=example.subject,
+            ReplyToAddresses=example.header,
+            SmtpMessageId=example.message_id,
+            SmtpHeaders=json.dumps({"X-Customer": example.header}),
+            HeaderFrom=w["from"],
+        )
+        request.Template.TemplateData = json.dumps({"c": example.tag})
+        return request
+
+    def send() -> Any:
+        server.on("POST", r.PATH, json=r.sent(example.answer_id))
+        return _client(server.port).SendEmail(order())
+
+    def refused_async() -> Any:
+        server.on("POST", r.PATH, json=r.error(example.local("to"), example.answer_text))
+        return _send_async(server.port, order())
+
+    def refused() -> Any:
+        server.on("POST", r.PATH, json=r.error(example.to, example.answer_text))
+        return _client(server.port).SendEmail(order())
+
+    def batch() -> Any:
+        # The request names no address (a stored receiver list): an answer
+        # can only echo those the call sent, so this one gives a long id or
+        # a plain one. (An address it had from elsewhere, nothing can tell.)
+        long = example.answer_id.startswith("7f")
+        task = {"TaskId": example.answer_id if long else r.TASK_ID, "RequestId": r.REQUEST_ID}
+        server.on("POST", r.PATH, json={"Response": task})
+        return _client(server.port).BatchSendEmail(
+            _batch(FromEmailAddress=w["from"], Subject=example.subject)
+        )
+
+    return {"send": send, "refused async": refused_async, "refused": refused, "batch": batch}
+
+
 CASE = kit.ProviderCase(
     system=SYSTEM,
     scenario_names=(
@@ -465,4 +514,6 @@ CASE = kit.ProviderCase(
     privacy_examples=15,
     exported_names=(f'"{SEND}"', f'"{SEND_BATCH}"'),
     exported_counts={f'"{SEND}"': 2, f'"{SEND_BATCH}"': 1},
+    hostile=_hostile,
+    hostile_examples=6,
 )

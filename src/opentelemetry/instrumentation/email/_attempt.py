@@ -18,7 +18,13 @@ from typing import (
 )
 
 from opentelemetry.instrumentation.email._conventions import (
+    ERROR_CANCELLED,
+    ERROR_CONNECTION_REFUSED,
+    ERROR_NAME_RESOLUTION,
     ERROR_REJECTED,
+    ERROR_SECURE_CONNECTION,
+    ERROR_SERVER_DISCONNECTED,
+    ERROR_TIMEOUT,
     MAX_ADDRESSES_PER_ATTRIBUTE,
     OP_SEND,
     OP_SEND_BATCH,
@@ -30,6 +36,12 @@ from opentelemetry.instrumentation.email._conventions import (
 from opentelemetry.instrumentation.email._errors import (
     Failure,
     exception_failure,
+)
+from opentelemetry.instrumentation.email._privacy import (
+    MAX_ID_SEARCH,
+    Words,
+    address_words,
+    holds_a_word,
 )
 
 # A refused recipient: its address (None where only a count is known) and
@@ -63,6 +75,7 @@ class EmailAttempt:
     __slots__ = (
         "_call",
         "_message",
+        "_provider_ids",
         "attachments",
         "bcc",
         "category",
@@ -119,6 +132,7 @@ class EmailAttempt:
         self.message_count = 1
         # Outcome.
         self.provider_message_id: Optional[str] = None
+        self._provider_ids: Tuple[str, ...] = ()
         self.smtp_code: Optional[int] = None
         self.http_status: Optional[int] = None
         # Recipients refused while the message still went out: (address, code).
@@ -165,8 +179,21 @@ class EmailAttempt:
         """The provider's ids for the messages of a batch, as one value: the
         first 20, comma-separated (one id: just that id), each without the
         angle brackets of a Message-ID (see :func:`bare_id`)."""
-        kept = [bare_id(str(i)) for i in ids if i][:MAX_ADDRESSES_PER_ATTRIBUTE]
+        kept = [bare_id(str(i)[:MAX_ID_SEARCH]) for i in ids if i][:MAX_ADDRESSES_PER_ATTRIBUTE]
+        self._provider_ids = tuple(kept)
         self.provider_message_id = ",".join(kept) or None
+
+    def provider_ids(self) -> Tuple[str, ...]:
+        """The provider's ids as the adapter gave them: those of
+        :meth:`set_provider_ids`, else ``provider_message_id`` as one id (an
+        id may hold a comma: it is not split)."""
+        value = self.provider_message_id
+        if not value:
+            return ()
+        ids = self._provider_ids
+        if ids and ",".join(ids) == value:
+            return ids
+        return (value,)
 
     def envelope(self) -> Sequence[str]:
         """Every recipient the message was addressed to."""
@@ -440,12 +467,54 @@ class FrameworkAttempt(EmailAttempt):
         self.sent: Optional[int] = None
 
 
+# The error.type values of the contract, and the numbers of HTTP statuses and
+# SMTP replies: never a provider's word.
+_FIXED_ERRORS = frozenset(
+    {
+        ERROR_CANCELLED,
+        ERROR_CONNECTION_REFUSED,
+        ERROR_NAME_RESOLUTION,
+        ERROR_REJECTED,
+        ERROR_SECURE_CONNECTION,
+        ERROR_SERVER_DISCONNECTED,
+        ERROR_TIMEOUT,
+    }
+)
+
+
+def _unnamed(attempt: EmailAttempt) -> None:
+    """Failures whose ``error.type`` (a provider's code, as the answer gave
+    it) holds a local part or a domain of the message's addresses become
+    ``rejected``: error.type is a metric attribute."""
+    words: Optional[Words] = None
+
+    def unnamed(failure: Failure) -> Failure:
+        nonlocal words
+        kind = failure.error_type
+        if kind in _FIXED_ERRORS or kind.isdigit():
+            return failure
+        if words is None:
+            named = [attempt.sender, *attempt.envelope(), *attempt.not_sent]
+            named.extend(address for address, _code in attempt.rejected)
+            words = address_words(named, True)
+        return Failure(ERROR_REJECTED, failure.retryable) if holds_a_word(kind, words) else failure
+
+    if attempt.failure is not None:
+        attempt.failure = unnamed(attempt.failure)
+    if attempt.failed_messages:
+        attempt.failed_messages = [unnamed(failure) for failure in attempt.failed_messages]
+
+
 def settle(attempt: EmailAttempt) -> None:
     """The outcome rules the core applies to every attempt once its adapter
-    has read the outcome: a batch whose every message the provider reported
-    failed has failed as a whole, as a single send would have. Its
+    has read the outcome: a failure whose ``error.type`` (a provider's own
+    code) names one of the message's addresses (its local part or domain,
+    as a word) is ``rejected``; a batch whose every message the provider
+    reported failed has failed as a whole, as a single send would have. Its
     ``error.type`` is the messages' when they all share one, else
     ``rejected``; it is retryable only when every message's failure is."""
+    if attempt.failure is not None or attempt.failed_messages:
+        _unnamed(attempt)
     failed = attempt.failed_messages
     if attempt.failure is None and failed and len(failed) >= attempt.message_count:
         first = failed[0]

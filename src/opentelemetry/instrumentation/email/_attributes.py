@@ -40,7 +40,7 @@ def request_attributes(privacy: PrivacyPolicy, attempt: EmailAttempt) -> Dict[st
         if count is None:
             count = len(attempt.envelope())
         out[c.EMAIL_RECIPIENT_COUNT] = count
-    message_id = privacy.message_id(attempt.message_id)
+    message_id = privacy.message_id(attempt.message_id, _addresses_of(attempt))
     if message_id:
         out[c.EMAIL_MESSAGE_ID] = message_id
     if attempt.size is not None:
@@ -68,11 +68,14 @@ def response_attributes(
         out[c.EMAIL_RECIPIENT_COUNT] = count
     if attempt.size is not None and request.get(c.EMAIL_MESSAGE_SIZE) != attempt.size:
         out[c.EMAIL_MESSAGE_SIZE] = attempt.size
-    message_id = privacy.message_id(attempt.message_id)
+    message_id = privacy.message_id(attempt.message_id, _addresses_of(attempt))
     if message_id and request.get(c.EMAIL_MESSAGE_ID) != message_id:
         out[c.EMAIL_MESSAGE_ID] = message_id
     if attempt.provider_message_id:
-        out[c.EMAIL_PROVIDER_MESSAGE_ID] = attempt.provider_message_id[: c.MAX_PROVIDER_IDS_LENGTH]
+        # The provider's answer may echo the message's addresses.
+        provider_ids = privacy.provider_ids(attempt.provider_ids(), _addresses_of(attempt))
+        if provider_ids:
+            out[c.EMAIL_PROVIDER_MESSAGE_ID] = provider_ids
     if attempt.smtp_code is not None:
         out[c.EMAIL_SMTP_RESPONSE_CODE] = attempt.smtp_code
     if attempt.http_status is not None:
@@ -88,6 +91,18 @@ def response_attributes(
         out[c.ERROR_TYPE] = failure.error_type
         out[c.EMAIL_ERROR_RETRYABLE] = failure.retryable
     return out
+
+
+def _addresses_of(attempt: EmailAttempt) -> Iterator[str]:
+    """Every address the attempt names: the sender, each recipient (also
+    those of a batch's failed messages) and each refused one."""
+    if attempt.sender:
+        yield attempt.sender
+    yield from attempt.envelope()
+    yield from attempt.not_sent
+    for address, _code in attempt.rejected:
+        if address:
+            yield address
 
 
 def rejected_events(privacy: PrivacyPolicy, attempt: EmailAttempt) -> Iterator[Dict[str, Any]]:

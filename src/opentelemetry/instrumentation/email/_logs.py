@@ -48,8 +48,11 @@ class EmailLog:
             where = f"{where}:{attempt.server_port}"
         count = attributes.get(c.EMAIL_RECIPIENT_COUNT)
         details = "" if count is None else f", recipients={count}"
-        if attempt.provider_message_id:
-            details += f", id={attempt.provider_message_id}"
+        # The id as the attribute has it: the privacy policy's reading of
+        # the provider's answer (which may echo an address), bounded.
+        shown_id = attributes.get(c.EMAIL_PROVIDER_MESSAGE_ID)
+        if shown_id:
+            details += f", id={shown_id}"
         body = (
             f"{attempt.operation} {attempt.system} via {where}: {outcome}{details},"
             f" in {duration * 1000:.1f} ms"

@@ -10,12 +10,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from bisect import bisect_right
 from email.utils import parseaddr
-from typing import Dict, Final, Iterable, Optional, Tuple
+from typing import Any, Dict, Final, Iterable, Iterator, Optional, Set, Tuple
 
 from opentelemetry.instrumentation.email._conventions import (
     MAX_ADDRESSES_PER_ATTRIBUTE,
     MAX_ID_LENGTH,
+    MAX_PROVIDER_IDS_LENGTH,
     MAX_SUBJECT_LENGTH,
 )
 
@@ -113,8 +115,13 @@ _MAX_SHOWN = 256
 
 # A bare address: a local part without spaces, quotes, brackets or comments,
 # and, after an "@", a domain of DNS labels (IDN letters included) or an
-# address literal. A local part alone ("root") is an address to an MTA.
-_BARE_ADDRESS = re.compile(r'([^\s<>()",;:@\\\[\]]+)(?:@((?:[\w-]+\.)*[\w-]+|\[[^\]\s\\]+\]))?')
+# address literal (IPv4, "IPv6:…": letters, digits, ".", ":" and "-"; no
+# other text, such as another address, rides in one). A local part alone
+# ("root") is an address to an MTA.
+_MAX_DOMAIN = 255
+_BARE_ADDRESS = re.compile(
+    r'([^\s<>()",;:@\\\[\]]+)(?:@((?:[\w-]+\.)*[\w-]+|\[[A-Za-z0-9.:-]+\]))?'
+)
 
 
 def split_address(address: str) -> Optional[tuple[str, str]]:
@@ -122,7 +129,8 @@ def split_address(address: str) -> Optional[tuple[str, str]]:
     reads an envelope address (``email.utils.parseaddr``): ``"Alice
     <alice@x>"``, ``"alice@x (Alice)"`` give ``alice@x``; the domain is empty
     for a local part alone. None when no address with a valid domain is
-    there: dropped, never guessed at."""
+    there (a domain longer than a DNS name's 255 characters included):
+    dropped, never guessed at."""
     value = address.strip()
     match = _BARE_ADDRESS.fullmatch(value)
     if match is None:
@@ -130,13 +138,103 @@ def split_address(address: str) -> Optional[tuple[str, str]]:
         match = _BARE_ADDRESS.fullmatch(parsed) if parsed else None
         if match is None:
             return None
-    return match.group(1), (match.group(2) or "").lower()
+    domain = match.group(2) or ""
+    if len(domain) > _MAX_DOMAIN:
+        return None  # no DNS name is that long: not an address
+    return match.group(1), domain.lower()
 
 
 def recipient_domain(address: str) -> str:
     """The metric label for a recipient: a large mailbox provider's domain, else ``other``."""
     domain = address[address.rfind("@") + 1 :].rstrip(">").strip().lower()
     return domain if domain in MAILBOX_PROVIDERS else OTHER_DOMAIN
+
+
+# How much of a provider's ids is read, each and a batch's together: an id
+# is searched up to there, and nothing past it is kept.
+MAX_ID_SEARCH: Final = 16_384
+# What ends a local part or a domain in a raw address value.
+_SEPARATOR = re.compile(r'[\s<>(),;:"\[\]\\]')
+# The longest local part (RFC 5321): longer ones are matched by their start.
+_MAX_WORD = 64
+
+
+def _address_words(address: str, domains: bool) -> Iterator[Tuple[str, bool]]:
+    """(word, whole) for the local part before each "@" of a raw address
+    value (a bare address, or what an SDK passed through: "Name <a@x>", a
+    header naming several), and with ``domains`` for the domain after it:
+    lower-cased, at most 64 characters (``whole``: not cut)."""
+    if _SEPARATOR.search(address) is None and address.count("@") == 1:
+        # A bare address, the common case.
+        local, _at, domain = address.partition("@")
+        pairs = [(local, domain)]
+    else:
+        parts = address.split("@")
+        if len(parts) == 1:
+            parts = [address, ""]
+            domains = False
+        pairs = []
+        for before, after in zip(parts, parts[1:]):
+            last = _SEPARATOR.search(before[::-1])
+            end = _SEPARATOR.search(after)
+            pairs.append(
+                (
+                    before[len(before) - last.start() :] if last else before,
+                    after[: end.start()] if end else after,
+                )
+            )
+    for local, domain in pairs:
+        if local:
+            yield local[:_MAX_WORD].lower(), len(local) <= _MAX_WORD
+        if domains and domain:
+            yield domain[:_MAX_WORD].lower(), len(domain) <= _MAX_WORD
+
+
+Words = Set[Tuple[str, bool]]
+
+
+def address_words(addresses: Iterable[Any], domains: bool) -> Words:
+    """What of ``addresses`` (raw values) text must not hold: their local
+    parts, and with ``domains`` their domains (see :func:`_address_words`)."""
+    words: Words = set()
+    for address in addresses:
+        if not isinstance(address, str):
+            continue
+        if address.count("@") == 1 and _SEPARATOR.search(address) is None:
+            # A bare address, the common case, without the generator.
+            local, _at, domain = address.partition("@")
+            if local:
+                words.add((local[:_MAX_WORD].lower(), len(local) <= _MAX_WORD))
+            if domains and domain:
+                words.add((domain[:_MAX_WORD].lower(), len(domain) <= _MAX_WORD))
+        else:
+            words.update(_address_words(address, domains))
+    return words
+
+
+def holds_a_word(text: str, words: Words) -> bool:
+    """Whether ``text`` holds one of ``words`` as a word of its own,
+    case-insensitively: ``bounce-alice=example.org`` holds ``alice``,
+    ``0100-1ace4d`` does not hold ``ace``."""
+    if not words:
+        return False
+    lowered = text.lower()
+    return any(next(_word_hits(lowered, word, whole), -1) >= 0 for word, whole in words)
+
+
+def _word_hits(text: str, word: str, whole: bool) -> Iterator[int]:
+    """Where ``word`` stands in ``text`` as a word of its own: not inside a
+    longer run of letters and digits (for a word cut short, only its start
+    is checked)."""
+    size = len(text)
+    start = text.find(word)
+    while start >= 0:
+        end = start + len(word)
+        if (start == 0 or not text[start - 1].isalnum()) and (
+            not whole or end == size or not text[end].isalnum()
+        ):
+            yield start
+        start = text.find(word, start + 1)
 
 
 class PrivacyPolicy:
@@ -221,23 +319,26 @@ class PrivacyPolicy:
                 out.append(masked)
         return tuple(out) if out else None
 
-    def message_id(self, value: Optional[str]) -> Optional[str]:
+    def message_id(self, value: Optional[str], addresses: Iterable[str] = ()) -> Optional[str]:
         """The Message-ID as an attribute value. None in ``none`` mode (a
         Message-ID may encode an address: ``<bounce-alice=example.org@…>``).
         Otherwise its first ``<…>`` part, the id itself: text around it may be
         an address. A value with no angle brackets is kept only when it holds
-        no ``@``. Cut to 256 characters."""
+        no ``@`` and no local part of the message's ``addresses`` (a header
+        cut short by a reader's limit can end inside one). Cut to 256
+        characters."""
         if not self.records_addresses or not value:
             return None
         last = self._last_id
         if last[0] is value:
             return last[1]
-        shown = self._message_id(value)
-        self._last_id = (value, shown)
+        shown = self._message_id(value, addresses)
+        if shown is None or shown.startswith("<"):  # the same whatever the addresses
+            self._last_id = (value, shown)
         return shown
 
     @staticmethod
-    def _message_id(value: str) -> Optional[str]:
+    def _message_id(value: str, addresses: Iterable[str]) -> Optional[str]:
         start = value.find("<")
         if start >= 0:
             end = value.find(">", start)
@@ -247,7 +348,68 @@ class PrivacyPolicy:
         value = value.strip()
         if not value or "@" in value:
             return None
+        if holds_a_word(value[:MAX_ID_SEARCH], address_words(addresses, False)):
+            return None
         return value[:MAX_ID_LENGTH]
+
+    def provider_ids(self, ids: Iterable[str], addresses: Iterable[str] = ()) -> Optional[str]:
+        """The provider's message ids (one; a batch's, up to 20) as one
+        attribute value: comma-separated, cut to 1,024 characters. The
+        provider's answer is not the application's: an id that holds the
+        local part of one of the message's ``addresses`` (a VERP id, a relay
+        echoing "queued as <alice@example.org>") is dropped, the others
+        kept; in ``none`` mode so is any id with an ``@`` or one of their
+        domains.
+
+        >>> PrivacyPolicy(MASKED, b"k", False).provider_ids(
+        ...     ["bounce-alice=example.org@lists.example", "4Bx2Lk"], ["alice@example.org"]
+        ... )
+        '4Bx2Lk'
+        """
+        none = not self.records_addresses
+        # The ids that may be kept, each read up to a bound (an address
+        # after the cut can follow the display name that would be kept),
+        # and no more text than that in all: beyond it, an id is not kept.
+        candidates: list[str] = []
+        budget = MAX_ID_SEARCH
+        for value in ids:
+            if len(candidates) == MAX_ADDRESSES_PER_ATTRIBUTE or budget <= 0:
+                break
+            value = value[:budget]
+            if value and not (none and "@" in value):
+                candidates.append(value)
+                budget -= len(value)
+        if not candidates:
+            return None
+        if len(candidates) == 1:  # one id, the common case: no joining
+            lowered_id = candidates[0].lower()
+            for word, whole in address_words(addresses, none):
+                if word in lowered_id and next(_word_hits(lowered_id, word, whole), -1) >= 0:
+                    return None
+            return candidates[0][:MAX_PROVIDER_IDS_LENGTH]
+        # One search of all of them per word, each hit mapped to its id.
+        lowered = [value.lower() for value in candidates]
+        starts: list[int] = []
+        position = 0
+        for text in lowered:
+            starts.append(position)
+            position += len(text) + 1
+        joined = "\n".join(lowered)
+        dropped: Set[int] = set()
+        for word, whole in address_words(addresses, none):
+            for start in _word_hits(joined, word, whole):
+                dropped.add(bisect_right(starts, start) - 1)
+        kept = []
+        size = 0
+        for index, value in enumerate(candidates):
+            if index in dropped:
+                continue
+            value = value[:MAX_PROVIDER_IDS_LENGTH]
+            kept.append(value)
+            size += len(value) + 1
+            if size > MAX_PROVIDER_IDS_LENGTH:
+                break
+        return ",".join(kept)[:MAX_PROVIDER_IDS_LENGTH] or None
 
     def subject(self, value: Optional[str]) -> Optional[str]:
         """The subject, cut to 128 characters, only when capture is on."""

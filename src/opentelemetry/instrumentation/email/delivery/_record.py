@@ -26,7 +26,11 @@ from opentelemetry.instrumentation.email import _conventions as c
 from opentelemetry.instrumentation.email._attempt import bare_id
 from opentelemetry.instrumentation.email._category import Categories
 from opentelemetry.instrumentation.email._config import Settings
-from opentelemetry.instrumentation.email._privacy import OTHER_DOMAIN, recipient_domain
+from opentelemetry.instrumentation.email._privacy import (
+    OTHER_DOMAIN,
+    PrivacyPolicy,
+    recipient_domain,
+)
 from opentelemetry.instrumentation.email.delivery._event import DeliveryEvent
 from opentelemetry.instrumentation.email.version import __version__
 
@@ -143,7 +147,7 @@ class DeliveryTelemetry:
             shown = privacy.address(event.recipient)
             if shown is not None:
                 attributes[c.EMAIL_TO_ADDRESS] = (shown,)
-        provider_id = _provider_id(event.provider_message_id, privacy.records_addresses)
+        provider_id = _provider_id(event.provider_message_id, privacy, event.recipient)
         if provider_id is not None:
             attributes[c.EMAIL_PROVIDER_MESSAGE_ID] = provider_id
         if event.smtp_code is not None:
@@ -261,13 +265,15 @@ class DeliveryTelemetry:
         )
 
 
-def _provider_id(value: Optional[str], records_addresses: bool) -> Optional[str]:
-    """The provider's message id as an attribute: cut, and dropped when it
-    holds an ``@`` in ``none`` mode (Postmark and SparkPost ids never do; a
-    forged body's might)."""
+def _provider_id(
+    value: Optional[str], privacy: PrivacyPolicy, recipient: Optional[str]
+) -> Optional[str]:
+    """The provider's message id as an attribute, by the send side's rule
+    (:meth:`PrivacyPolicy.provider_ids`): cut, dropped when it holds the
+    local part of the event's recipient (a VERP id) and, in ``none`` mode,
+    when it holds an ``@`` (Postmark and SparkPost ids never do; a forged
+    body's might)."""
     if not value:
         return None
     value = bare_id(value)[: c.MAX_ID_LENGTH]
-    if "@" in value and not records_addresses:
-        return None
-    return value or None
+    return privacy.provider_ids((value,), (recipient,) if recipient else ())

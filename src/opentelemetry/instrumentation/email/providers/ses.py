@@ -483,7 +483,14 @@ def _with_tags(request: Dict[str, Any], operation_model: Any, member: str, tags:
         added = {key: value for key, value in tag_body.items() if key.startswith(prefix)}
         if not added:
             return None
-        merged = {key: value for key, value in body.items() if not key.startswith(prefix)}
+        # In the place the app's own tags had: the request is the app's,
+        # field for field, plus ours.
+        merged: Dict[str, Any] = {}
+        for key, value in body.items():
+            if not key.startswith(prefix):
+                merged[key] = value
+            elif not merged.keys() & added.keys():
+                merged.update(added)
         merged.update(added)
         return merged
     if protocol in ("rest-json", "json") and isinstance(body, (bytes, str)) and tag_body:
