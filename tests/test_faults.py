@@ -39,7 +39,14 @@ from tests.outcome import Outcome, repr_without_addresses
 from tests.providers import ses_support
 from tests.providers.http_server import ProviderServer
 from tests.providers.kit import cases
-from tests.support.faults import FAULTS, FaultySpan, Run, Scenario, run_faults
+from tests.support.faults import (
+    FAULTS,
+    FaultySpan,
+    Run,
+    Scenario,
+    run_faults,
+    ses_scenarios,
+)
 from tests.support.smtp_server import PASSWORD, USER, Server
 
 _CLOSED_PORT = 9  # discard: nothing listens
@@ -154,24 +161,6 @@ def _redmail(server: Server) -> List[Scenario]:
     ]
 
 
-def _ses(url: str) -> List[Scenario]:
-    def send(source: str) -> Callable[[], Any]:
-        return lambda: ses_support.client("ses", url).send_email(
-            **ses_support.v1_params(Source=source)
-        )
-
-    def response(outcome: Outcome) -> Any:
-        kind, value = outcome
-        if kind == "returned":
-            return kind, sorted(value)
-        return kind, value["type"], value["state"].get("response", {}).get("Error")
-
-    return [
-        ("sent", send("orders@shop.example"), response),
-        ("rejected", send("orders@unverified.example"), response),
-    ]
-
-
 _POSTMARK_SECRET = "hooks:s3cret-pass"
 
 
@@ -282,7 +271,7 @@ def test_every_provider_sdk_never_notices_a_fault(
 @pytest.mark.parametrize("fault", _on("ses"))
 def test_ses_never_notices_a_fault(fault: str) -> None:
     moto = ses_support.moto_url()
-    run_faults("ses", fault, lambda: _ses(moto), _email_instrumentation)
+    run_faults("ses", fault, lambda: ses_scenarios(moto), _email_instrumentation)
 
 
 @pytest.mark.parametrize("fault", _on("delivery"))

@@ -215,23 +215,7 @@ def test_adopting_the_botocore_span_never_breaks_the_app_when_the_span_fails(mot
     only this path makes: renaming the adopted span raises; SES's answers
     reach the application as they do uninstrumented, and metrics and logs
     still record each send."""
-    from tests.outcome import Outcome
-    from tests.support.faults import Run, Scenario, run_faults
-
-    def scenarios() -> List[Scenario]:
-        def sent(source: str) -> Callable[[], Any]:
-            return lambda: send(client("ses", moto), Source=source)
-
-        def response(outcome: Outcome) -> Any:
-            kind, value = outcome
-            if kind == "returned":
-                return kind, sorted(value)
-            return kind, value["type"], value["state"].get("response", {}).get("Error")
-
-        return [
-            ("sent", sent("orders@shop.example"), response),
-            ("rejected", sent("unverified@elsewhere.example"), response),
-        ]
+    from tests.support.faults import Run, run_faults, ses_scenarios
 
     def instrument(run: Run) -> Callable[[], None]:
         providers = run.providers()
@@ -245,4 +229,4 @@ def test_adopting_the_botocore_span_never_breaks_the_app_when_the_span_fails(mot
 
         return uninstrument
 
-    run_faults("ses-adopted", "span.update_name", scenarios, instrument)
+    run_faults("ses-adopted", "span.update_name", lambda: ses_scenarios(moto), instrument)

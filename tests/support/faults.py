@@ -294,3 +294,26 @@ def run_faults(
     got = faulty.signals()
     for name in kept:
         assert got[name] == expected_signals[name], (name, got[name], expected_signals[name])
+
+
+def ses_scenarios(url: str) -> List[Scenario]:
+    """SES v1 through boto3 against moto at ``url``: a send, and one moto
+    rejects (an unverified sender); the answers compared by their keys and
+    error, not their request ids."""
+    from tests.providers import ses_support
+
+    def send(source: str) -> Callable[[], Any]:
+        return lambda: ses_support.client("ses", url).send_email(
+            **ses_support.v1_params(Source=source)
+        )
+
+    def response(outcome: Outcome) -> Any:
+        kind, value = outcome
+        if kind == "returned":
+            return kind, sorted(value)
+        return kind, value["type"], value["state"].get("response", {}).get("Error")
+
+    return [
+        ("sent", send("orders@shop.example"), response),
+        ("rejected", send("orders@unverified.example"), response),
+    ]

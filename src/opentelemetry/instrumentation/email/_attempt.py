@@ -18,13 +18,8 @@ from typing import (
 )
 
 from opentelemetry.instrumentation.email._conventions import (
-    ERROR_CANCELLED,
-    ERROR_CONNECTION_REFUSED,
-    ERROR_NAME_RESOLUTION,
     ERROR_REJECTED,
-    ERROR_SECURE_CONNECTION,
-    ERROR_SERVER_DISCONNECTED,
-    ERROR_TIMEOUT,
+    FIXED_ERROR_TYPES,
     MAX_ADDRESSES_PER_ATTRIBUTE,
     OP_SEND,
     OP_SEND_BATCH,
@@ -467,21 +462,6 @@ class FrameworkAttempt(EmailAttempt):
         self.sent: Optional[int] = None
 
 
-# The error.type values of the contract, and the numbers of HTTP statuses and
-# SMTP replies: never a provider's word.
-_FIXED_ERRORS = frozenset(
-    {
-        ERROR_CANCELLED,
-        ERROR_CONNECTION_REFUSED,
-        ERROR_NAME_RESOLUTION,
-        ERROR_REJECTED,
-        ERROR_SECURE_CONNECTION,
-        ERROR_SERVER_DISCONNECTED,
-        ERROR_TIMEOUT,
-    }
-)
-
-
 def _unnamed(attempt: EmailAttempt) -> None:
     """Failures whose ``error.type`` (a provider's code, as the answer gave
     it) holds a local part or a domain of the message's addresses become
@@ -491,7 +471,7 @@ def _unnamed(attempt: EmailAttempt) -> None:
     def unnamed(failure: Failure) -> Failure:
         nonlocal words
         kind = failure.error_type
-        if kind in _FIXED_ERRORS or kind.isdigit():
+        if kind in FIXED_ERROR_TYPES or kind.isdigit():
             return failure
         if words is None:
             named = [attempt.sender, *attempt.envelope(), *attempt.not_sent]

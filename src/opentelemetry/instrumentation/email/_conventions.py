@@ -114,6 +114,18 @@ ERROR_SECURE_CONNECTION: Final = "secure_connection_error"
 ERROR_NAME_RESOLUTION: Final = "name_resolution_error"
 ERROR_REJECTED: Final = "rejected"
 ERROR_CANCELLED: Final = "cancelled"
+# All of them: the contract's own words, never a provider's.
+FIXED_ERROR_TYPES: Final = frozenset(
+    {
+        ERROR_TIMEOUT,
+        ERROR_CONNECTION_REFUSED,
+        ERROR_SERVER_DISCONNECTED,
+        ERROR_SECURE_CONNECTION,
+        ERROR_NAME_RESOLUTION,
+        ERROR_REJECTED,
+        ERROR_CANCELLED,
+    }
+)
 
 # email.system values.
 SYSTEM_SMTP: Final = "smtp"
