@@ -123,5 +123,17 @@ class SeenTokens:
                 expiry.popitem(last=False)
             return True
 
+    def refuse_repeat(self, token: Hashable, now: float, keep: float, what: str) -> None:
+        """:meth:`first_time`, raising the replay's
+        :class:`WebhookVerificationError` (reason ``stale``) for a repeat:
+        ``what`` names what was seen again ("webhook id")."""
+        if not self.first_time(token, now, keep):
+            raise stale_error(f"{what} was already received (a replay)")
+
+    def forget(self, token: Hashable) -> None:
+        """Take ``token`` back (a call accepted, then found unusable)."""
+        with self._lock:
+            self._expiry.pop(token, None)
+
     def __len__(self) -> int:
         return len(self._expiry)

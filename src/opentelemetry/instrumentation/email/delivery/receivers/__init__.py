@@ -10,9 +10,15 @@ records, raising :class:`ValueError` for a body it cannot read.
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable, ClassVar, Dict, List, Mapping, Optional
+from typing import Any, Callable, ClassVar, Dict, Iterable, List, Mapping, Optional
 
-from opentelemetry.instrumentation.email.delivery._event import DeliveryEvent, EventTable
+from opentelemetry.instrumentation.email.delivery._event import (
+    DeliveryEvent,
+    EventTable,
+    load_json,
+    objects,
+)
+from opentelemetry.instrumentation.email.delivery._verify import check_basic_auth
 
 # email.system -> the module that receives its webhooks.
 MODULES: Dict[str, str] = {
@@ -86,17 +92,29 @@ class Receiver:
 
     system: ClassVar[str] = ""
     table: ClassVar[EventTable] = {}
-    # The secret is a ``user:password`` pair checked against basic auth.
-    basic_auth: ClassVar[bool] = False
 
     def __init__(self, secret: Optional[str], options: Options) -> None:
         self.secret = secret
         self.options = options
 
     def verify(self, request: WebhookRequest) -> None:
-        raise NotImplementedError
+        """The default, for providers that sign nothing: the secret is a
+        ``user:password`` pair checked against basic auth."""
+        check_basic_auth(request.headers, self.secret)
 
     def read(self, request: WebhookRequest) -> Reading:
+        """The default: a JSON object, or an array of them, each read by
+        :meth:`event`."""
+        return Reading(self.events(objects(load_json(request.body))))
+
+    def events(self, items: Iterable[Mapping[str, Any]]) -> List[DeliveryEvent]:
+        """:meth:`event` of each item, leaving out those with no place in
+        the vocabulary."""
+        return [found for item in items if (found := self.event(item)) is not None]
+
+    def event(self, item: Mapping[str, Any]) -> Optional[DeliveryEvent]:
+        """One provider event; None when it has no place in the vocabulary;
+        ``ValueError`` when it is not this provider's."""
         raise NotImplementedError
 
 

@@ -16,7 +16,7 @@ it lists). The first of ``tags`` is the category, as on the send span.
 
 from __future__ import annotations
 
-from typing import Any, List, Mapping, Optional
+from typing import Any, Mapping, Optional
 
 from opentelemetry.instrumentation.email import _conventions as c
 from opentelemetry.instrumentation.email._attempt import bare_id
@@ -26,8 +26,6 @@ from opentelemetry.instrumentation.email.delivery._event import (
     diagnostic_codes,
     event_of,
     json_object,
-    load_json,
-    objects,
     propagated,
     text,
     unix_time,
@@ -37,7 +35,6 @@ from opentelemetry.instrumentation.email.delivery._verify import (
     check_bearer,
 )
 from opentelemetry.instrumentation.email.delivery.receivers import (
-    Reading,
     Receiver,
     WebhookRequest,
 )
@@ -67,7 +64,6 @@ TABLE: EventTable = {
 class BrevoReceiver(Receiver):
     system = c.SYSTEM_BREVO
     table = TABLE
-    basic_auth = True
 
     def verify(self, request: WebhookRequest) -> None:
         if self.secret and ":" not in self.secret:
@@ -75,15 +71,7 @@ class BrevoReceiver(Receiver):
         else:
             check_basic_auth(request.headers, self.secret)
 
-    def read(self, request: WebhookRequest) -> Reading:
-        found: List[DeliveryEvent] = []
-        for body in objects(load_json(request.body)):
-            event = self._event(body)
-            if event is not None:
-                found.append(event)
-        return Reading(found)
-
-    def _event(self, body: Mapping[str, Any]) -> Optional[DeliveryEvent]:
+    def event(self, body: Mapping[str, Any]) -> Optional[DeliveryEvent]:
         name = body.get("event")
         if not isinstance(name, str):
             raise ValueError("webhook body is not a Brevo event (no event)")

@@ -42,7 +42,6 @@ from opentelemetry.instrumentation.email.delivery._verify import (
     SeenTokens,
     same,
     signature_error,
-    stale_error,
 )
 from opentelemetry.instrumentation.email.delivery.receivers import (
     Options,
@@ -92,8 +91,8 @@ class MailersendReceiver(Receiver):
         if not same(given.strip().lower().encode("ascii", "replace"), expected.encode()):
             raise signature_error()
         activity = _activity_id(request.body)
-        if activity is not None and not self.seen.first_time(activity, request.now, _KEEP_IDS_S):
-            raise stale_error("webhook activity was already received (a replayed call)")
+        if activity is not None:
+            self.seen.refuse_repeat(activity, request.now, _KEEP_IDS_S, "webhook activity")
 
     def read(self, request: WebhookRequest) -> Reading:
         body = load_json(request.body)

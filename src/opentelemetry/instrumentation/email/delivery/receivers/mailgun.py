@@ -44,7 +44,6 @@ from opentelemetry.instrumentation.email.delivery._verify import (
     check_timestamp,
     same,
     signature_error,
-    stale_error,
 )
 from opentelemetry.instrumentation.email.delivery.receivers import (
     Options,
@@ -96,8 +95,7 @@ class MailgunReceiver(Receiver):
         tolerance = self.options.tolerance
         check_timestamp(timestamp, request.now, tolerance)
         # A token whose timestamp passed can pass again for at most 2 x tolerance.
-        if not self.seen.first_time(token, request.now, 2 * tolerance):
-            raise stale_error("webhook token was already used (a replayed call)")
+        self.seen.refuse_repeat(token, request.now, 2 * tolerance, "webhook token")
 
     def read(self, request: WebhookRequest) -> Reading:
         body = load_json(request.body)

@@ -16,7 +16,7 @@ kind of mail), so events carry no category.
 
 from __future__ import annotations
 
-from typing import Any, List, Mapping, Optional
+from typing import Any, Mapping, Optional
 
 from opentelemetry.instrumentation.email import _conventions as c
 from opentelemetry.instrumentation.email.delivery._event import (
@@ -26,17 +26,12 @@ from opentelemetry.instrumentation.email.delivery._event import (
     diagnostic_codes,
     event_of,
     json_object,
-    load_json,
-    objects,
     propagated,
     text,
     unix_time,
 )
-from opentelemetry.instrumentation.email.delivery._verify import check_basic_auth
 from opentelemetry.instrumentation.email.delivery.receivers import (
-    Reading,
     Receiver,
-    WebhookRequest,
 )
 
 # ``event``, and for bounces what the event says about it. ``sent`` means
@@ -61,20 +56,8 @@ TABLE: EventTable = {
 class MailjetReceiver(Receiver):
     system = c.SYSTEM_MAILJET
     table = TABLE
-    basic_auth = True
 
-    def verify(self, request: WebhookRequest) -> None:
-        check_basic_auth(request.headers, self.secret)
-
-    def read(self, request: WebhookRequest) -> Reading:
-        found: List[DeliveryEvent] = []
-        for body in objects(load_json(request.body)):
-            event = self._event(body)
-            if event is not None:
-                found.append(event)
-        return Reading(found)
-
-    def _event(self, body: Mapping[str, Any]) -> Optional[DeliveryEvent]:
+    def event(self, body: Mapping[str, Any]) -> Optional[DeliveryEvent]:
         name = body.get("event")
         if not isinstance(name, str):
             raise ValueError("webhook body is not a Mailjet event (no event)")

@@ -103,14 +103,9 @@ class MandrillReceiver(Receiver):
             raise ValueError("webhook body is not JSON: mandrill_events") from None
         if not isinstance(batch, list) or not all(isinstance(e, Mapping) for e in batch):
             raise ValueError("webhook body is not a Mandrill call (events not an array)")
-        events: List[DeliveryEvent] = []
-        for item in batch:
-            event = self._event(item)
-            if event is not None:
-                events.append(event)
-        return Reading(events)
+        return Reading(self.events(batch))
 
-    def _event(self, item: Mapping[str, Any]) -> Optional[DeliveryEvent]:
+    def event(self, item: Mapping[str, Any]) -> Optional[DeliveryEvent]:
         msg = item.get("msg")
         msg = msg if isinstance(msg, Mapping) else {}
         traceparent, sent_at = propagated(msg.get("metadata"))

@@ -16,7 +16,6 @@ from opentelemetry.instrumentation.email.delivery._event import (
     text,
     unix_time,
 )
-from opentelemetry.instrumentation.email.delivery._verify import check_basic_auth
 from opentelemetry.instrumentation.email.delivery.receivers import (
     Reading,
     Receiver,
@@ -53,10 +52,6 @@ _TIME_FIELDS = ("DeliveredAt", "BouncedAt", "ReceivedAt", "ChangedAt")
 class PostmarkReceiver(Receiver):
     system = c.SYSTEM_POSTMARK
     table = TABLE
-    basic_auth = True
-
-    def verify(self, request: WebhookRequest) -> None:
-        check_basic_auth(request.headers, self.secret)
 
     def read(self, request: WebhookRequest) -> Reading:
         body = load_json(request.body)

@@ -37,7 +37,6 @@ from opentelemetry.instrumentation.email.delivery._verify import (
     credentials_error,
     same,
     signature_error,
-    stale_error,
 )
 from opentelemetry.instrumentation.email.delivery.receivers import (
     Options,
@@ -123,8 +122,9 @@ class ResendReceiver(Receiver):
             raise signature_error()
         at = check_timestamp(timestamp, request.now, self.options.tolerance)
         token = hashlib.sha256(message_id.encode("utf-8", "replace")).digest()
-        if not self._seen.first_time(token, request.now, at + self.options.tolerance - request.now):
-            raise stale_error("webhook id was already received (a replay)")
+        self._seen.refuse_repeat(
+            token, request.now, at + self.options.tolerance - request.now, "webhook id"
+        )
 
     def read(self, request: WebhookRequest) -> Reading:
         body = load_json(request.body)

@@ -30,8 +30,6 @@ from opentelemetry.instrumentation.email.delivery._event import (
     bounce_type_of_status,
     diagnostic_codes,
     event_of,
-    load_json,
-    objects,
     propagated,
     text,
     unix_time,
@@ -41,11 +39,9 @@ from opentelemetry.instrumentation.email.delivery._verify import (
     check_timestamp,
     credentials_error,
     signature_error,
-    stale_error,
 )
 from opentelemetry.instrumentation.email.delivery.receivers import (
     Options,
-    Reading,
     Receiver,
     WebhookRequest,
 )
@@ -136,19 +132,15 @@ class SendgridReceiver(Receiver):
         # The same signed timestamp and body again: a replay (SendGrid signs
         # each post, retries included, afresh).
         token = hashlib.sha256(signed).digest()
-        if not self._seen.first_time(token, request.now, at + self.options.tolerance - request.now):
-            raise stale_error("webhook call was already received (a replay)")
+        self._seen.refuse_repeat(
+            token, request.now, at + self.options.tolerance - request.now, "webhook call"
+        )
 
-    def read(self, request: WebhookRequest) -> Reading:
-        events = []
-        for item in objects(load_json(request.body)):
-            name = item.get("event")
-            if not isinstance(name, str):
-                raise ValueError("webhook body is not SendGrid events (an event has no name)")
-            event = _event(self.system, name, item)
-            if event is not None:
-                events.append(event)
-        return Reading(events)
+    def event(self, item: Mapping[str, Any]) -> Optional[DeliveryEvent]:
+        name = item.get("event")
+        if not isinstance(name, str):
+            raise ValueError("webhook body is not SendGrid events (an event has no name)")
+        return _event(self.system, name, item)
 
 
 def _event(system: str, name: str, item: Mapping[str, Any]) -> Optional[DeliveryEvent]:

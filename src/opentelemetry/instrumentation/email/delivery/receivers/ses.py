@@ -58,10 +58,10 @@ from opentelemetry.instrumentation.email.delivery._event import (
     unix_time,
 )
 from opentelemetry.instrumentation.email.delivery._verify import (
+    SeenTokens,
     check_timestamp,
     credentials_error,
     signature_error,
-    stale_error,
 )
 from opentelemetry.instrumentation.email.delivery.receivers import (
     Options,
@@ -193,7 +193,7 @@ class SesReceiver(Receiver):
         self._fetch: Callable[[str], bytes] = options.fetch or _urlopen
         self._lock = threading.Lock()
         self._certificates: OrderedDict[str, Any] = OrderedDict()
-        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._seen = SeenTokens(_MAX_SEEN)
 
     def verify(self, request: WebhookRequest) -> None:
         """Nothing yet: the SNS signature covers fields of the parsed body
@@ -252,13 +252,10 @@ class SesReceiver(Receiver):
             raise signature_error() from None
         published = unix_time(message.get("Timestamp"))
         tolerance = max(self.options.tolerance, SNS_RETRY_WINDOW_S)
-        check_timestamp(None if published is None else repr(published), request.now, tolerance)
-        with self._lock:
-            if message["MessageId"] in self._seen:
-                raise stale_error("SNS message was already received")
-            self._seen[message["MessageId"]] = None
-            while len(self._seen) > _MAX_SEEN:
-                self._seen.popitem(last=False)
+        at = check_timestamp(None if published is None else repr(published), request.now, tolerance)
+        self._seen.refuse_repeat(
+            message["MessageId"], request.now, at + tolerance - request.now, "SNS message"
+        )
 
     def _certificate(self, url: str, x509: Any) -> Any:
         with self._lock:
@@ -285,8 +282,7 @@ class SesReceiver(Receiver):
         return certificate
 
     def _forget(self, message_id: str) -> None:
-        with self._lock:
-            self._seen.pop(message_id, None)
+        self._seen.forget(message_id)
 
     def _confirm(self, message: Mapping[str, Any]) -> None:
         if not self.topics:

@@ -42,7 +42,6 @@ from opentelemetry.instrumentation.email.delivery._event import (
     text,
     unix_time,
 )
-from opentelemetry.instrumentation.email.delivery._verify import check_basic_auth
 from opentelemetry.instrumentation.email.delivery.receivers import (
     Reading,
     Receiver,
@@ -83,10 +82,6 @@ _SKIPPED_CLASS = 80  # subscribe request
 class SparkpostReceiver(Receiver):
     system = c.SYSTEM_SPARKPOST
     table = TABLE
-    basic_auth = True
-
-    def verify(self, request: WebhookRequest) -> None:
-        check_basic_auth(request.headers, self.secret)
 
     def read(self, request: WebhookRequest) -> Reading:
         found: List[DeliveryEvent] = []
@@ -99,12 +94,12 @@ class SparkpostReceiver(Receiver):
                     continue  # inbound relay, A/B tests, future classes
                 if not isinstance(body, Mapping) or not isinstance(body.get("type"), str):
                     raise ValueError("webhook body is not a SparkPost event (no type)")
-                event = self._event(body)
+                event = self.event(body)
                 if event is not None:
                     found.append(event)
         return Reading(found)
 
-    def _event(self, body: Mapping[str, Any]) -> Optional[DeliveryEvent]:
+    def event(self, body: Mapping[str, Any]) -> Optional[DeliveryEvent]:
         name: str = body["type"]
         code = smtp_code_of(body.get("error_code"))
         found_code, enhanced = diagnostic_codes(
