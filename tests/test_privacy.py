@@ -8,7 +8,7 @@ import hmac
 import logging
 import smtplib
 from email.message import EmailMessage
-from typing import Any
+from typing import Any, List
 
 import pytest
 from hypothesis import given, settings
@@ -16,7 +16,12 @@ from hypothesis import strategies as st
 
 from opentelemetry.instrumentation.email import _config
 from opentelemetry.instrumentation.email._config import Settings
-from opentelemetry.instrumentation.email._privacy import PrivacyPolicy, recipient_domain
+from opentelemetry.instrumentation.email._privacy import (
+    PrivacyPolicy,
+    _word_hits,
+    address_words,
+    recipient_domain,
+)
 from tests.conftest import instrumented
 from tests.support.privacy import (
     PROPERTY_SETTINGS,
@@ -190,3 +195,44 @@ def test_default_settings_never_export_a_raw_address_subject_or_body(
                 client.sendmail(addresses["from"], [addresses["refused"]], message.as_bytes())
     everything = assert_nothing_leaked(telemetry, addresses, subject, body)
     assert "send smtp" in everything  # the check above ran on real telemetry
+
+
+def _full_id_check(value: str, addresses: List[str], none: bool) -> Any:
+    """The provider-id rule for one id, word by word, as written before the
+    fast path for ids of letters and digits."""
+    lowered = value.lower()
+    for word, whole in address_words(addresses, none):
+        if word in lowered and next(_word_hits(lowered, word, whole), -1) >= 0:
+            return None
+    return value[:1024]
+
+
+_ID_CHARS = "aAbB1Kk\u212a"  # the Kelvin sign lower-cases to an ASCII "k"
+_LOCAL = st.text(_ID_CHARS + ".-", min_size=1, max_size=70)
+
+
+@given(
+    value=st.text(_ID_CHARS, min_size=1, max_size=80),
+    locals_=st.lists(_LOCAL, min_size=1, max_size=3),
+    shape=st.sampled_from(["{}@x.org", "Name <{}@AB.example>", "{}", "{}@{}"]),
+    mode=st.sampled_from(["masked", "none"]),
+)
+@settings(max_examples=400, deadline=None)
+def test_the_fast_path_for_a_provider_id_of_letters_and_digits_drops_what_the_rule_drops(
+    value: str, locals_: List[str], shape: str, mode: str
+) -> None:
+    addresses = [shape.format(local, local) for local in locals_]
+    expected = _full_id_check(value, addresses, mode == "none")
+    if mode == "none" and "@" in value:
+        expected = None
+    assert PrivacyPolicy(mode, b"k", False).provider_ids([value], addresses) == expected
+
+
+def test_an_id_of_letters_and_digits_that_is_an_addresses_local_part_is_dropped() -> None:
+    policy = PrivacyPolicy("masked", b"k", False)
+    long_local = "A" * 70
+    assert policy.provider_ids(["Alice"], ["alice@example.org"]) is None
+    assert policy.provider_ids(["alice2"], ["alice@example.org"]) == "alice2"
+    # A local part longer than 64 characters is matched by its start.
+    assert policy.provider_ids([long_local + "X"], [long_local + "@x.org"]) is None
+    assert policy.provider_ids(["4B2C0001"], ["Shop <orders@shop.example>"]) == "4B2C0001"

@@ -26,23 +26,19 @@ def request_attributes(privacy: PrivacyPolicy, attempt: EmailAttempt) -> Dict[st
             sender = privacy.address(attempt.sender)
             if sender is not None:
                 out[c.EMAIL_FROM_ADDRESS] = sender
-        for key, values in (
-            (c.EMAIL_TO_ADDRESS, attempt.to),
-            (c.EMAIL_CC_ADDRESS, attempt.cc),
-            (c.EMAIL_BCC_ADDRESS, attempt.bcc),
-        ):
-            if values:
-                masked = privacy.addresses(values)
-                if masked:
-                    out[key] = masked
+        if attempt.to:
+            _put(out, c.EMAIL_TO_ADDRESS, privacy.addresses(attempt.to))
+        if attempt.cc:
+            _put(out, c.EMAIL_CC_ADDRESS, privacy.addresses(attempt.cc))
+        if attempt.bcc:
+            _put(out, c.EMAIL_BCC_ADDRESS, privacy.addresses(attempt.bcc))
     if attempt.is_send:
         count = attempt.recipient_count
         if count is None:
             count = len(attempt.envelope())
         out[c.EMAIL_RECIPIENT_COUNT] = count
-    message_id = privacy.message_id(attempt.message_id, _addresses_of(attempt))
-    if message_id:
-        out[c.EMAIL_MESSAGE_ID] = message_id
+    if attempt.message_id and privacy.records_addresses:
+        _put(out, c.EMAIL_MESSAGE_ID, privacy.message_id(attempt.message_id, _AddressesOf(attempt)))
     if attempt.size is not None:
         out[c.EMAIL_MESSAGE_SIZE] = attempt.size
     if attempt.attachments is not None:
@@ -68,12 +64,13 @@ def response_attributes(
         out[c.EMAIL_RECIPIENT_COUNT] = count
     if attempt.size is not None and request.get(c.EMAIL_MESSAGE_SIZE) != attempt.size:
         out[c.EMAIL_MESSAGE_SIZE] = attempt.size
-    message_id = privacy.message_id(attempt.message_id, _addresses_of(attempt))
-    if message_id and request.get(c.EMAIL_MESSAGE_ID) != message_id:
-        out[c.EMAIL_MESSAGE_ID] = message_id
+    if attempt.message_id and privacy.records_addresses:
+        message_id = privacy.message_id(attempt.message_id, _AddressesOf(attempt))
+        if message_id and request.get(c.EMAIL_MESSAGE_ID) != message_id:
+            out[c.EMAIL_MESSAGE_ID] = message_id
     if attempt.provider_message_id:
         # The provider's answer may echo the message's addresses.
-        provider_ids = privacy.provider_ids(attempt.provider_ids(), _addresses_of(attempt))
+        provider_ids = privacy.provider_ids(attempt.provider_ids(), _AddressesOf(attempt))
         if provider_ids:
             out[c.EMAIL_PROVIDER_MESSAGE_ID] = provider_ids
     if attempt.smtp_code is not None:
@@ -91,6 +88,25 @@ def response_attributes(
         out[c.ERROR_TYPE] = failure.error_type
         out[c.EMAIL_ERROR_RETRYABLE] = failure.retryable
     return out
+
+
+class _AddressesOf:
+    """Every address the attempt names, read when the privacy policy asks
+    for them (most values never need them). Not a generator: one it left
+    half-read would be closed, at the cost of an exception, on each send."""
+
+    __slots__ = ("_attempt",)
+
+    def __init__(self, attempt: EmailAttempt) -> None:
+        self._attempt = attempt
+
+    def __iter__(self) -> Iterator[str]:
+        return _addresses_of(self._attempt)
+
+
+def _put(out: Dict[str, Any], key: str, value: Any) -> None:
+    if value:
+        out[key] = value
 
 
 def _addresses_of(attempt: EmailAttempt) -> Iterator[str]:

@@ -383,6 +383,14 @@ class PrivacyPolicy:
             return None
         if len(candidates) == 1:  # one id, the common case: no joining
             lowered_id = candidates[0].lower()
+            if lowered_id.isascii() and lowered_id.isalnum():
+                # Letters and digits only (an SMTP queue id): a word can stand
+                # in it only as all of it, or as its start when cut at 64, so
+                # only where its first 64 characters are in an address.
+                texts = [a for a in addresses if isinstance(a, str)]
+                if lowered_id[:_MAX_WORD] not in "\n".join(texts).lower():
+                    return candidates[0][:MAX_PROVIDER_IDS_LENGTH]
+                addresses = texts  # read once: the full check below needs them
             for word, whole in address_words(addresses, none):
                 if word in lowered_id and next(_word_hits(lowered_id, word, whole), -1) >= 0:
                     return None
