@@ -254,6 +254,21 @@ def test_http_helpers_record_the_status_only_where_their_name_says() -> None:
         # a message that is one attachment, and one that is not
         (b"To: a@x.org\nContent-Disposition: attachment\n\nx", ["a@x.org"], [], 1),
         (b"To: a@x.org\nSubject: my name=x\n\nfilename=y", ["a@x.org"], [], 0),
+        # the message's own Content-Type, folded, its name on the second line
+        (
+            b'To: a@x.org\r\nContent-Type: application/pdf;\r\n name="b.pdf"\r\n\r\nx',
+            ["a@x.org"],
+            [],
+            1,
+        ),
+        # the first Content-Type and Content-Disposition are the message's
+        (
+            b"To: a@x.org\nContent-Type: text/plain\nContent-Type: application/pdf; name=x\n"
+            b"Content-Disposition: inline\nContent-Disposition: attachment\n\nx",
+            ["a@x.org"],
+            [],
+            0,
+        ),
     ],
 )
 def test_a_raw_message_is_read_from_its_header_block(
@@ -262,6 +277,16 @@ def test_a_raw_message_is_read_from_its_header_block(
     attempt = EmailAttempt("smtp", "send")
     read_raw_message(attempt, raw)
     assert (attempt.to, attempt.cc, attempt.attachments) == (to, cc, attachments)
+
+
+def test_the_from_header_is_read_only_without_an_envelope_sender() -> None:
+    raw = b"From: Shop <orders@shop.example>\r\nMessage-ID: <1@shop.example>\r\n\r\nx"
+    given, found = EmailAttempt("smtp", "send"), EmailAttempt("smtp", "send")
+    given.sender = "bounces@shop.example"
+    read_raw_message(given, raw)
+    read_raw_message(found, raw)
+    assert (given.sender, found.sender) == ("bounces@shop.example", "orders@shop.example")
+    assert given.message_id == found.message_id == "<1@shop.example>"
 
 
 _PART_KINDS = st.sampled_from(["attachment", "named", "inline_named", "plain", "nested"])

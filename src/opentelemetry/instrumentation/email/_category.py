@@ -34,6 +34,8 @@ class Categories:
         self._seen: Set[str] = set()
 
     def resolve(self, attempt: EmailAttempt) -> Optional[str]:
+        if attempt.category is None and attempt.template_id is None and self._header is None:
+            return None  # the common case: nothing to read
         for value in (attempt.category, attempt.template_id):
             found = _clean(value)
             if found is not None:

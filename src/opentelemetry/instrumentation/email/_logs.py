@@ -4,7 +4,7 @@ span, carrying the span's attributes and a body that quotes no address."""
 from __future__ import annotations
 
 from time import time_ns
-from typing import Any, Dict
+from typing import Any, Dict, Tuple
 
 from opentelemetry._logs import LogRecord, SeverityNumber, get_logger
 
@@ -27,35 +27,20 @@ class EmailLog:
         one-line body a person can read; emitted inside the span's context.
         ``attributes`` becomes the record's (the caller's copy, which the
         span has already copied: it is not copied again)."""
-        failure = attempt.failure
-        if failure is not None:
-            severity, text = SeverityNumber.ERROR, "ERROR"
-            outcome = f"failed: error.type={failure.error_type} " + (
-                "(retryable)" if failure.retryable else "(permanent)"
-            )
-        elif attempt.rejected or attempt.failed_messages:
-            severity, text = SeverityNumber.WARN, "WARN"
-            outcome = "sent with " + (
-                f"{len(attempt.rejected)} recipient(s) rejected"
-                if attempt.rejected
-                else f"{len(attempt.failed_messages)} of {attempt.message_count} message(s) failed"
-            )
+        if attempt.failure is None and not attempt.rejected and not attempt.failed_messages:
+            severity, text, outcome = SeverityNumber.INFO, "INFO", "sent"
         else:
-            severity, text = SeverityNumber.INFO, "INFO"
-            outcome = "sent"
-        where = attempt.server_address or "?"
-        if attempt.server_port:
-            where = f"{where}:{attempt.server_port}"
+            severity, text, outcome = _outcome(attempt)
+        port = attempt.server_port
         count = attributes.get(c.EMAIL_RECIPIENT_COUNT)
-        details = "" if count is None else f", recipients={count}"
         # The id as the attribute has it: the privacy policy's reading of
         # the provider's answer (which may echo an address), bounded.
         shown_id = attributes.get(c.EMAIL_PROVIDER_MESSAGE_ID)
-        if shown_id:
-            details += f", id={shown_id}"
         body = (
-            f"{attempt.operation} {attempt.system} via {where}: {outcome}{details},"
-            f" in {duration * 1000:.1f} ms"
+            f"{attempt.operation} {attempt.system} via {attempt.server_address or '?'}"
+            f"{f':{port}' if port else ''}: {outcome}"
+            f"{'' if count is None else f', recipients={count}'}"
+            f"{f', id={shown_id}' if shown_id else ''}, in {duration * 1000:.1f} ms"
         )
         record = attributes
         record[c.LOG_DURATION] = duration
@@ -76,3 +61,25 @@ class EmailLog:
                 event_name=c.LOG_EVENT_NAME,
             )
         )
+
+
+def _outcome(attempt: EmailAttempt) -> Tuple[SeverityNumber, str, str]:
+    """Severity and the body's outcome of a send that did not simply go out."""
+    failure = attempt.failure
+    if failure is not None:
+        return (
+            SeverityNumber.ERROR,
+            "ERROR",
+            f"failed: error.type={failure.error_type} "
+            + ("(retryable)" if failure.retryable else "(permanent)"),
+        )
+    return (
+        SeverityNumber.WARN,
+        "WARN",
+        "sent with "
+        + (
+            f"{len(attempt.rejected)} recipient(s) rejected"
+            if attempt.rejected
+            else f"{len(attempt.failed_messages)} of {attempt.message_count} message(s) failed"
+        ),
+    )

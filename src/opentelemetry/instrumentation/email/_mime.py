@@ -15,10 +15,25 @@ from opentelemetry.instrumentation.email._addresses import parse_addresses
 from opentelemetry.instrumentation.email._attempt import EmailAttempt
 
 # Headers telemetry reads, matched only inside the header block (a few
-# hundred bytes), never over the body. Each starts a line: the pattern
-# starts with the line feed before it (the block is searched with one put
-# in front), a literal the regex engine finds fast.
-_HEADER = re.compile(rb"\n((?i:from|to|cc|bcc|message-id|subject)):[ \t]*(.*(?:\r?\n[ \t].*)*)")
+# hundred bytes), never over the body, in one pass. Each starts a line: the
+# pattern starts with the line feed before it (the block is searched with one
+# put in front), a literal the regex engine finds fast.
+_HEADER = re.compile(
+    rb"\n((?i:from|to|cc|bcc|message-id|subject|content-type|content-disposition)):"
+    rb"[ \t]*(.*(?:\r?\n[ \t].*)*)"
+)
+# What each of those headers is, by its lower-cased name.
+_BCC, _FROM, _MESSAGE_ID, _SUBJECT, _CONTENT = 2, 3, 4, 5, 6
+_KINDS = {
+    b"to": 0,
+    b"cc": 1,
+    b"bcc": _BCC,
+    b"from": _FROM,
+    b"message-id": _MESSAGE_ID,
+    b"subject": _SUBJECT,
+    b"content-type": _CONTENT,
+    b"content-disposition": _CONTENT + 1,
+}
 _FOLD = re.compile(rb"\r?\n(?=[ \t])")
 # The header block of each MIME part: after a boundary line, header lines
 # (with their folded continuations) up to the empty line. Only the text
@@ -40,9 +55,8 @@ def _addresses(values: Sequence[Any]) -> List[str]:
     ``@`` (RFC 5322 3.4.1); a bare word there is a display name (yagmail
     writes ``To: Alice`` for an aliased recipient), not an address."""
     if len(values) == 1:
-        found = parse_addresses(str(values[0]))
-    else:
-        found = [address for _name, address in getaddresses([str(v) for v in values]) if address]
+        return _single(str(values[0]))
+    found = [address for _name, address in getaddresses([str(v) for v in values]) if address]
     return [address for address in found if "@" in address]
 
 
@@ -97,30 +111,42 @@ def read_raw_message(attempt: EmailAttempt, data: Union[str, bytes]) -> None:
     lf = raw.find(b"\n\n", 0, _HEADER_LIMIT if crlf < 0 else crlf)
     end = lf if lf >= 0 else crlf
     head = raw[: _HEADER_LIMIT if end < 0 else end]
-    to: List[str] = []
-    cc: List[str] = []
-    bcc: List[str] = []
+    # To, Cc, Bcc: every such header's addresses; the others: the first
+    # (Content-*, as a header block's reader finds them) or the last.
+    addresses: List[List[str]] = [[], [], []]
+    content: List[Optional[bytes]] = [None, None]
     for header, raw_value in _HEADER.findall(b"\n" + head):
+        kind = _KINDS[header.lower()]
+        if kind == _FROM and attempt.sender is not None:
+            continue  # the envelope sender is the one recorded
         if b"\n" in raw_value:
             raw_value = _FOLD.sub(b"", raw_value)
+        if kind >= _CONTENT:
+            if content[kind - _CONTENT] is None:
+                content[kind - _CONTENT] = raw_value.strip().lower()
+            continue
         value = raw_value.decode("utf-8", "replace").strip()
-        name = header.lower()
-        if name == b"to":
-            to += _addresses([value])
-        elif name == b"cc":
-            cc += _addresses([value])
-        elif name == b"bcc":
-            bcc += _addresses([value])
-        elif name == b"from":
-            if attempt.sender is None:
-                found = _addresses([value])
-                attempt.sender = found[0] if found else None
-        elif name == b"message-id":
+        if kind <= _BCC:
+            addresses[kind] += _single(value)
+        elif kind == _FROM:
+            found = _single(value)
+            attempt.sender = found[0] if found else None
+        elif kind == _MESSAGE_ID:
             attempt.message_id = value
         else:
             attempt.subject = _decode(value)
-    attempt.to, attempt.cc, attempt.bcc = to, cc, bcc
-    attempt.attachments = _count_attachments(raw, head)
+    attempt.to, attempt.cc, attempt.bcc = addresses
+    content_type, disposition = content
+    boundary = _boundary(head, content_type)
+    if boundary is None:  # a single part: the message itself
+        attempt.attachments = 1 if _is_attached(disposition, content_type) else 0
+    else:
+        attempt.attachments = _count_parts(raw, boundary, len(head), len(raw), 0)
+
+
+def _single(value: str) -> List[str]:
+    """:func:`_addresses` of one header's value."""
+    return [address for address in parse_addresses(value) if "@" in address]
 
 
 def _field(lowered: bytes, name: bytes) -> Optional[bytes]:
@@ -151,15 +177,11 @@ def _is_attached(disposition: Optional[bytes], content_type: Optional[bytes]) ->
             return False
     if content_type is not None and content_type.startswith(b"multipart/"):
         return False
-    return any(v is not None and _NAMED.search(v) for v in (disposition, content_type))
-
-
-def _count_attachments(raw: bytes, head: bytes) -> int:
-    disposition, content_type = _headers_of(head)
-    boundary = _boundary(head, content_type)
-    if boundary is None:  # a single part: the message itself
-        return 1 if _is_attached(disposition, content_type) else 0
-    return _count_parts(raw, boundary, len(head), len(raw), 0)
+    # "name" first: a plain substring test, where most parts have none.
+    for value in (disposition, content_type):
+        if value is not None and b"name" in value and _NAMED.search(value) is not None:
+            return True
+    return False
 
 
 def _boundary(headers: bytes, content_type: Optional[bytes]) -> Optional[bytes]:
