@@ -15,6 +15,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from opentelemetry.instrumentation.email import LIBRARIES, _load
+from opentelemetry.instrumentation.email._attempt import Operation, Propagation
 from opentelemetry.instrumentation.email._instrumentor import Patch
 from tests.conftest import Telemetry, instrumented
 from tests.outcome import assert_same, observe_twice
@@ -149,3 +150,22 @@ def test_default_settings_never_export_a_raw_address_subject_or_body(
         check()
     finally:
         _provider_server.reset()
+
+
+# -- propagation ---------------------------------------------------------------------------
+
+
+def test_an_inject_the_core_skips_outside_headers_mode_does_nothing_there() -> None:
+    """``inject_needs_headers`` lets the core skip an operation's inject in
+    the default ``metadata`` mode: only right when that inject changes
+    nothing unless ``propagation.headers``."""
+    skipped = []
+    for library in sorted(LIBRARIES):
+        for patch in _installed_patches(library):
+            op = patch.operation
+            if isinstance(op, Operation) and op.inject is not None and op.inject_needs_headers:
+                attempt = op.attempt_type(op.system, op.name)
+                propagation = Propagation(f"00-{'1' * 32}-{'2' * 16}-01", "1", False)
+                assert op.inject(attempt, object(), propagation, (), {}) is None, patch
+                skipped.append(op.system)
+    assert set(skipped) == {"smtp", "mailgun", "brevo", "mandrill"}

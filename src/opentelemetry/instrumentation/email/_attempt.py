@@ -301,6 +301,17 @@ class Adopt:
         self.attributes = dict(attributes)
 
 
+OperationKey = Tuple[str, str]
+_KEYS: Dict[OperationKey, OperationKey] = {}
+
+
+def operation_key(system: str, name: str) -> OperationKey:
+    """One shared ``(system, name)`` object per kind of operation: the core
+    tells an operation nested in one of its own kind (and an observer its
+    operation) by identity."""
+    return _KEYS.setdefault((system, name), (system, name))
+
+
 class Operation:
     """How an adapter reads one library call.
 
@@ -321,7 +332,10 @@ class Operation:
     - ``inject(attempt, instance, propagation, args, kwargs)``: for a send, the
       arguments to call the library with instead, carrying ``propagation``
       in the provider's custom-data field (see :data:`Inject`). Runs after
-      the request hook, only when propagation is on.
+      the request hook, only when propagation is on; with
+      ``inject_needs_headers``, only with ``propagate="headers"`` (an
+      ``inject`` that leaves the call alone in the other modes: the core
+      then skips it, and the traceparent it would format).
     """
 
     __slots__ = (
@@ -329,6 +343,8 @@ class Operation:
         "attempt_type",
         "describe",
         "inject",
+        "inject_needs_headers",
+        "key",
         "name",
         "on_error",
         "on_nested",
@@ -347,6 +363,7 @@ class Operation:
         adopt: Optional[Adopt] = None,
         attempt_type: Callable[[str, str], EmailAttempt] = EmailAttempt,
         inject: Optional[Inject] = None,
+        inject_needs_headers: bool = False,
     ) -> None:
         self.system = system
         self.name = name
@@ -357,18 +374,21 @@ class Operation:
         self.adopt = adopt
         self.attempt_type = attempt_type
         self.inject = inject
+        self.inject_needs_headers = inject_needs_headers
+        self.key = operation_key(system, name)
 
 
 class Observer:
     """A call that gets no span of its own but tells the operation around it
     something the library does not return (smtplib's final DATA reply)."""
 
-    __slots__ = ("observe", "system", "within")
+    __slots__ = ("key", "observe", "system", "within")
 
     def __init__(self, system: str, within: str, observe: Observe) -> None:
         self.system = system
         self.within = within
         self.observe = observe
+        self.key = operation_key(system, within)
 
 
 class Stash:

@@ -34,6 +34,7 @@ from opentelemetry.instrumentation.email._attempt import (
     FrameworkAttempt,
     Observer,
     Operation,
+    OperationKey,
     Propagation,
     Stash,
     settle,
@@ -59,21 +60,12 @@ RequestHook = Callable[[trace.Span, EmailAttempt], None]
 ResponseHook = Callable[[trace.Span, EmailAttempt, Any], None]
 
 
-class _Active:
-    """The innermost email operation running in this context: the system and
-    name of the operation that started it, and its attempt. Lets a library
-    call that re-enters an operation of the same system and name
-    (send_message -> sendmail) add to the outer attempt instead of opening a
-    second span, whatever the attempt turned out to be (``send_batch``)."""
-
-    __slots__ = ("attempt", "name", "system")
-
-    def __init__(self, op: Operation, attempt: EmailAttempt) -> None:
-        self.system = op.system
-        self.name = op.name
-        self.attempt = attempt
-
-
+# The innermost email operation running in this context: the key (system,
+# name) of the operation that started it, and its attempt. Lets a library
+# call that re-enters an operation of the same system and name
+# (send_message -> sendmail) add to the outer attempt instead of opening a
+# second span, whatever the attempt turned out to be (``send_batch``).
+_Active = Tuple[OperationKey, EmailAttempt]
 _ACTIVE: ContextVar[Optional[_Active]] = ContextVar("otel_email_active", default=None)
 
 
@@ -246,6 +238,7 @@ class EmailTelemetry:
         self._propagate: Optional[str] = (
             None if settings.propagate == c.PROPAGATE_NONE else settings.propagate
         )
+        self._headers = settings.propagate == c.PROPAGATE_HEADERS
         self._tracer, tracer_provider = _usable(
             "tracer_provider",
             tracer_provider,
@@ -363,13 +356,9 @@ class EmailTelemetry:
         ) -> Any:
             result = wrapped(*args, **kwargs)
             active = _ACTIVE.get()
-            if (
-                active is not None
-                and active.name == observer.within
-                and active.system == observer.system
-            ):
+            if active is not None and active[0] is observer.key:
                 try:
-                    observer.observe(active.attempt, instance, args, kwargs, result)
+                    observer.observe(active[1], instance, args, kwargs, result)
                 except Exception:
                     _logger.debug("email instrumentation: observer failed", exc_info=True)
             return result
@@ -424,9 +413,9 @@ class EmailTelemetry:
             if not (self._live or self._check_live()) or not is_instrumentation_enabled():
                 return True
             outer = _ACTIVE.get()
-            if outer is not None and outer.name == op.name and outer.system == op.system:
+            if outer is not None and outer[0] is op.key:
                 if op.on_nested is not None:
-                    op.on_nested(outer.attempt, instance, args, kwargs)
+                    op.on_nested(outer[1], instance, args, kwargs)
                 return True
             return False
         except Exception:
@@ -474,9 +463,14 @@ class EmailTelemetry:
             except BaseException:
                 call.end()  # KeyboardInterrupt, SystemExit: leave nothing behind
                 raise
-        if op.inject is not None and self._propagate is not None and attempt.is_send:
+        if (
+            op.inject is not None
+            and self._propagate is not None
+            and (self._headers or not op.inject_needs_headers)
+            and attempt.is_send
+        ):
             self._inject(op, call, instance)
-        call.active_token = _ACTIVE.set(_Active(op, attempt))
+        call.active_token = _ACTIVE.set((op.key, attempt))
         if kind is SpanKind.INTERNAL:
             call.scope = Scope()
             call.scope_token = SCOPE.set(call.scope)
@@ -503,7 +497,7 @@ class EmailTelemetry:
                 f"00-{span_context.trace_id:032x}-{span_context.span_id:016x}"
                 f"-{int(span_context.trace_flags):02x}",
                 str(time_ns() // 1_000_000),
-                self._propagate == c.PROPAGATE_HEADERS,
+                self._headers,
             )
             injected = op.inject(call.attempt, instance, propagation, call.args, call.kwargs)
             if injected is not None:
@@ -555,7 +549,8 @@ class EmailTelemetry:
         except Exception:
             _logger.warning("email instrumentation: could not complete the span", exc_info=True)
         try:
-            self._run_response_hook(span, attempt, result, exc)
+            if self._response_hook is not None:
+                self._run_response_hook(span, attempt, result, exc)
             self._record_signals(attempt, call.attributes, duration)
         finally:
             call.end()

@@ -257,6 +257,7 @@ SEND = Operation(
     _failure,
     _nested_sendmail,
     inject=injector(2, "msg", 3, _has_dsn),
+    inject_needs_headers=True,
 )
 SEND_MESSAGE = Operation(
     SYSTEM,
@@ -265,6 +266,7 @@ SEND_MESSAGE = Operation(
     _sent,
     _failure,
     inject=injector(0, "msg", 3, _has_dsn),
+    inject_needs_headers=True,
 )
 
 PATCHES = (

@@ -192,6 +192,7 @@ SEND = Operation(
     _on_error,
     attempt_type=BatchAttempt,
     inject=_inject,
+    inject_needs_headers=True,
 )
 
 PATCHES = (

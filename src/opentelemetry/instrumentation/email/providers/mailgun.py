@@ -243,7 +243,9 @@ def _inject(
     return args, {**kwargs, "data": data}
 
 
-SEND = Operation(c.SYSTEM_MAILGUN, c.OP_SEND, _describe, _sent, inject=_inject)
+SEND = Operation(
+    c.SYSTEM_MAILGUN, c.OP_SEND, _describe, _sent, inject=_inject, inject_needs_headers=True
+)
 
 PATCHES = (
     Patch("mailgun.client", "Endpoint.create", SEND),

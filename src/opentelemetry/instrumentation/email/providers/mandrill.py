@@ -339,7 +339,13 @@ SEND_TEMPLATE = Operation(
     inject=_inject_message,
 )
 SEND_RAW = Operation(
-    c.SYSTEM_MANDRILL, c.OP_SEND, _describe_send_raw, _ON_RESULT, _on_error, inject=_inject_raw
+    c.SYSTEM_MANDRILL,
+    c.OP_SEND,
+    _describe_send_raw,
+    _ON_RESULT,
+    _on_error,
+    inject=_inject_raw,
+    inject_needs_headers=True,
 )
 
 PATCHES = (
