@@ -119,7 +119,7 @@ def read_raw_message(attempt: EmailAttempt, data: Union[str, bytes]) -> None:
         kind = _KINDS[header.lower()]
         if kind == _FROM and attempt.sender is not None:
             continue  # the envelope sender is the one recorded
-        if b"\n" in raw_value:
+        if _contains(raw_value, b"\n"):
             raw_value = _FOLD.sub(b"", raw_value)
         if kind >= _CONTENT:
             if content[kind - _CONTENT] is None:
@@ -142,6 +142,13 @@ def read_raw_message(attempt: EmailAttempt, data: Union[str, bytes]) -> None:
         attempt.attachments = 1 if _is_attached(disposition, content_type) else 0
     else:
         attempt.attachments = _count_parts(raw, boundary, len(head), len(raw), 0)
+
+
+def _contains(data: bytes, part: bytes) -> bool:
+    """``part in data``, without the cost of ``in`` on bytes: CPython first
+    tries ``part`` as an integer (``10 in b"x\\n"``), raising and clearing a
+    TypeError each time (ten times the cost of ``find``)."""
+    return data.find(part) >= 0
 
 
 def _single(value: str) -> List[str]:
@@ -179,7 +186,7 @@ def _is_attached(disposition: Optional[bytes], content_type: Optional[bytes]) ->
         return False
     # "name" first: a plain substring test, where most parts have none.
     for value in (disposition, content_type):
-        if value is not None and b"name" in value and _NAMED.search(value) is not None:
+        if value is not None and _contains(value, b"name") and _NAMED.search(value) is not None:
             return True
     return False
 
