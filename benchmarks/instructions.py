@@ -14,8 +14,9 @@ cancelled out.
 
 The arms are those of ``profile_send.py``: the uninstrumented 1 KB
 ``sendmail`` against canned replies, the same wrapped in the SDK floor (the
-package's span, metric points and log record replayed straight on the SDK)
-and the instrumented send. For a count that repeats to the instruction,
+package's span, metric points and log record replayed straight on the SDK),
+the instrumented send, and the instrumented send with no SDK at all (the
+API's no-op providers: case b of ``overhead.py``). For a count that repeats to the instruction,
 everything runs on the main thread: the SDK exports synchronously to
 exporters that drop everything (no batch threads, no periodic reader), the
 hash seed and ``random`` are fixed (trace ids and exemplar sampling take
@@ -42,7 +43,7 @@ from typing import Any, Callable, Dict, Optional, Sequence
 HERE = Path(__file__).resolve().parent
 WARM_UP = 100
 BASE_SENDS = 50
-ARMS = ("plain", "floor", "instrumented")
+ARMS = ("plain", "floor", "instrumented", "no-sdk")
 
 
 def _child(arm: str, sends: int) -> None:
@@ -67,6 +68,10 @@ def _child(arm: str, sends: int) -> None:
     def send() -> Any:
         return client.sendmail(SENDER, [RECIPIENT], raw)
 
+    if arm == "no-sdk":  # no provider made, none set: the wrappers only call through
+        EmailInstrumentor().instrument()
+        _count_sends(send, sends)
+        return
     spans, logs = DropSpanExporter(), DropLogExporter()
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
@@ -91,6 +96,10 @@ def _child(arm: str, sends: int) -> None:
 
     else:
         run = send
+    _count_sends(run, sends)
+
+
+def _count_sends(run: Callable[[], Any], sends: int) -> None:
     gc.collect()
     gc.disable()
     random.seed(0)
@@ -126,6 +135,9 @@ def _count(arm: str, sends: int) -> int:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description="Instructions per 1 KB smtplib send.")
     parser.add_argument("--sends", type=int, default=200, help="sends counted per arm")
+    parser.add_argument(
+        "--arms", default=",".join(ARMS), help="comma-separated, of: " + ", ".join(ARMS)
+    )
     parser.add_argument("--child", nargs=2, metavar=("ARM", "SENDS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -135,17 +147,24 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print("valgrind is not installed (Debian: apt-get install -y valgrind)")
         return 1
     per_send: Dict[str, float] = {}
-    for arm in ARMS:
+    for arm in args.arms.split(","):
         small = _count(arm, BASE_SENDS)
         large = _count(arm, BASE_SENDS + args.sends)
         per_send[arm] = (large - small) / args.sends
         print(f"  {arm:<14} {per_send[arm]:>12,.0f} instructions per send")
-    floor = per_send["floor"] - per_send["plain"]
-    own = per_send["instrumented"] - per_send["floor"]
-    print(
-        f"  -> the SDK floor around the send: {floor:,.0f}; the package's own share: "
-        f"{own:,.0f} ({own / floor:.0%} of the floor)"
-    )
+    if {"plain", "floor", "instrumented"} <= set(per_send):
+        floor = per_send["floor"] - per_send["plain"]
+        own = per_send["instrumented"] - per_send["floor"]
+        print(
+            f"  -> the SDK floor around the send: {floor:,.0f}; the package's own share: "
+            f"{own:,.0f} ({own / floor:.0%} of the floor)"
+        )
+    if {"plain", "no-sdk"} <= set(per_send):
+        extra = per_send["no-sdk"] - per_send["plain"]
+        print(
+            f"  -> with no SDK the package adds {extra:,.0f} "
+            f"({extra / per_send['plain']:.1%} of the plain send)"
+        )
     return 0
 
 
