@@ -20,8 +20,11 @@ from opentelemetry.instrumentation.email import (
     _telemetry,
 )
 from opentelemetry.instrumentation.email import smtplib as smtplib_adapter
+from opentelemetry.instrumentation.email._attempt import Operation
+from opentelemetry.instrumentation.email._config import Settings
 from opentelemetry.instrumentation.email._logs import EmailLog
 from opentelemetry.instrumentation.email._metrics import EmailMetrics
+from opentelemetry.instrumentation.email._privacy import PrivacyPolicy
 from opentelemetry.instrumentation.email._telemetry import EmailTelemetry
 from tests.conftest import Telemetry, instrumented
 from tests.outcome import observe
@@ -285,3 +288,36 @@ def test_a_traced_send_raises_nothing_inside_the_package(
     span = telemetry.spans("send smtp")[-1]
     assert span.attributes is not None
     assert span.attributes["email.provider.message_id"]
+
+
+@pytest.mark.parametrize(
+    ("propagate", "needs_headers", "called"),
+    [
+        ("metadata", True, False),
+        ("headers", True, True),
+        ("metadata", False, True),
+        ("none", False, False),
+    ],
+)
+def test_the_core_calls_an_inject_only_in_the_modes_it_declares(
+    propagate: str, needs_headers: bool, called: bool
+) -> None:
+    """``inject_needs_headers``: skipped, traceparent and all, outside
+    ``propagate="headers"``; an inject without it runs in every mode but
+    ``none``."""
+    seen: List[Any] = []
+
+    def inject(attempt: Any, instance: Any, propagation: Any, args: Any, kwargs: Any) -> None:
+        seen.append(propagation.headers)
+
+    op = Operation(
+        "smtp",
+        "send",
+        lambda attempt, instance, args, kwargs: attempt,
+        inject=inject,
+        inject_needs_headers=needs_headers,
+    )
+    settings = Settings(PrivacyPolicy("masked", b"k", False), True, propagate=propagate)
+    core = EmailTelemetry(settings, **Telemetry().providers())
+    assert core.sync_wrapper(op)(lambda: "sent", None, (), {}) == "sent"
+    assert seen == ([propagate == "headers"] if called else [])

@@ -10,6 +10,7 @@ from typing import (
     Collection,
     Dict,
     Iterable,
+    Iterator,
     List,
     Mapping,
     Optional,
@@ -189,6 +190,18 @@ class EmailAttempt:
         if ids and ",".join(ids) == value:
             return ids
         return (value,)
+
+    def addresses(self) -> Iterator[str]:
+        """Every address the attempt names: the sender, each recipient (also
+        those of a batch's failed messages) and each refused one. Raw: for
+        the privacy policy's checks only."""
+        if self.sender:
+            yield self.sender
+        yield from self.envelope()
+        yield from self.not_sent
+        for address, _code in self.rejected:
+            if address:
+                yield address
 
     def envelope(self) -> Sequence[str]:
         """Every recipient the message was addressed to."""
@@ -494,9 +507,7 @@ def _unnamed(attempt: EmailAttempt) -> None:
         if kind in FIXED_ERROR_TYPES or kind.isdigit():
             return failure
         if words is None:
-            named = [attempt.sender, *attempt.envelope(), *attempt.not_sent]
-            named.extend(address for address, _code in attempt.rejected)
-            words = address_words(named, True)
+            words = address_words(attempt.addresses(), True)
         return Failure(ERROR_REJECTED, failure.retryable) if holds_a_word(kind, words) else failure
 
     if attempt.failure is not None:

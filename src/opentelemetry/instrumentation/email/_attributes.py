@@ -101,24 +101,12 @@ class _AddressesOf:
         self._attempt = attempt
 
     def __iter__(self) -> Iterator[str]:
-        return _addresses_of(self._attempt)
+        return self._attempt.addresses()
 
 
 def _put(out: Dict[str, Any], key: str, value: Any) -> None:
     if value:
         out[key] = value
-
-
-def _addresses_of(attempt: EmailAttempt) -> Iterator[str]:
-    """Every address the attempt names: the sender, each recipient (also
-    those of a batch's failed messages) and each refused one."""
-    if attempt.sender:
-        yield attempt.sender
-    yield from attempt.envelope()
-    yield from attempt.not_sent
-    for address, _code in attempt.rejected:
-        if address:
-            yield address
 
 
 def rejected_events(privacy: PrivacyPolicy, attempt: EmailAttempt) -> Iterator[Dict[str, Any]]:

@@ -22,11 +22,12 @@ _HEADER = re.compile(
     rb"\n((?i:from|to|cc|bcc|message-id|subject|content-type|content-disposition)):"
     rb"[ \t]*(.*(?:\r?\n[ \t].*)*)"
 )
-# What each of those headers is, by its lower-cased name.
-_BCC, _FROM, _MESSAGE_ID, _SUBJECT, _CONTENT = 2, 3, 4, 5, 6
+# What each of those headers is, by its lower-cased name: To, Cc and Bcc
+# index the recipient lists, Content-Type and -Disposition the content pair.
+_TO, _CC, _BCC, _FROM, _MESSAGE_ID, _SUBJECT, _CONTENT = range(7)
 _KINDS = {
-    b"to": 0,
-    b"cc": 1,
+    b"to": _TO,
+    b"cc": _CC,
     b"bcc": _BCC,
     b"from": _FROM,
     b"message-id": _MESSAGE_ID,

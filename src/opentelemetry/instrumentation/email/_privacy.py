@@ -12,7 +12,7 @@ import hmac
 import re
 from bisect import bisect_right
 from email.utils import parseaddr
-from typing import Any, Dict, Final, Iterable, Iterator, Optional, Set, Tuple
+from typing import Any, Dict, Final, Iterable, Iterator, List, Optional, Set, Tuple
 
 from opentelemetry.instrumentation.email._conventions import (
     MAX_ADDRESSES_PER_ATTRIBUTE,
@@ -159,7 +159,7 @@ _SEPARATOR = re.compile(r'[\s<>(),;:"\[\]\\]')
 _MAX_WORD = 64
 
 
-def _address_words(address: str, domains: bool) -> Iterator[Tuple[str, bool]]:
+def _address_words(address: str, domains: bool) -> List[Tuple[str, bool]]:
     """(word, whole) for the local part before each "@" of a raw address
     value (a bare address, or what an SDK passed through: "Name <a@x>", a
     header naming several), and with ``domains`` for the domain after it:
@@ -183,11 +183,13 @@ def _address_words(address: str, domains: bool) -> Iterator[Tuple[str, bool]]:
                     after[: end.start()] if end else after,
                 )
             )
+    words = []
     for local, domain in pairs:
         if local:
-            yield local[:_MAX_WORD].lower(), len(local) <= _MAX_WORD
+            words.append((local[:_MAX_WORD].lower(), len(local) <= _MAX_WORD))
         if domains and domain:
-            yield domain[:_MAX_WORD].lower(), len(domain) <= _MAX_WORD
+            words.append((domain[:_MAX_WORD].lower(), len(domain) <= _MAX_WORD))
+    return words
 
 
 Words = Set[Tuple[str, bool]]
@@ -198,16 +200,7 @@ def address_words(addresses: Iterable[Any], domains: bool) -> Words:
     parts, and with ``domains`` their domains (see :func:`_address_words`)."""
     words: Words = set()
     for address in addresses:
-        if not isinstance(address, str):
-            continue
-        if address.count("@") == 1 and _SEPARATOR.search(address) is None:
-            # A bare address, the common case, without the generator.
-            local, _at, domain = address.partition("@")
-            if local:
-                words.add((local[:_MAX_WORD].lower(), len(local) <= _MAX_WORD))
-            if domains and domain:
-                words.add((domain[:_MAX_WORD].lower(), len(domain) <= _MAX_WORD))
-        else:
+        if isinstance(address, str):
             words.update(_address_words(address, domains))
     return words
 
@@ -391,9 +384,8 @@ class PrivacyPolicy:
                 if lowered_id[:_MAX_WORD] not in "\n".join(texts).lower():
                     return candidates[0][:MAX_PROVIDER_IDS_LENGTH]
                 addresses = texts  # read once: the full check below needs them
-            for word, whole in address_words(addresses, none):
-                if word in lowered_id and next(_word_hits(lowered_id, word, whole), -1) >= 0:
-                    return None
+            if holds_a_word(lowered_id, address_words(addresses, none)):
+                return None
             return candidates[0][:MAX_PROVIDER_IDS_LENGTH]
         # One search of all of them per word, each hit mapped to its id.
         lowered = [value.lower() for value in candidates]

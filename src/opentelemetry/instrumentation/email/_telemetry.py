@@ -549,8 +549,7 @@ class EmailTelemetry:
         except Exception:
             _logger.warning("email instrumentation: could not complete the span", exc_info=True)
         try:
-            if self._response_hook is not None:
-                self._run_response_hook(span, attempt, result, exc)
+            self._run_response_hook(span, attempt, result, exc)
             self._record_signals(attempt, call.attributes, duration)
         finally:
             call.end()
