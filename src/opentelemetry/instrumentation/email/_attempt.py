@@ -10,7 +10,6 @@ from typing import (
     Collection,
     Dict,
     Iterable,
-    Iterator,
     List,
     Mapping,
     Optional,
@@ -191,17 +190,19 @@ class EmailAttempt:
             return ids
         return (value,)
 
-    def addresses(self) -> Iterator[str]:
+    def addresses(self) -> List[str]:
         """Every address the attempt names: the sender, each recipient (also
         those of a batch's failed messages) and each refused one. Raw: for
-        the privacy policy's checks only."""
-        if self.sender:
-            yield self.sender
-        yield from self.envelope()
-        yield from self.not_sent
-        for address, _code in self.rejected:
-            if address:
-                yield address
+        the privacy policy's checks only. A list, not a generator: a reader
+        that stops early would leave a generator to be closed with an
+        exception."""
+        found = [self.sender] if self.sender else []
+        found += self.envelope()
+        if self.not_sent:
+            found += self.not_sent
+        if self.rejected:
+            found += [address for address, _code in self.rejected if address]
+        return found
 
     def envelope(self) -> Sequence[str]:
         """Every recipient the message was addressed to."""

@@ -101,7 +101,7 @@ class _AddressesOf:
         self._attempt = attempt
 
     def __iter__(self) -> Iterator[str]:
-        return self._attempt.addresses()
+        return iter(self._attempt.addresses())
 
 
 def _put(out: Dict[str, Any], key: str, value: Any) -> None:

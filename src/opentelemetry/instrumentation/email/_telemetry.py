@@ -293,7 +293,13 @@ class EmailTelemetry:
             args: Tuple[Any, ...],
             kwargs: Dict[str, Any],
         ) -> Any:
-            if self._skip(op, instance, args, kwargs):
+            # With no SDK the package's whole cost is this check: _skip is
+            # not called.
+            try:
+                live = self._live or self._check_live()
+            except Exception:
+                live = False
+            if not live or self._skip(op, instance, args, kwargs):
                 return wrapped(*args, **kwargs)
             call = self._start(op, instance, args, kwargs)
             if call is None:
