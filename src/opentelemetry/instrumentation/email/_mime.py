@@ -120,7 +120,7 @@ def read_raw_message(attempt: EmailAttempt, data: Union[str, bytes]) -> None:
         kind = _KINDS[header.lower()]
         if kind == _FROM and attempt.sender is not None:
             continue  # the envelope sender is the one recorded
-        if raw_value.find(b"\n") >= 0:  # folded (see _contains: no "in" on bytes)
+        if _contains(raw_value, b"\n"):  # folded
             raw_value = _FOLD.sub(b"", raw_value)
         if kind >= _CONTENT:
             if content[kind - _CONTENT] is None:
