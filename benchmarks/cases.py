@@ -47,7 +47,7 @@ SENDER = "orders@shop.example"
 RECIPIENT = "alice@example.com"
 AIO_CONCURRENCY = 200
 
-PLAIN, INSTRUMENTED, FLOOR = "plain", "instrumented", "floor"
+PLAIN, INSTRUMENTED, FLOOR, IDEAL = "plain", "instrumented", "floor", "ideal"
 
 # Global-provider variables the API would load a provider from; case b
 # must run with none of them.
@@ -227,6 +227,7 @@ def _smtplib_case(
     instrument_kwargs: Dict[str, Any],
     big: bool = False,
     floor_sdk: Any = None,
+    ideal: bool = False,
 ) -> Dict[str, Any]:
     client = smtplib.SMTP(HOST, args.port)  # connected before instrumenting: no connect span
     client.ehlo()
@@ -254,11 +255,27 @@ def _smtplib_case(
         def floor_send() -> Any:
             return replay(plain_send)
 
+    uninstall_ideal: Optional[Callable[[], None]] = None
+    if ideal and floor_sdk is not None:
+        import ideal as ideal_arm
+
+        ideal_arm.check(plain_send)  # the same telemetry as the package, or no run
+        arms.append(IDEAL)
+
+        def install_ideal() -> Callable[[], None]:
+            sdk = floor_sdk
+            return ideal_arm.install(sdk.tracer_provider, sdk.meter_provider, sdk.logger_provider)
+
     instrumentation = Instrumentation(lambda: smtplib.SMTP.sendmail, **instrument_kwargs)
 
     def switch(arm: str) -> None:
-        nonlocal send
+        nonlocal send, uninstall_ideal
+        if uninstall_ideal is not None:
+            uninstall_ideal()
+            uninstall_ideal = None
         instrumentation.set(arm == INSTRUMENTED)
+        if arm == IDEAL:
+            uninstall_ideal = install_ideal()
         send = floor_send if arm == FLOOR else plain_send
 
     result = interleaved_rounds(
@@ -274,7 +291,7 @@ def case_a(args: argparse.Namespace) -> Dict[str, Any]:
     from sdk_setup import configure_sdk
 
     sdk = configure_sdk()
-    result = _smtplib_case("a", args, sdk.providers(), floor_sdk=sdk)
+    result = _smtplib_case("a", args, sdk.providers(), floor_sdk=sdk, ideal=args.ideal)
     result["exported"] = sdk.exported()
     sdk.shutdown()
     return result
@@ -636,6 +653,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument(
         "--server-thread", type=int, help="the server's thread to compare with (HTTP servers)"
     )
+    parser.add_argument("--ideal", action="store_true", help="case a: add the ideal arm")
     args = parser.parse_args(argv)
     global SERVER_THREAD  # set once, before any case runs
     SERVER_THREAD = args.server_thread

@@ -55,8 +55,23 @@ RESPONSE_KEYS = frozenset(
 )
 
 
-def capture(send: Callable[[], Any]) -> Dict[str, Any]:
-    """Call ``send`` once, instrumented, and return the telemetry it produced."""
+Install = Callable[[Any, Any, Any], Callable[[], None]]
+
+
+def _install_package(tracer_provider: Any, meter_provider: Any, logger_provider: Any) -> Any:
+    EmailInstrumentor().instrument(
+        tracer_provider=tracer_provider,
+        meter_provider=meter_provider,
+        logger_provider=logger_provider,
+    )
+    return EmailInstrumentor().uninstrument
+
+
+def capture(send: Callable[[], Any], install: Install = _install_package) -> Dict[str, Any]:
+    """Call ``send`` once, instrumented, and return the telemetry it produced.
+    ``install(tracer_provider, meter_provider, logger_provider)`` instruments
+    and returns the undo: the package by default (``ideal.check`` passes its
+    own)."""
     spans = InMemorySpanExporter()
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
@@ -65,15 +80,11 @@ def capture(send: Callable[[], Any]) -> Dict[str, Any]:
     logs = _InMemoryLogs()  # type: ignore[no-untyped-call]
     logger_provider = LoggerProvider()
     logger_provider.add_log_record_processor(SimpleLogRecordProcessor(logs))
-    EmailInstrumentor().instrument(
-        tracer_provider=tracer_provider,
-        meter_provider=meter_provider,
-        logger_provider=logger_provider,
-    )
+    uninstall = install(tracer_provider, meter_provider, logger_provider)
     try:
         send()
     finally:
-        EmailInstrumentor().uninstrument()
+        uninstall()
 
     (span,) = [s for s in spans.get_finished_spans() if s.name.startswith("send")]
     points: List[Dict[str, Any]] = []

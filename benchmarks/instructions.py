@@ -17,7 +17,8 @@ The arms are those of ``profile_send.py``: the uninstrumented 1 KB
 ``sendmail`` against canned replies, the same wrapped in the SDK floor (the
 package's span, metric points and log record replayed straight on the SDK),
 the instrumented send, and the instrumented send with no SDK at all (the
-API's no-op providers: case b of ``overhead.py``). For a count that repeats to the instruction,
+API's no-op providers: case b of ``overhead.py``), and ``ideal.py``'s arm
+(the same telemetry from one inlined function). For a count that repeats to the instruction,
 everything runs on the main thread: the SDK exports synchronously to
 exporters that drop everything (no batch threads, no periodic reader), the
 hash seed and ``random`` are fixed (trace ids and exemplar sampling take
@@ -50,7 +51,7 @@ from typing import Any, Callable, Dict, Optional, Sequence
 HERE = Path(__file__).resolve().parent
 WARM_UP = 100
 BASE_SENDS = 50
-ARMS = ("plain", "floor", "instrumented", "no-sdk")
+ARMS = ("plain", "floor", "instrumented", "no-sdk", "ideal")
 
 
 def _child(arm: str, sends: int) -> None:
@@ -101,6 +102,12 @@ def _child(arm: str, sends: int) -> None:
         def run() -> Any:
             return one_send(send)
 
+    elif arm == "ideal":
+        from ideal import check, install
+
+        check(send)  # the same telemetry as the package's
+        install(tracer_provider, meter_provider, logger_provider)
+        run = send
     else:
         run = send
     _count_sends(run, sends)
@@ -193,6 +200,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 f"     {name}: the floor {floor_misses:,.0f}, the package's own "
                 f"{own_misses:,.0f} ({own_misses / floor_misses:.0%} of the floor's)"
             )
+    if {"floor", "ideal"} <= set(per_send):
+        ideal = per_send["ideal"] - per_send["floor"]
+        floor_text = ""
+        if "plain" in per_send:
+            floor_text = f" ({ideal / (per_send['floor'] - per_send['plain']):.0%} of the floor)"
+        print(f"  -> the same telemetry, one inlined function (ideal.py): {ideal:,.0f}{floor_text}")
+        for name in misses["ideal"]:
+            print(f"     {name}: {misses['ideal'][name] - misses['floor'][name]:,.0f}")
     if {"plain", "no-sdk"} <= set(per_send):
         extra = per_send["no-sdk"] - per_send["plain"]
         print(

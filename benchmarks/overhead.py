@@ -29,6 +29,10 @@ providers, threads or patches:
      moto, SDK configured; with the floor arm
   h  SES v1 ``send_email`` the same way
 
+With ``--ideal``, case a gets a fourth arm: ``ideal.py``, the same telemetry
+computed on every send by one function with everything inlined and no
+structure; ideal - floor arm is as low as the package's own share can go.
+
 Each of a-d and f-h prints instrumented / uninstrumented as "ratio
 (min-max)": the median over rounds of the per-round ratio of medians, and
 the smallest and largest per-round ratio; and the client's own CPU per send
@@ -195,6 +199,8 @@ def run_case(
     ]
     if server.thread is not None:
         command += ["--server-thread", str(server.thread)]
+    if case.key == "a" and args.ideal:
+        command.append("--ideal")
     env = dict(os.environ)
     if case.key == "b":
         for variable in _PROVIDER_VARIABLES:
@@ -275,6 +281,12 @@ def summarise_ab(case: Case, result: Dict[str, Any]) -> Dict[str, Any]:
         summary["package_share"] = summary["package_us"]["median"] / summary["uninstrumented_us"]
         summary["floor_in_situ_share"] = (
             summary["floor_in_situ_us"]["median"] / summary["uninstrumented_us"]
+        )
+    if "ideal" in result["arms"]:
+        # What computing the telemetry costs with no structure (ideal - floor
+        # arm): how low the package's own share can go.
+        summary["ideal_us"] = _spread(
+            [r["median_us"]["ideal"] - r["median_us"]["floor"] for r in rounds]
         )
     if case.key == "d":
         summary["delta_per_send_us"] = summary["delta_us"] / result["concurrency"]
@@ -379,6 +391,8 @@ def render(results: Dict[str, Any], summaries: Dict[str, Dict[str, Any]], second
         parts.append(f"instrumented {'+' + _duration(cpu['instrumented'])}")
         if "floor" in cpu:
             parts.append(f"floor arm {'+' + _duration(cpu['floor'])}")
+        if "ideal" in cpu:
+            parts.append(f"ideal arm {'+' + _duration(cpu['ideal'])}")
         wall = summary["uninstrumented_us"]
         cpu_lines.append(
             f"   {key}: {', '.join(parts)} per {unit}"
@@ -387,7 +401,7 @@ def render(results: Dict[str, Any], summaries: Dict[str, Dict[str, Any]], second
     if cpu_lines:
         lines += [
             "",
-            "the client's own CPU (main thread, per-round medians; instrumented and floor arm"
+            "the client's own CPU (main thread, per-round medians; the other arms"
             " as the difference from plain in the same round):",
             *cpu_lines,
         ]
@@ -421,6 +435,11 @@ def render(results: Dict[str, Any], summaries: Dict[str, Dict[str, Any]], second
             f" {_range(summary['package_us'], True)} = {summary['package_share']:.1%}"
             " of the send",
         ]
+        if "ideal_us" in summary:
+            lines.append(
+                "   the same telemetry computed by one inlined function (ideal - floor arm):"
+                f" {_range(summary['ideal_us'], True)}"
+            )
         if key == "a" and "b" in summaries:
             lines.append(
                 "   with no SDK at all (case b) the package costs "
@@ -476,6 +495,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     )
     parser.add_argument(
         "--aio-pool", type=int, default=200, help="case d: connections in the pool (default 200)"
+    )
+    parser.add_argument(
+        "--ideal",
+        action="store_true",
+        help="case a: a fourth arm, the same telemetry from one inlined function (ideal.py)",
     )
     args = parser.parse_args(argv)
     keys = [k.strip() for k in args.cases.split(",") if k.strip()]
