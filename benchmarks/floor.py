@@ -58,7 +58,9 @@ RESPONSE_KEYS = frozenset(
 Install = Callable[[Any, Any, Any], Callable[[], None]]
 
 
-def _install_package(tracer_provider: Any, meter_provider: Any, logger_provider: Any) -> Any:
+def _install_package(
+    tracer_provider: Any, meter_provider: Any, logger_provider: Any
+) -> Callable[[], None]:
     EmailInstrumentor().instrument(
         tracer_provider=tracer_provider,
         meter_provider=meter_provider,

@@ -36,15 +36,14 @@ from opentelemetry.trace import SpanKind, set_span_in_context
 
 from opentelemetry import context, metrics, trace
 
-# The package's own patterns (compiled objects, no package code runs): the
-# same matching work as the package's on every send.
+# The package's own patterns, buckets and mailbox providers (values, no
+# package code runs): the same matching work as the package's on every send.
 from opentelemetry.instrumentation.email._addresses import _SIMPLE_ADDRESS as _ADDRESS
+from opentelemetry.instrumentation.email._conventions import DURATION_BUCKETS, SIZE_BUCKETS
 from opentelemetry.instrumentation.email._mime import _FOLD, _HEADER
+from opentelemetry.instrumentation.email._privacy import MAILBOX_PROVIDERS
 
 _QUEUED = re.compile(rb"queued as ([0-9A-Za-z]+)")
-_MAILBOX_PROVIDERS = frozenset({"gmail.com", "outlook.com", "hotmail.com", "yahoo.com"})
-_DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
-_SIZE_BUCKETS = [4**k * 1024 for k in range(6)] + [4194304, 10485760, 26214400, 52428800]
 # The DATA reply of the send running in this context.
 _REPLY: ContextVar[Optional[List[Any]]] = ContextVar("ideal_reply", default=None)
 
@@ -59,12 +58,12 @@ def install(tracer_provider: Any, meter_provider: Any, logger_provider: Any) -> 
     duration_histogram = meter.create_histogram(
         "email.client.operation.duration",
         unit="s",
-        explicit_bucket_boundaries_advisory=_DURATION_BUCKETS,
+        explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
     )
     messages = meter.create_counter("email.client.sent.messages", unit="{message}")
     recipients = meter.create_counter("email.client.recipients", unit="{recipient}")
     sizes = meter.create_histogram(
-        "email.client.message.size", unit="By", explicit_bucket_boundaries_advisory=_SIZE_BUCKETS
+        "email.client.message.size", unit="By", explicit_bucket_boundaries_advisory=SIZE_BUCKETS
     )
     shown: Dict[str, Optional[str]] = {}
     call_sets: Dict[Any, Tuple[Dict[str, Any], Dict[str, Any], Dict[str, Any]]] = {}
@@ -164,7 +163,7 @@ def install(tracer_provider: Any, meter_provider: Any, logger_provider: Any) -> 
         messages.add(1, sets[0])
         for recipient in to_addrs:
             domain = recipient.rpartition("@")[2].lower()
-            domain = domain if domain in _MAILBOX_PROVIDERS else "other"
+            domain = domain if domain in MAILBOX_PROVIDERS else "other"
             recipient_set = recipient_sets.get(domain)
             if recipient_set is None:
                 recipient_set = recipient_sets[domain] = {

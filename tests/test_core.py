@@ -3,13 +3,18 @@ inside telemetry, idempotence, uninstrument, entry points, suppression."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import smtplib
 import sys
 from typing import Any, List
 
+import aiosmtplib
 import pytest
+from opentelemetry._logs import NoOpLoggerProvider
 from opentelemetry.instrumentation.utils import suppress_instrumentation
+from opentelemetry.metrics import NoOpMeterProvider
+from opentelemetry.trace import NoOpTracerProvider
 
 from opentelemetry.instrumentation.email import (
     LIBRARIES,
@@ -90,7 +95,7 @@ def test_failing_hooks_are_logged_and_swallowed(
         (_telemetry, "rejected_events"),
         (EmailMetrics, "record"),
         (EmailLog, "emit"),
-        (EmailTelemetry, "_check_live"),
+        (_telemetry, "_is_placeholder"),  # inside the "is an SDK set" check
     ],
 )
 def test_fault_inside_telemetry_never_reaches_the_app(
@@ -173,6 +178,72 @@ def test_suppressed_instrumentation_sends_without_telemetry(
     with suppress_instrumentation():
         _send(smtp_server, "alice@gmail.com")
     assert telemetry.spans() == []
+
+
+@pytest.mark.parametrize("sdk", [False, True], ids=["no-sdk", "sdk"])
+def test_with_no_sdk_a_wrapper_only_calls_through(
+    sdk: bool, smtp_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the API's no-op providers only, the sync (smtplib) and the async
+    (aiosmtplib) wrapper call the library straight after the "is an SDK
+    set" check: nothing else of the core runs. With an SDK, the same
+    recorder sees the core at work (the control)."""
+    reached: List[str] = []
+
+    def recorder(name: str) -> Any:
+        def reach(*args: Any, **kwargs: Any) -> None:
+            reached.append(name)  # then None: _skip says trace, _start says don't
+
+        return reach
+
+    for name in ("_skip", "_start"):
+        monkeypatch.setattr(EmailTelemetry, name, recorder(name))
+    providers = (
+        Telemetry().providers()
+        if sdk
+        else {
+            "tracer_provider": NoOpTracerProvider(),
+            "meter_provider": NoOpMeterProvider(),
+            "logger_provider": NoOpLoggerProvider(),
+        }
+    )
+    EmailInstrumentor().instrument(**providers)
+    try:
+        assert hasattr(smtplib.SMTP.sendmail, "__wrapped__")
+        assert _send(smtp_server, "alice@gmail.com") == {}
+        errors, _reply = asyncio.run(
+            aiosmtplib.send(
+                order_confirmation(),
+                hostname=smtp_server.host,
+                port=smtp_server.port,
+                start_tls=False,
+            )
+        )
+        assert errors == {}
+    finally:
+        EmailInstrumentor().uninstrument()
+    if sdk:
+        assert reached.count("_skip") >= 2 and "_start" in reached
+    else:
+        assert reached == []
+
+
+def test_an_attempts_addresses_are_every_address_it_names_in_a_list() -> None:
+    attempt = EmailAttempt("smtp", "send")
+    attempt.sender = "shop@example.org"
+    attempt.to, attempt.cc = ["alice@example.com"], ["carol@example.net"]
+    attempt.not_sent = ["dave@example.com"]
+    attempt.rejected = [("erin@example.com", 550), (None, 550)]
+    assert attempt.addresses() == [
+        "shop@example.org",
+        "alice@example.com",
+        "carol@example.net",
+        "dave@example.com",
+        "erin@example.com",
+    ]
+    attempt.recipients = ["bounce@example.com"]  # the envelope, where it differs
+    assert attempt.addresses()[1:2] == ["bounce@example.com"]
+    assert EmailAttempt("smtp", "send").addresses() == []
 
 
 def test_disabled_instrumentations_are_skipped_by_email_instrumentor(

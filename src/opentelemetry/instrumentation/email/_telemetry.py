@@ -265,22 +265,30 @@ class EmailTelemetry:
         only calls through. The answer is kept once true (providers are set
         once, never unset); a "no" is asked again at most every half second,
         so an application that configures the SDK after instrument() is
-        picked up within that time."""
-        now = monotonic()
-        if now < self._recheck_at:
+        picked up within that time. Never raises: on any failure the answer
+        is "no" until the next check.
+
+        Each wrapper asks ``self._live or self._check_live()`` itself, before
+        anything else: with no SDK that is the package's whole cost."""
+        try:
+            now = monotonic()
+            if now < self._recheck_at:
+                return False
+            self._recheck_at = now + _LIVE_RECHECK_S
+            tracer_provider, meter_provider, logger_provider = self._providers
+            if (
+                not _is_placeholder(tracer_provider or trace.get_tracer_provider())
+                or not _is_placeholder(meter_provider or metrics.get_meter_provider())
+                or (
+                    self._log is not None
+                    and not _is_placeholder(logger_provider or get_logger_provider())
+                )
+            ):
+                self._live = True
+            return self._live
+        except Exception:
+            _logger.warning("email instrumentation: could not tell if an SDK is set", exc_info=True)
             return False
-        self._recheck_at = now + _LIVE_RECHECK_S
-        tracer_provider, meter_provider, logger_provider = self._providers
-        if (
-            not _is_placeholder(tracer_provider or trace.get_tracer_provider())
-            or not _is_placeholder(meter_provider or metrics.get_meter_provider())
-            or (
-                self._log is not None
-                and not _is_placeholder(logger_provider or get_logger_provider())
-            )
-        ):
-            self._live = True
-        return self._live
 
     # -- wrappers ---------------------------------------------------------------
 
@@ -293,13 +301,7 @@ class EmailTelemetry:
             args: Tuple[Any, ...],
             kwargs: Dict[str, Any],
         ) -> Any:
-            # With no SDK the package's whole cost is this check: _skip is
-            # not called.
-            try:
-                live = self._live or self._check_live()
-            except Exception:
-                live = False
-            if not live or self._skip(op, instance, args, kwargs):
+            if not (self._live or self._check_live()) or self._skip(op, instance, args, kwargs):
                 return wrapped(*args, **kwargs)
             call = self._start(op, instance, args, kwargs)
             if call is None:
@@ -326,7 +328,7 @@ class EmailTelemetry:
             args: Tuple[Any, ...],
             kwargs: Dict[str, Any],
         ) -> Awaitable[Any]:
-            if self._skip(op, instance, args, kwargs):
+            if not (self._live or self._check_live()) or self._skip(op, instance, args, kwargs):
                 return wrapped(*args, **kwargs)
             return self._traced(op, wrapped, instance, args, kwargs)
 
@@ -410,13 +412,13 @@ class EmailTelemetry:
     def _skip(
         self, op: Operation, instance: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]
     ) -> bool:
-        """True when the call is not traced: no SDK is configured (asked
-        first: the cheapest answer, and the whole cost with no SDK), the
+        """True when the call is not traced, once an SDK is known to be
+        listening (the wrappers ask :meth:`_check_live` first): the
         application suppressed instrumentation, or it is the same operation
         called from inside one already traced (its on_nested then reports to
         the outer attempt). Never raises."""
         try:
-            if not (self._live or self._check_live()) or not is_instrumentation_enabled():
+            if not is_instrumentation_enabled():
                 return True
             outer = _ACTIVE.get()
             if outer is not None and outer[0] is op.key:
